@@ -1,0 +1,267 @@
+/*-------------------------------------------------------------------------
+ *
+ * relcache.c
+ *		Per-relation metadata for the writers, with invalidation.
+ *
+ * Type lookups (output functions, type names, key columns) are done once
+ * per relation, not per row.  A relcache invalidation (ALTER TABLE, also
+ * while replaying the transaction that ran it) marks the entry invalid; the
+ * next change rebuilds it from the historic descriptor and, when what the
+ * reader sees changed, clears "sent" so a fresh RELATION record goes first.
+ *
+ * The hash lives under CacheMemoryContext, not the decoding context: the
+ * invalidation callback cannot be unregistered, and an ERROR during
+ * decoding frees the decoding context without calling shutdown, which
+ * would leave a pointer to freed memory behind.  relcache_start() drops
+ * any leftover from such a session.
+ *
+ * IDENTIFICATION
+ *		plugin/relcache.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/sysattr.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "nodes/bitmapset.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/relcache.h"
+#include "utils/syscache.h"
+
+#include "format.h"
+#include "relcache.h"
+
+static HTAB *relation_cache = NULL;
+static MemoryContext relation_cache_cxt = NULL;
+static bool callback_registered = false;
+
+static void
+relcache_invalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	WalbridgeRelation *entry;
+
+	if (relation_cache == NULL)
+		return;
+
+	if (OidIsValid(relid))
+	{
+		entry = hash_search(relation_cache, &relid, HASH_FIND, NULL);
+		if (entry != NULL)
+			entry->valid = false;
+		return;
+	}
+
+	hash_seq_init(&status, relation_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		entry->valid = false;
+}
+
+/* Called at plugin startup: a new stream, so nothing has been sent. */
+void
+relcache_start(void)
+{
+	HASHCTL		ctl;
+
+	relcache_stop();
+
+	relation_cache_cxt = AllocSetContextCreate(CacheMemoryContext,
+											   "walbridge relation cache",
+											   ALLOCSET_DEFAULT_SIZES);
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(WalbridgeRelation);
+	ctl.hcxt = relation_cache_cxt;
+	relation_cache = hash_create("walbridge relations", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(relcache_invalidate, (Datum) 0);
+		callback_registered = true;
+	}
+}
+
+/* Called at plugin shutdown, and before a new start. */
+void
+relcache_stop(void)
+{
+	relation_cache = NULL;
+	if (relation_cache_cxt != NULL)
+		MemoryContextDelete(relation_cache_cxt);
+	relation_cache_cxt = NULL;
+}
+
+static WalbridgeValueKind
+value_kind_for_type(Oid typid)
+{
+	switch (getBaseType(typid))
+	{
+		case BOOLOID:
+			return WB_KIND_BOOL;
+		case INT2OID:
+			return WB_KIND_INT2;
+		case INT4OID:
+			return WB_KIND_INT4;
+		case INT8OID:
+			return WB_KIND_INT8;
+		case OIDOID:
+			return WB_KIND_OID;
+		case FLOAT4OID:
+			return WB_KIND_FLOAT4;
+		case FLOAT8OID:
+			return WB_KIND_FLOAT8;
+		case BYTEAOID:
+			return WB_KIND_BYTEA;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+			return WB_KIND_TEXT;
+		default:
+			return WB_KIND_OUTPUT;
+	}
+}
+
+/*
+ * The type's name as a reader on another server can resolve it: built-in
+ * types as SQL spells them ("integer", "text"), others schema-qualified.
+ */
+static char *
+type_name_for_reader(Oid typid)
+{
+	HeapTuple	tuple = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	bool		builtin;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	builtin = ((Form_pg_type) GETSTRUCT(tuple))->typnamespace == PG_CATALOG_NAMESPACE;
+	ReleaseSysCache(tuple);
+	return builtin ? format_type_be(typid) : format_type_be_qualified(typid);
+}
+
+/*
+ * Whether two builds describe the same relation to a reader, so that an
+ * invalidation that changed nothing the reader sees (VACUUM, ANALYZE, a
+ * new index) does not cost another RELATION record.
+ */
+static bool
+same_for_reader(const WalbridgeRelation *a, const WalbridgeRelation *b)
+{
+	if (a->ncolumns != b->ncolumns || a->replident != b->replident ||
+		strcmp(a->schema, b->schema) != 0 || strcmp(a->table, b->table) != 0)
+		return false;
+	for (int i = 0; i < a->ncolumns; i++)
+	{
+		const WalbridgeColumn *ca = &a->columns[i];
+		const WalbridgeColumn *cb = &b->columns[i];
+
+		if (ca->attnum != cb->attnum || ca->typid != cb->typid ||
+			ca->typmod != cb->typmod || ca->flags != cb->flags ||
+			strcmp(ca->name, cb->name) != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Fill entry from the relation as the historic snapshot sees it.  Runs in
+ * the entry's own context, so a rebuild frees the old metadata at once.
+ */
+static void
+build_entry(WalbridgeRelation *entry, Relation relation,
+			const WalbridgeOptions *opts)
+{
+	TupleDesc	desc = RelationGetDescr(relation);
+	WalbridgeRelation fresh = {0};
+	Bitmapset  *identity;
+	Bitmapset  *primary_key;
+	MemoryContext old;
+
+	/* Build into a new context, so the previous build can be compared. */
+	fresh.relid = entry->relid;
+	fresh.cxt = AllocSetContextCreate(relation_cache_cxt,
+									  "walbridge relation entry",
+									  ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(fresh.cxt);
+
+	fresh.schema = get_namespace_name(RelationGetNamespace(relation));
+	fresh.table = pstrdup(RelationGetRelationName(relation));
+	fresh.replident = relation->rd_rel->relreplident;
+	fresh.selected = options_table_selected(opts, fresh.schema, fresh.table);
+
+	identity = RelationGetIdentityKeyBitmap(relation);
+	primary_key = RelationGetIndexAttrBitmap(relation,
+											 INDEX_ATTR_BITMAP_PRIMARY_KEY);
+
+	fresh.columns = palloc0(sizeof(WalbridgeColumn) * Max(desc->natts, 1));
+	fresh.ncolumns = 0;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		WalbridgeColumn *col;
+		int			bit = att->attnum - FirstLowInvalidHeapAttributeNumber;
+
+		/* The receiver computes generated columns itself. */
+		if (att->attisdropped || att->attgenerated)
+			continue;
+
+		col = &fresh.columns[fresh.ncolumns++];
+		col->attnum = att->attnum;
+		col->name = pstrdup(NameStr(att->attname));
+		col->typid = att->atttypid;
+		col->typname = type_name_for_reader(att->atttypid);
+		col->typmod = att->atttypmod;
+		col->is_varlena = (att->attlen == -1);
+		col->kind = value_kind_for_type(att->atttypid);
+		if (fresh.replident == REPLICA_IDENTITY_FULL ||
+			bms_is_member(bit, identity))
+			col->flags |= WB_COLUMN_IDENTITY;
+		if (bms_is_member(bit, primary_key))
+			col->flags |= WB_COLUMN_PRIMARY_KEY;
+		if (col->kind == WB_KIND_OUTPUT)
+		{
+			Oid			outfunc;
+			bool		isvarlena;
+
+			getTypeOutputInfo(att->atttypid, &outfunc, &isvarlena);
+			fmgr_info_cxt(outfunc, &col->output, fresh.cxt);
+		}
+	}
+	MemoryContextSwitchTo(old);
+
+	fresh.sent = entry->sent && entry->cxt != NULL && same_for_reader(entry, &fresh);
+	fresh.valid = true;
+	if (entry->cxt != NULL)
+		MemoryContextDelete(entry->cxt);
+	*entry = fresh;
+}
+
+/*
+ * The entry for relation, (re)built when new or invalidated.  The caller
+ * decides whether to send the RELATION record (entry->sent).
+ */
+WalbridgeRelation *
+relcache_get(Relation relation, const WalbridgeOptions *opts)
+{
+	Oid			relid = RelationGetRelid(relation);
+	WalbridgeRelation *entry;
+	bool		found;
+
+	Assert(relation_cache != NULL);
+	entry = hash_search(relation_cache, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->cxt = NULL;
+		entry->valid = false;
+		entry->sent = false;
+	}
+	if (!entry->valid)
+		build_entry(entry, relation, opts);
+	return entry;
+}

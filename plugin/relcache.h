@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ *
+ * relcache.h
+ *		Per-relation metadata the writers need, built once per relation
+ *		(and again after it changes), plus whether the stream's reader has
+ *		been sent its RELATION record.
+ *
+ * IDENTIFICATION
+ *		plugin/relcache.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WALBRIDGE_RELCACHE_H
+#define WALBRIDGE_RELCACHE_H
+
+#include "fmgr.h"
+#include "utils/rel.h"
+
+#include "options.h"
+
+/* How a column's value is encoded; decided once per column from its type. */
+typedef enum WalbridgeValueKind
+{
+	WB_KIND_BOOL,
+	WB_KIND_INT2,
+	WB_KIND_INT4,
+	WB_KIND_INT8,
+	WB_KIND_OID,
+	WB_KIND_FLOAT4,
+	WB_KIND_FLOAT8,
+	WB_KIND_BYTEA,
+	WB_KIND_TEXT,				/* text, varchar, bpchar: the datum is the text */
+	WB_KIND_OUTPUT				/* anything else: the type's output function */
+} WalbridgeValueKind;
+
+typedef struct WalbridgeColumn
+{
+	AttrNumber	attnum;			/* in the relation's tuple descriptor */
+	char	   *name;
+	Oid			typid;
+	char	   *typname;		/* format_type_be_qualified() */
+	int32		typmod;
+	uint8		flags;			/* WB_COLUMN_* from format.h */
+	bool		is_varlena;		/* may be an unchanged TOAST pointer */
+	WalbridgeValueKind kind;
+	FmgrInfo	output;			/* for WB_KIND_OUTPUT */
+} WalbridgeColumn;
+
+typedef struct WalbridgeRelation
+{
+	Oid			relid;			/* hash key */
+	bool		valid;			/* false after an invalidation */
+	bool		sent;			/* RELATION record written in this stream */
+	bool		selected;		/* passes include/exclude_tables */
+	char		replident;		/* pg_class.relreplident */
+	char	   *schema;
+	char	   *table;
+	int			ncolumns;		/* published columns: not dropped, not
+								 * generated */
+	WalbridgeColumn *columns;
+	MemoryContext cxt;			/* owns everything above but relid */
+} WalbridgeRelation;
+
+extern void relcache_start(void);
+extern void relcache_stop(void);
+extern WalbridgeRelation *relcache_get(Relation relation,
+									   const WalbridgeOptions *opts);
+
+#endif							/* WALBRIDGE_RELCACHE_H */

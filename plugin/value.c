@@ -1,0 +1,94 @@
+/*-------------------------------------------------------------------------
+ *
+ * value.c
+ *		Reduce a column's datum to a WalbridgeValue.
+ *
+ * Runs inside the per-change memory context: detoasted copies and output
+ * function results are freed when the change is done.
+ *
+ * IDENTIFICATION
+ *		plugin/value.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "fmgr.h"
+
+#include "value.h"
+
+void
+value_extract(const WalbridgeColumn *col, const WalbridgeTuple *tuple,
+			  WalbridgeValue *value)
+{
+	Datum		datum = tuple->values[col->attnum - 1];
+
+	if (tuple->isnull[col->attnum - 1])
+	{
+		value->type = WB_VALUE_NULL;
+		return;
+	}
+
+	/*
+	 * An UPDATE that left a TOASTed column alone logs only the pointer; the
+	 * value is not in WAL, and reading it now would see the wrong version.
+	 * Say "unchanged" instead.
+	 */
+	if (col->is_varlena && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
+	{
+		value->type = WB_VALUE_UNCHANGED_TOAST;
+		return;
+	}
+
+	switch (col->kind)
+	{
+		case WB_KIND_BOOL:
+			value->type = WB_VALUE_BOOL;
+			value->v.b = DatumGetBool(datum);
+			break;
+		case WB_KIND_INT2:
+			value->type = WB_VALUE_INT;
+			value->v.i = DatumGetInt16(datum);
+			break;
+		case WB_KIND_INT4:
+			value->type = WB_VALUE_INT;
+			value->v.i = DatumGetInt32(datum);
+			break;
+		case WB_KIND_INT8:
+			value->type = WB_VALUE_INT;
+			value->v.i = DatumGetInt64(datum);
+			break;
+		case WB_KIND_OID:
+			value->type = WB_VALUE_UINT;
+			value->v.u = DatumGetObjectId(datum);
+			break;
+		case WB_KIND_FLOAT4:
+			value->type = WB_VALUE_FLOAT4;
+			value->v.f4 = DatumGetFloat4(datum);
+			break;
+		case WB_KIND_FLOAT8:
+			value->type = WB_VALUE_FLOAT8;
+			value->v.f8 = DatumGetFloat8(datum);
+			break;
+		case WB_KIND_BYTEA:
+		case WB_KIND_TEXT:
+			{
+				struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(datum));
+
+				value->type = (col->kind == WB_KIND_BYTEA) ? WB_VALUE_BYTES : WB_VALUE_TEXT;
+				value->v.s.ptr = VARDATA_ANY(v);
+				value->v.s.len = VARSIZE_ANY_EXHDR(v);
+				break;
+			}
+		case WB_KIND_OUTPUT:
+			{
+				char	   *text = OutputFunctionCall((FmgrInfo *) &col->output, datum);
+
+				value->type = WB_VALUE_TEXT;
+				value->v.s.ptr = text;
+				value->v.s.len = strlen(text);
+				break;
+			}
+	}
+}

@@ -1,0 +1,400 @@
+/*-------------------------------------------------------------------------
+ *
+ * walbridge.c
+ *		The walbridge logical decoding output plugin: decides what goes
+ *		into the stream and in what order; the writers encode.
+ *
+ * Records, in stream order: BEGIN (deferred until the transaction has
+ * something to send), a RELATION before the first change to a relation in
+ * this stream and again after it changed, the changes, COMMIT.  Non-
+ * transactional messages stand alone.  See docs/FORMAT.md.
+ *
+ * Memory: each change is encoded inside change_cxt, reset after it, so a
+ * transaction of any size decodes in bounded memory here (the reorder
+ * buffer spills to disk on its own).
+ *
+ * IDENTIFICATION
+ *		plugin/walbridge.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "replication/logical.h"
+#include "replication/origin.h"
+#include "utils/memutils.h"
+
+#include "format.h"
+#include "options.h"
+#include "relcache.h"
+#include "writer.h"
+
+PG_MODULE_MAGIC;
+
+/*
+ * Skipped changes between progress updates, so that a long transaction on
+ * tables we do not publish does not let wal_sender_timeout expire.
+ */
+#define SKIPPED_CHANGES_PER_PROGRESS	100
+
+typedef struct WalbridgeData
+{
+	WalbridgeOptions options;
+	const WalbridgeWriter *writer;
+	MemoryContext change_cxt;	/* reset after every change */
+	int			skipped_changes;	/* since the last progress update */
+} WalbridgeData;
+
+typedef struct WalbridgeTxnData
+{
+	bool		sent_begin;		/* BEGIN written for this transaction */
+} WalbridgeTxnData;
+
+extern void _PG_output_plugin_init(OutputPluginCallbacks *cb);
+
+static void walbridge_startup(LogicalDecodingContext *ctx,
+							  OutputPluginOptions *opt, bool is_init);
+static void walbridge_shutdown(LogicalDecodingContext *ctx);
+static void walbridge_begin_txn(LogicalDecodingContext *ctx,
+								ReorderBufferTXN *txn);
+static void walbridge_commit_txn(LogicalDecodingContext *ctx,
+								 ReorderBufferTXN *txn, XLogRecPtr commit_lsn);
+static void walbridge_change(LogicalDecodingContext *ctx,
+							 ReorderBufferTXN *txn, Relation relation,
+							 ReorderBufferChange *change);
+static void walbridge_truncate(LogicalDecodingContext *ctx,
+							   ReorderBufferTXN *txn, int nrelations,
+							   Relation relations[],
+							   ReorderBufferChange *change);
+static void walbridge_message(LogicalDecodingContext *ctx,
+							  ReorderBufferTXN *txn, XLogRecPtr message_lsn,
+							  bool transactional, const char *prefix,
+							  Size message_size, const char *message);
+static bool walbridge_filter_by_origin(LogicalDecodingContext *ctx,
+									   RepOriginId origin_id);
+
+void
+_PG_output_plugin_init(OutputPluginCallbacks *cb)
+{
+	cb->startup_cb = walbridge_startup;
+	cb->begin_cb = walbridge_begin_txn;
+	cb->change_cb = walbridge_change;
+	cb->truncate_cb = walbridge_truncate;
+	cb->message_cb = walbridge_message;
+	cb->commit_cb = walbridge_commit_txn;
+	cb->filter_by_origin_cb = walbridge_filter_by_origin;
+	cb->shutdown_cb = walbridge_shutdown;
+}
+
+static void
+walbridge_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
+				  bool is_init)
+{
+	WalbridgeData *data = MemoryContextAllocZero(ctx->context,
+												 sizeof(WalbridgeData));
+
+	data->change_cxt = AllocSetContextCreate(ctx->context,
+											 "walbridge change context",
+											 ALLOCSET_DEFAULT_SIZES);
+	options_parse(ctx->output_plugin_options, &data->options);
+
+	switch (data->options.format)
+	{
+		case WALBRIDGE_FORMAT_MSGPACK:
+			data->writer = &msgpack_writer;
+			opt->output_type = OUTPUT_PLUGIN_BINARY_OUTPUT;
+			break;
+		case WALBRIDGE_FORMAT_TEXT:
+			data->writer = &text_writer;
+			opt->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
+			break;
+		case WALBRIDGE_FORMAT_JSON:
+			data->writer = &json_writer;
+			opt->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
+			break;
+	}
+	opt->receive_rewrites = false;
+
+	relcache_start();
+	ctx->output_plugin_private = data;
+}
+
+static void
+walbridge_shutdown(LogicalDecodingContext *ctx)
+{
+	relcache_stop();
+}
+
+static bool
+walbridge_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
+{
+	WalbridgeData *data = ctx->output_plugin_private;
+
+	return data->options.only_local && origin_id != InvalidRepOriginId;
+}
+
+/*
+ * Don't send BEGIN here: postpone it until the first change we publish,
+ * so transactions that touch only unselected tables (or nothing) cost the
+ * reader nothing.
+ */
+static void
+walbridge_begin_txn(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	txn->output_plugin_private =
+		MemoryContextAllocZero(ctx->context, sizeof(WalbridgeTxnData));
+}
+
+static WalbridgeTxnData *
+txn_data(ReorderBufferTXN *txn)
+{
+	ReorderBufferTXN *toptxn = txn->toptxn ? txn->toptxn : txn;
+
+	return (WalbridgeTxnData *) toptxn->output_plugin_private;
+}
+
+/* Write BEGIN now if this transaction has not had it yet. */
+static void
+send_begin_once(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	WalbridgeData *data = ctx->output_plugin_private;
+	WalbridgeTxnData *txndata = txn_data(txn);
+	ReorderBufferTXN *toptxn = txn->toptxn ? txn->toptxn : txn;
+	WalbridgeBegin begin;
+
+	if (txndata->sent_begin)
+		return;
+
+	begin.xid = toptxn->xid;
+	begin.commit_lsn = toptxn->final_lsn;
+	begin.commit_time = toptxn->xact_time.commit_time;
+	begin.has_origin = (toptxn->origin_id != InvalidRepOriginId);
+	begin.origin_id = toptxn->origin_id;
+	begin.origin_lsn = toptxn->origin_lsn;
+	begin.origin_name = NULL;
+	if (begin.has_origin)
+	{
+		char	   *name = NULL;
+
+		/* A dropped origin has no name; the id still tells them apart. */
+		if (!replorigin_by_oid(toptxn->origin_id, true, &name))
+			name = psprintf("pg_origin_%d", (int) toptxn->origin_id);
+		begin.origin_name = name;
+	}
+
+	OutputPluginPrepareWrite(ctx, false);
+	data->writer->begin(ctx->out, &begin);
+	OutputPluginWrite(ctx, false);
+	txndata->sent_begin = true;
+}
+
+/* Write the RELATION record unless this stream already has this version. */
+static void
+send_relation_once(LogicalDecodingContext *ctx, WalbridgeRelation *rel)
+{
+	WalbridgeData *data = ctx->output_plugin_private;
+
+	if (rel->sent)
+		return;
+	OutputPluginPrepareWrite(ctx, false);
+	data->writer->relation(ctx->out, rel);
+	OutputPluginWrite(ctx, false);
+	rel->sent = true;
+}
+
+static void
+walbridge_commit_txn(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					 XLogRecPtr commit_lsn)
+{
+	WalbridgeData *data = ctx->output_plugin_private;
+	WalbridgeTxnData *txndata = txn->output_plugin_private;
+	bool		sent_begin = txndata->sent_begin;
+	WalbridgeCommit commit;
+
+	pfree(txndata);
+	txn->output_plugin_private = NULL;
+
+	OutputPluginUpdateProgress(ctx, !sent_begin);
+	if (!sent_begin)
+	{
+		elog(DEBUG1, "skipped replication of an empty transaction with XID: %u",
+			 txn->xid);
+		return;
+	}
+
+	commit.xid = txn->xid;
+	commit.commit_lsn = commit_lsn;
+	commit.end_lsn = txn->end_lsn;
+	commit.commit_time = txn->xact_time.commit_time;
+
+	OutputPluginPrepareWrite(ctx, true);
+	data->writer->commit(ctx->out, &commit);
+	OutputPluginWrite(ctx, true);
+}
+
+/* Keep the walsender's keepalives going through long skipped stretches. */
+static void
+note_skipped_change(LogicalDecodingContext *ctx)
+{
+	WalbridgeData *data = ctx->output_plugin_private;
+
+	if (++data->skipped_changes >= SKIPPED_CHANGES_PER_PROGRESS)
+	{
+		OutputPluginUpdateProgress(ctx, false);
+		data->skipped_changes = 0;
+	}
+}
+
+static void
+deform(HeapTuple tuple, TupleDesc desc, WalbridgeTuple *out)
+{
+	out->values = palloc(sizeof(Datum) * desc->natts);
+	out->isnull = palloc(sizeof(bool) * desc->natts);
+	heap_deform_tuple(tuple, desc, out->values, out->isnull);
+}
+
+static void
+walbridge_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				 Relation relation, ReorderBufferChange *change)
+{
+	WalbridgeData *data = ctx->output_plugin_private;
+	TupleDesc	desc = RelationGetDescr(relation);
+	WalbridgeRelation *rel;
+	WalbridgeChange out;
+	WalbridgeTuple old_tuple;
+	WalbridgeTuple new_tuple;
+	MemoryContext old;
+
+	rel = relcache_get(relation, &data->options);
+	if (!rel->selected)
+	{
+		note_skipped_change(ctx);
+		return;
+	}
+
+	/* Avoid leaking memory by using and resetting our own context */
+	old = MemoryContextSwitchTo(data->change_cxt);
+
+	out.rel = rel;
+	out.old_kind = '\0';
+	out.old = NULL;
+	out.new = NULL;
+	switch (change->action)
+	{
+		case REORDER_BUFFER_CHANGE_INSERT:
+			out.tag = WB_REC_INSERT;
+			break;
+		case REORDER_BUFFER_CHANGE_UPDATE:
+			out.tag = WB_REC_UPDATE;
+			break;
+		case REORDER_BUFFER_CHANGE_DELETE:
+			out.tag = WB_REC_DELETE;
+			break;
+		default:
+			Assert(false);
+			MemoryContextSwitchTo(old);
+			return;
+	}
+
+	if (out.tag != WB_REC_DELETE && change->data.tp.newtuple != NULL)
+	{
+		deform(&change->data.tp.newtuple->tuple, desc, &new_tuple);
+		out.new = &new_tuple;
+	}
+	if (out.tag != WB_REC_INSERT && change->data.tp.oldtuple != NULL)
+	{
+		deform(&change->data.tp.oldtuple->tuple, desc, &old_tuple);
+		out.old = &old_tuple;
+		out.old_kind = (rel->replident == REPLICA_IDENTITY_FULL) ?
+			WB_OLD_FULL : WB_OLD_KEY;
+	}
+
+	/* An INSERT or UPDATE always carries its new tuple. */
+	if (out.tag != WB_REC_DELETE && out.new == NULL)
+		elog(ERROR, "%s of relation \"%s\" has no new tuple",
+			 out.tag == WB_REC_INSERT ? "INSERT" : "UPDATE", rel->table);
+
+	send_begin_once(ctx, txn);
+	send_relation_once(ctx, rel);
+
+	OutputPluginPrepareWrite(ctx, true);
+	data->writer->change(ctx->out, &out);
+	OutputPluginWrite(ctx, true);
+
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(data->change_cxt);
+}
+
+static void
+walbridge_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				   int nrelations, Relation relations[],
+				   ReorderBufferChange *change)
+{
+	WalbridgeData *data = ctx->output_plugin_private;
+	WalbridgeRelation **rels;
+	int			nrels = 0;
+	uint32		flags = 0;
+	MemoryContext old;
+
+	old = MemoryContextSwitchTo(data->change_cxt);
+
+	rels = palloc(sizeof(WalbridgeRelation *) * nrelations);
+	for (int i = 0; i < nrelations; i++)
+	{
+		WalbridgeRelation *rel = relcache_get(relations[i], &data->options);
+
+		if (rel->selected)
+			rels[nrels++] = rel;
+	}
+
+	if (nrels > 0)
+	{
+		if (change->data.truncate.cascade)
+			flags |= WB_TRUNCATE_CASCADE;
+		if (change->data.truncate.restart_seqs)
+			flags |= WB_TRUNCATE_RESTART_SEQS;
+
+		send_begin_once(ctx, txn);
+		for (int i = 0; i < nrels; i++)
+			send_relation_once(ctx, rels[i]);
+
+		OutputPluginPrepareWrite(ctx, true);
+		data->writer->truncate(ctx->out, nrels, rels, flags);
+		OutputPluginWrite(ctx, true);
+	}
+	else
+		note_skipped_change(ctx);
+
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(data->change_cxt);
+}
+
+static void
+walbridge_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				  XLogRecPtr message_lsn, bool transactional,
+				  const char *prefix, Size message_size, const char *message)
+{
+	WalbridgeData *data = ctx->output_plugin_private;
+	WalbridgeMessage out;
+	MemoryContext old;
+
+	old = MemoryContextSwitchTo(data->change_cxt);
+
+	/* A non-transactional message stands alone, outside BEGIN/COMMIT. */
+	if (transactional)
+		send_begin_once(ctx, txn);
+
+	out.transactional = transactional;
+	out.lsn = message_lsn;
+	out.prefix = prefix;
+	out.content = message;
+	out.content_size = message_size;
+
+	OutputPluginPrepareWrite(ctx, true);
+	data->writer->message(ctx->out, &out);
+	OutputPluginWrite(ctx, true);
+
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(data->change_cxt);
+}
