@@ -21,7 +21,7 @@ SHLIB_LINK  += $(shell pkg-config --libs msgpack)
 # pg_regress starts its own server with test/logical.conf; its port stays
 # below 32768 so the kernel never hands it out as an outgoing port.
 REGRESS_PORT ?= 25431
-REGRESS      = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS      = setup $(filter-out setup,$(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql))))
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=$(EXTENSION) \
                --temp-instance=test/tmp_check --port=$(REGRESS_PORT) \
                --temp-config=test/logical.generated.conf

@@ -186,7 +186,7 @@ get_tuple(parse_state *ps, const char *field, bool nil_ok, wb_tuple *tuple)
 		{
 			case WB_MP_ARRAY:
 			case WB_MP_MAP:
-				return fail(ps, "%s: value %u is a %s, not a column value",
+				return fail(ps, "%s: value %u is a msgpack %s, not a column value",
 							field, i + 1, wb_mp_type_name(obj.type));
 			case WB_MP_EXT:
 				if (obj.v.raw.ext_type != WB_EXT_UNCHANGED_TOAST ||

@@ -134,7 +134,9 @@ split_outside_quotes(char *raw)
 
 	for (char *p = raw;; p++)
 	{
-		if (*p == '"')
+		if (p == start && (*p == ' ' || *p == '\t'))
+			start++;			/* leading blanks of an item */
+		else if (*p == '"')
 			in_quotes = !in_quotes;
 		else if ((*p == ',' && !in_quotes) || *p == '\0')
 		{
