@@ -40,6 +40,9 @@
 									 *  content] */
 #define WB_REC_COMMIT		'C'		/* [tag, xid, commit_lsn, end_lsn,
 									 *  commit_time] */
+#define WB_REC_SNAPSHOT		'S'		/* [tag, relid, new]: a row of the
+									 * initial copy, from
+									 * walbridge.snapshot_records() */
 
 /* Number of elements in each record's array, tag included. */
 #define WB_BEGIN_NFIELDS		8
@@ -50,6 +53,7 @@
 #define WB_TRUNCATE_NFIELDS		3
 #define WB_MESSAGE_NFIELDS		5
 #define WB_COMMIT_NFIELDS		5
+#define WB_SNAPSHOT_NFIELDS		3
 #define WB_COLUMN_NFIELDS		5
 
 /* old_kind of UPDATE and DELETE: what the old tuple holds (nil: none). */

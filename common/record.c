@@ -329,7 +329,7 @@ parse_change(parse_state *ps, wb_record *rec)
 		if ((rec->u.change.old_kind != '\0') != rec->u.change.old.present)
 			return fail(ps, "old kind and old tuple disagree");
 	}
-	if (tag == WB_REC_INSERT || tag == WB_REC_UPDATE)
+	if (tag != WB_REC_DELETE)
 		return get_tuple(ps, "new tuple", false, &rec->u.change.new);
 	return true;
 }
@@ -399,6 +399,8 @@ wb_record_tag_name(char tag)
 			return "MESSAGE";
 		case WB_REC_COMMIT:
 			return "COMMIT";
+		case WB_REC_SNAPSHOT:
+			return "SNAPSHOT";
 	}
 	return NULL;
 }
@@ -424,6 +426,8 @@ expected_nfields(char tag)
 			return WB_MESSAGE_NFIELDS;
 		case WB_REC_COMMIT:
 			return WB_COMMIT_NFIELDS;
+		case WB_REC_SNAPSHOT:
+			return WB_SNAPSHOT_NFIELDS;
 	}
 	return -1;
 }

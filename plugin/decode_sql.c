@@ -122,7 +122,7 @@ static void
 render_change(StringInfo out, const wb_record *rec)
 {
 	json_change_start(out, rec->tag, rec->u.change.relid);
-	if (rec->tag != WB_REC_INSERT)
+	if (rec->tag == WB_REC_UPDATE || rec->tag == WB_REC_DELETE)
 	{
 		if (rec->u.change.old_kind == '\0')
 			json_change_no_old(out);

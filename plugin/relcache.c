@@ -170,12 +170,13 @@ same_for_reader(const WalbridgeRelation *a, const WalbridgeRelation *b)
 }
 
 /*
- * Fill entry from the relation as the historic snapshot sees it.  Runs in
- * the entry's own context, so a rebuild frees the old metadata at once.
+ * Describe relation for the writers into out, allocated in a new context
+ * under parent (out->cxt owns it all).  Also used outside decoding, by
+ * walbridge.snapshot_records().
  */
-static void
-build_entry(WalbridgeRelation *entry, Relation relation,
-			const WalbridgeOptions *opts)
+void
+relcache_describe(WalbridgeRelation *out, Relation relation,
+				  const WalbridgeOptions *opts, MemoryContext parent)
 {
 	TupleDesc	desc = RelationGetDescr(relation);
 	WalbridgeRelation fresh = {0};
@@ -183,10 +184,8 @@ build_entry(WalbridgeRelation *entry, Relation relation,
 	Bitmapset  *primary_key;
 	MemoryContext old;
 
-	/* Build into a new context, so the previous build can be compared. */
-	fresh.relid = entry->relid;
-	fresh.cxt = AllocSetContextCreate(relation_cache_cxt,
-									  "walbridge relation entry",
+	fresh.relid = RelationGetRelid(relation);
+	fresh.cxt = AllocSetContextCreate(parent, "walbridge relation entry",
 									  ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(fresh.cxt);
 
@@ -234,9 +233,22 @@ build_entry(WalbridgeRelation *entry, Relation relation,
 		}
 	}
 	MemoryContextSwitchTo(old);
-
-	fresh.sent = entry->sent && entry->cxt != NULL && same_for_reader(entry, &fresh);
 	fresh.valid = true;
+	*out = fresh;
+}
+
+/*
+ * (Re)build entry from the relation as the historic snapshot sees it, into
+ * a new context, so the previous build can be compared and then freed.
+ */
+static void
+build_entry(WalbridgeRelation *entry, Relation relation,
+			const WalbridgeOptions *opts)
+{
+	WalbridgeRelation fresh;
+
+	relcache_describe(&fresh, relation, opts, relation_cache_cxt);
+	fresh.sent = entry->sent && entry->cxt != NULL && same_for_reader(entry, &fresh);
 	if (entry->cxt != NULL)
 		MemoryContextDelete(entry->cxt);
 	*entry = fresh;

@@ -65,5 +65,8 @@ extern void relcache_start(void);
 extern void relcache_stop(void);
 extern WalbridgeRelation *relcache_get(Relation relation,
 									   const WalbridgeOptions *opts);
+extern void relcache_describe(WalbridgeRelation *out, Relation relation,
+							  const WalbridgeOptions *opts,
+							  MemoryContext parent);
 
 #endif							/* WALBRIDGE_RELCACHE_H */

@@ -214,7 +214,8 @@ void
 json_change_start(StringInfo out, char tag, Oid relid)
 {
 	const char *kind = (tag == WB_REC_INSERT) ? "insert" :
-		(tag == WB_REC_UPDATE) ? "update" : "delete";
+		(tag == WB_REC_UPDATE) ? "update" :
+		(tag == WB_REC_SNAPSHOT) ? "snapshot" : "delete";
 
 	appendStringInfo(out, "{\"kind\": \"%s\", \"relid\": %u", kind, relid);
 }
@@ -280,7 +281,7 @@ static void
 json_write_change(StringInfo out, const WalbridgeChange *change)
 {
 	json_change_start(out, change->tag, change->rel->relid);
-	if (change->tag != WB_REC_INSERT)
+	if (change->tag == WB_REC_UPDATE || change->tag == WB_REC_DELETE)
 	{
 		if (change->old_kind == '\0')
 			json_change_no_old(out);

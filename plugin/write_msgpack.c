@@ -72,7 +72,7 @@ msgpack_write_begin(StringInfo out, const WalbridgeBegin *begin)
 
 	packer_init(&pk, out);
 	msgpack_pack_array(&pk, WB_BEGIN_NFIELDS);
-	msgpack_pack_fix_uint8(&pk, WB_REC_BEGIN);
+	msgpack_pack_uint8(&pk, WB_REC_BEGIN);
 	msgpack_pack_uint32(&pk, WALBRIDGE_FORMAT_VERSION);
 	msgpack_pack_uint32(&pk, begin->xid);
 	msgpack_pack_uint64(&pk, begin->commit_lsn);
@@ -98,11 +98,11 @@ msgpack_write_relation(StringInfo out, const WalbridgeRelation *rel)
 
 	packer_init(&pk, out);
 	msgpack_pack_array(&pk, WB_RELATION_NFIELDS);
-	msgpack_pack_fix_uint8(&pk, WB_REC_RELATION);
+	msgpack_pack_uint8(&pk, WB_REC_RELATION);
 	msgpack_pack_uint32(&pk, rel->relid);
 	pack_cstring(&pk, rel->schema);
 	pack_cstring(&pk, rel->table);
-	msgpack_pack_fix_uint8(&pk, (uint8) rel->replident);
+	msgpack_pack_uint8(&pk, (uint8) rel->replident);
 	msgpack_pack_array(&pk, rel->ncolumns);
 	for (int i = 0; i < rel->ncolumns; i++)
 	{
@@ -190,6 +190,9 @@ msgpack_write_change(StringInfo out, const WalbridgeChange *change)
 		case WB_REC_INSERT:
 			msgpack_pack_array(&pk, WB_INSERT_NFIELDS);
 			break;
+		case WB_REC_SNAPSHOT:
+			msgpack_pack_array(&pk, WB_SNAPSHOT_NFIELDS);
+			break;
 		case WB_REC_UPDATE:
 			msgpack_pack_array(&pk, WB_UPDATE_NFIELDS);
 			break;
@@ -197,10 +200,10 @@ msgpack_write_change(StringInfo out, const WalbridgeChange *change)
 			msgpack_pack_array(&pk, WB_DELETE_NFIELDS);
 			break;
 	}
-	msgpack_pack_fix_uint8(&pk, (uint8) change->tag);
+	msgpack_pack_uint8(&pk, (uint8) change->tag);
 	msgpack_pack_uint32(&pk, change->rel->relid);
 
-	if (change->tag != WB_REC_INSERT)
+	if (change->tag == WB_REC_UPDATE || change->tag == WB_REC_DELETE)
 	{
 		if (change->old_kind == '\0')
 		{
@@ -209,7 +212,7 @@ msgpack_write_change(StringInfo out, const WalbridgeChange *change)
 		}
 		else
 		{
-			msgpack_pack_fix_uint8(&pk, (uint8) change->old_kind);
+			msgpack_pack_uint8(&pk, (uint8) change->old_kind);
 			pack_tuple(&pk, change, change->old, true);
 		}
 	}
@@ -225,7 +228,7 @@ msgpack_write_truncate(StringInfo out, int nrels,
 
 	packer_init(&pk, out);
 	msgpack_pack_array(&pk, WB_TRUNCATE_NFIELDS);
-	msgpack_pack_fix_uint8(&pk, WB_REC_TRUNCATE);
+	msgpack_pack_uint8(&pk, WB_REC_TRUNCATE);
 	msgpack_pack_uint32(&pk, flags);
 	msgpack_pack_array(&pk, nrels);
 	for (int i = 0; i < nrels; i++)
@@ -239,7 +242,7 @@ msgpack_write_message(StringInfo out, const WalbridgeMessage *message)
 
 	packer_init(&pk, out);
 	msgpack_pack_array(&pk, WB_MESSAGE_NFIELDS);
-	msgpack_pack_fix_uint8(&pk, WB_REC_MESSAGE);
+	msgpack_pack_uint8(&pk, WB_REC_MESSAGE);
 	if (message->transactional)
 		msgpack_pack_true(&pk);
 	else
@@ -256,7 +259,7 @@ msgpack_write_commit(StringInfo out, const WalbridgeCommit *commit)
 
 	packer_init(&pk, out);
 	msgpack_pack_array(&pk, WB_COMMIT_NFIELDS);
-	msgpack_pack_fix_uint8(&pk, WB_REC_COMMIT);
+	msgpack_pack_uint8(&pk, WB_REC_COMMIT);
 	msgpack_pack_uint32(&pk, commit->xid);
 	msgpack_pack_uint64(&pk, commit->commit_lsn);
 	msgpack_pack_uint64(&pk, commit->end_lsn);

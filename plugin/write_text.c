@@ -169,6 +169,9 @@ text_write_change(StringInfo out, const WalbridgeChange *change)
 		case WB_REC_UPDATE:
 			appendStringInfoString(out, ": UPDATE:");
 			break;
+		case WB_REC_SNAPSHOT:
+			appendStringInfoString(out, ": SNAPSHOT:");
+			break;
 		default:
 			appendStringInfoString(out, ": DELETE:");
 			break;

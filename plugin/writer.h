@@ -46,7 +46,8 @@ typedef struct WalbridgeCommit
 
 typedef struct WalbridgeChange
 {
-	char		tag;			/* WB_REC_INSERT, _UPDATE or _DELETE */
+	char		tag;			/* WB_REC_INSERT, _UPDATE, _DELETE or
+								 * _SNAPSHOT */
 	const WalbridgeRelation *rel;
 	char		old_kind;		/* WB_OLD_KEY, WB_OLD_FULL, '\0' for none */
 	const WalbridgeTuple *old;	/* NULL when old_kind is '\0' */

@@ -116,3 +116,58 @@ $$;
 
 COMMENT ON FUNCTION walbridge.create_slot(name, boolean) IS
 	'create a logical replication slot using the walbridge output plugin';
+
+/*
+ * snapshot_records(table) returns the table's rows as walbridge records:
+ * its RELATION record, then one SNAPSHOT record per row.  walbridged reads
+ * it inside a new slot's exported snapshot, through a cursor, to publish
+ * the initial copy a new mirror starts from.
+ */
+CREATE FUNCTION walbridge.snapshot_records(tbl regclass)
+RETURNS SETOF bytea
+AS 'MODULE_PATHNAME', 'walbridge_snapshot_records'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION walbridge.snapshot_records(regclass) IS
+	'the rows of a table as walbridge records, for an initial copy';
+
+/*
+ * This node's name, unique across the mesh; walbridged reads it at start.
+ * One row at most.  snapshot_lsn records that the initial copy for the
+ * node's slot was fully published (acknowledged by Kafka).
+ */
+CREATE TABLE walbridge.node (
+	name text NOT NULL PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,64}$'),
+	single boolean NOT NULL DEFAULT true UNIQUE CHECK (single),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	snapshot_lsn pg_lsn
+);
+SELECT pg_catalog.pg_extension_config_dump('walbridge.node', '');
+
+CREATE FUNCTION walbridge.create_node(name text)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	existing text;
+BEGIN
+	SELECT n.name INTO existing FROM walbridge.node AS n;
+	IF existing IS NOT NULL THEN
+		RAISE EXCEPTION 'this database is already walbridge node "%"', existing
+			USING ERRCODE = 'duplicate_object',
+				  HINT = 'A database is one node; its name cannot change while peers know it.';
+	END IF;
+	IF name IS NULL OR name !~ '^[A-Za-z0-9_.-]{1,64}$' THEN
+		RAISE EXCEPTION 'invalid node name %', quote_literal(coalesce(name, 'NULL'))
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'The name is part of Kafka topic names and replication origin names.',
+				  HINT = 'Use 1 to 64 letters, digits, "_", "." or "-".';
+	END IF;
+	INSERT INTO walbridge.node (name) VALUES (create_node.name);
+	RETURN name;
+END;
+$$;
+
+COMMENT ON FUNCTION walbridge.create_node(text) IS
+	'name this database as a walbridge node, unique across the mesh';

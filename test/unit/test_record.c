@@ -118,9 +118,9 @@ pack_update(void)
 {
 	start();
 	msgpack_pack_array(&pk, WB_UPDATE_NFIELDS);
-	msgpack_pack_fix_uint8(&pk, WB_REC_UPDATE);
+	msgpack_pack_uint8(&pk, WB_REC_UPDATE);
 	msgpack_pack_uint32(&pk, 16384);
-	msgpack_pack_fix_uint8(&pk, WB_OLD_KEY);
+	msgpack_pack_uint8(&pk, WB_OLD_KEY);
 	msgpack_pack_array(&pk, 1);
 	msgpack_pack_int64(&pk, 1);
 	msgpack_pack_array(&pk, 4);
@@ -179,7 +179,7 @@ test_begin_relation_commit(void)
 
 	start();
 	msgpack_pack_array(&pk, WB_BEGIN_NFIELDS);
-	msgpack_pack_fix_uint8(&pk, WB_REC_BEGIN);
+	msgpack_pack_uint8(&pk, WB_REC_BEGIN);
 	msgpack_pack_uint32(&pk, WALBRIDGE_FORMAT_VERSION);
 	msgpack_pack_uint32(&pk, 4000000000u);
 	msgpack_pack_uint64(&pk, UINT64_C(0x100000000));
@@ -196,11 +196,11 @@ test_begin_relation_commit(void)
 
 	start();
 	msgpack_pack_array(&pk, WB_RELATION_NFIELDS);
-	msgpack_pack_fix_uint8(&pk, WB_REC_RELATION);
+	msgpack_pack_uint8(&pk, WB_REC_RELATION);
 	msgpack_pack_uint32(&pk, 16384);
 	pack_str("public");
 	pack_str("t");
-	msgpack_pack_fix_uint8(&pk, WB_REPLIDENT_FULL);
+	msgpack_pack_uint8(&pk, WB_REPLIDENT_FULL);
 	msgpack_pack_array(&pk, 1);
 	msgpack_pack_array(&pk, WB_COLUMN_NFIELDS);
 	pack_str("id");
@@ -218,7 +218,7 @@ test_begin_relation_commit(void)
 
 	start();
 	msgpack_pack_array(&pk, WB_COMMIT_NFIELDS);
-	msgpack_pack_fix_uint8(&pk, WB_REC_COMMIT);
+	msgpack_pack_uint8(&pk, WB_REC_COMMIT);
 	msgpack_pack_uint32(&pk, 1);
 	msgpack_pack_uint64(&pk, 10);
 	msgpack_pack_uint64(&pk, 20);
@@ -230,7 +230,7 @@ test_begin_relation_commit(void)
 	/* a BEGIN from the future is refused by version, with both numbers */
 	start();
 	msgpack_pack_array(&pk, WB_BEGIN_NFIELDS);
-	msgpack_pack_fix_uint8(&pk, WB_REC_BEGIN);
+	msgpack_pack_uint8(&pk, WB_REC_BEGIN);
 	msgpack_pack_uint32(&pk, WALBRIDGE_FORMAT_VERSION + 1);
 	CHECK(!wb_record_parse(buf.data, buf.size, &rec, err, sizeof(err)));
 	CHECK(strstr(err, "newer than this reader supports") != NULL);
