@@ -29,12 +29,27 @@ REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=$(EXTENSION) \
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 
-all: sql/$(EXTENSION)--$(EXTVERSION).sql
+all: sql/$(EXTENSION)--$(EXTVERSION).sql forwarder
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@
 
 include $(PGXS)
+
+# walbridged and the test broker have their own Makefile (PGXS builds one
+# module per Makefile).
+.PHONY: forwarder
+forwarder:
+	$(MAKE) -C forwarder PG_CONFIG=$(PG_CONFIG)
+
+install: install-forwarder
+install-forwarder: forwarder
+	$(MAKE) -C forwarder install PG_CONFIG=$(PG_CONFIG)
+
+clean: clean-forwarder
+clean-forwarder:
+	$(MAKE) -C forwarder clean
+	$(MAKE) -C test/unit clean
 
 # The temporary server's settings, plus output_plugin_libraries where the
 # server knows that setting (15.19 and later).

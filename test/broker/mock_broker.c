@@ -5,6 +5,10 @@
  *		(rdkafka_mock.h), a real Kafka wire-protocol peer kept in memory,
  *		run as a process of its own.
  *
+ * Usage: mock_broker [BROKER_COUNT [TOPIC...]]: each TOPIC is created with
+ * one partition (this mock cannot serve CreateTopics, and a topic it
+ * creates on first use gets four partitions).
+ *
  * Prints the bootstrap servers on the first line of stdout, then reads
  * fault-injection commands on stdin, one per line, answering each with
  * "ok" or "error: ..." on stdout:
@@ -113,9 +117,9 @@ main(int argc, char **argv)
 	bool		stdin_open = true;
 	char		line[1024];
 
-	if (nbrokers < 1 || argc > 2)
+	if (nbrokers < 1)
 	{
-		fprintf(stderr, "usage: %s [BROKER_COUNT]\n", argv[0]);
+		fprintf(stderr, "usage: %s [BROKER_COUNT [TOPIC...]]\n", argv[0]);
 		return 2;
 	}
 
@@ -135,6 +139,18 @@ main(int argc, char **argv)
 		fprintf(stderr, "mock_broker: could not create the mock cluster\n");
 		rd_kafka_destroy(rk);
 		return 1;
+	}
+
+	for (int i = 2; i < argc; i++)
+	{
+		rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mcluster, argv[i], 1, 1);
+
+		if (err)
+		{
+			fprintf(stderr, "mock_broker: could not create topic \"%s\": %s\n",
+					argv[i], rd_kafka_err2str(err));
+			return 1;
+		}
 	}
 
 	signal(SIGTERM, stop);

@@ -1,0 +1,418 @@
+/*-------------------------------------------------------------------------
+ *
+ * daemon.c
+ *		The event loop.  A session connects to the database and to Kafka,
+ *		makes sure the slot exists (publishing its initial copy when it is
+ *		new), then streams: read records while the producer has room,
+ *		serve delivery reports, move the confirmed position to what Kafka
+ *		acknowledged, report it to the server.
+ *
+ * Any failure ends the session; the next one starts after a backoff from
+ * the slot's confirmed position, so nothing is skipped (what was in flight
+ * is sent again: consumers drop duplicates by commit LSN).
+ *
+ * IDENTIFICATION
+ *		forwarder/daemon.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "daemon.h"
+
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "nodeinfo.h"
+#include "pgstream.h"
+#include "publish.h"
+#include "snapshot.h"
+
+#define MAX_BACKOFF_MS			30000
+#define RECORDS_PER_TURN		1000
+#define SHUTDOWN_FLUSH_MS		30000
+#define STATS_EVERY_US			(60 * INT64_C(1000000))
+
+static volatile sig_atomic_t stop_requested = 0;
+static volatile sig_atomic_t reload_requested = 0;
+
+static void
+handle_stop(int sig)
+{
+	stop_requested = 1;
+}
+
+static void
+handle_reload(int sig)
+{
+	reload_requested = 1;
+}
+
+void
+daemon_install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = handle_stop;	/* no SA_RESTART: poll() wakes up */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = handle_reload;
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+typedef enum wb_session_end
+{
+	SESSION_STOPPED,			/* SIGTERM: exit 0 */
+	SESSION_RELOAD,				/* SIGHUP: reread the file, start again */
+	SESSION_RETRY,				/* a failure: back off, start again */
+	SESSION_FATAL				/* nothing to retry: exit 1 */
+} wb_session_end;
+
+typedef struct wb_session
+{
+	const struct wb_config *cfg;
+	PGconn	   *conn;			/* ordinary connection */
+	wb_pgstream ps;
+	wb_publisher pub;
+	char	   *node;
+	char	   *slot;
+	wb_tables	tables;
+	uint64_t	confirmed;		/* acknowledged by Kafka, may be reported */
+	int64_t		last_stats_us;
+} wb_session;
+
+/* Slot names allow [a-z0-9_]: walbridge_ + the node name folded to that. */
+static char *
+default_slot_name(const char *node)
+{
+	size_t		len = strlen("walbridge_") + strlen(node) + 1;
+	char	   *slot = malloc(len);
+
+	snprintf(slot, len, "walbridge_%s", node);
+	for (char *p = slot; *p; p++)
+		*p = isalnum((unsigned char) *p) ? (char) tolower((unsigned char) *p) : '_';
+	return slot;
+}
+
+static uint64_t
+slot_confirmed_lsn(PGconn *conn, const char *slot)
+{
+	const char *params[1] = {slot};
+	PGresult   *res = PQexecParams(conn,
+								   "SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots WHERE slot_name = $1",
+								   1, NULL, params, NULL, NULL, 0);
+	uint64_t	lsn = 0;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		lsn = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return lsn;
+}
+
+/* Move the confirmed position as far as Kafka allows, and report it. */
+static int
+report_progress(wb_session *s, bool force)
+{
+	uint64_t	acked = publish_take_confirmable(&s->pub);
+
+	if (acked > s->confirmed)
+		s->confirmed = acked;
+
+	/*
+	 * With nothing in flight, everything the server sent is safe: follow its
+	 * position, so an idle slot (or one whose tables are quiet while other
+	 * databases write) never holds WAL back.
+	 */
+	if (publish_idle(&s->pub) && s->ps.received_lsn > s->confirmed)
+		s->confirmed = s->ps.received_lsn;
+
+	if (s->confirmed == 0)
+		return WB_OK;			/* nothing known yet */
+	if (wb_now_us() - s->ps.last_status_us >= (int64_t) s->cfg->status_interval_ms * 1000)
+		force = true;
+	if (pgstream_send_status(&s->ps, s->confirmed, force) != WB_OK)
+		return WB_ERR;
+
+	if (wb_now_us() - s->last_stats_us >= STATS_EVERY_US)
+	{
+		s->last_stats_us = wb_now_us();
+		wb_log(WB_LOG_INFO, "published %llu transactions in %llu messages (%llu bytes); confirmed " WB_LSN_FORMAT,
+			   (unsigned long long) s->pub.transactions, (unsigned long long) s->pub.messages,
+			   (unsigned long long) s->pub.bytes, WB_LSN_ARGS(s->confirmed));
+	}
+	return WB_OK;
+}
+
+/* While the producer queue is full: keep the server informed. */
+static bool
+backpressure_wait(void *arg)
+{
+	wb_session *s = arg;
+
+	if (s->ps.conn != NULL && report_progress(s, false) != WB_OK)
+		return false;
+	return !stop_requested;
+}
+
+/* Wait (serving deliveries) until Kafka acknowledged everything produced. */
+static int
+wait_for_acks(wb_session *s)
+{
+	while (!publish_idle(&s->pub) || inflight_count(&s->pub.inflight) > 0)
+	{
+		publish_poll(&s->pub, 100);
+		if (s->pub.failed || stop_requested)
+			return WB_ERR;
+		(void) publish_take_confirmable(&s->pub);
+		if (inflight_count(&s->pub.inflight) == 0)
+			break;
+	}
+	return WB_OK;
+}
+
+/*
+ * A new slot, and its initial copy from the snapshot it exported.  The copy
+ * counts as done only once Kafka acknowledged all of it: a crash before
+ * that leaves the slot uninitialized, and the next session starts over.
+ */
+static wb_session_end
+create_slot_with_copy(wb_session *s)
+{
+	char	   *snapshot_name = NULL;
+	uint64_t	consistent = 0;
+	wb_publish_result rc = WB_PUBLISH_OK;
+
+	if (pgstream_create_slot(&s->ps, &snapshot_name, &consistent) != WB_OK)
+		return SESSION_RETRY;
+	if (s->cfg->snapshot)
+	{
+		rc = snapshot_copy(s->cfg->conninfo, snapshot_name, &s->tables, &s->pub);
+		if (rc == WB_PUBLISH_OK && wait_for_acks(s) != WB_OK)
+			rc = WB_PUBLISH_FAILED;
+	}
+	free(snapshot_name);
+	if (rc == WB_PUBLISH_STOPPED || (rc != WB_PUBLISH_OK && stop_requested))
+		return SESSION_STOPPED;
+	if (rc != WB_PUBLISH_OK)
+		return SESSION_RETRY;
+	if (nodeinfo_mark_slot_initialized(s->conn, consistent) != WB_OK)
+		return SESSION_RETRY;
+	if (s->cfg->snapshot)
+		wb_log(WB_LOG_INFO, "initial copy published and acknowledged; streaming from " WB_LSN_FORMAT,
+			   WB_LSN_ARGS(consistent));
+	return SESSION_RELOAD;		/* meaning: go on */
+}
+
+static wb_session_end
+prepare_slot(wb_session *s)
+{
+	bool		exists = false;
+	bool		initialized = false;
+
+	if (pgstream_slot_exists(&s->ps, &exists) != WB_OK ||
+		nodeinfo_slot_initialized(s->conn, &initialized) != WB_OK)
+		return SESSION_RETRY;
+
+	if (exists && !initialized)
+	{
+		if (s->cfg->snapshot)
+		{
+			wb_log(WB_LOG_WARNING, "replication slot \"%s\" has no completed initial copy (walbridged stopped during it): dropping it to copy again",
+				   s->slot);
+			if (pgstream_drop_slot(&s->ps) != WB_OK)
+				return SESSION_RETRY;
+			exists = false;
+		}
+		else if (nodeinfo_mark_slot_initialized(s->conn, slot_confirmed_lsn(s->conn, s->slot)) != WB_OK)
+			return SESSION_RETRY;
+	}
+	if (!exists)
+		return create_slot_with_copy(s);
+	return SESSION_RELOAD;
+}
+
+static wb_session_end
+stream(wb_session *s)
+{
+	char	   *include = nodeinfo_include_option(&s->tables);
+	const char *names[] = {"only_local", "include_tables"};
+	const char *values[] = {"true", include};
+	int			rc = pgstream_start(&s->ps, names, values, 2);
+
+	free(include);
+	if (rc != WB_OK)
+		return SESSION_RETRY;
+	wb_log(WB_LOG_INFO, "node \"%s\": streaming slot \"%s\" (%d tables) to topic \"%s\" from " WB_LSN_FORMAT,
+		   s->node, s->slot, s->tables.count, s->pub.topic, WB_LSN_ARGS(s->confirmed));
+
+	while (!stop_requested && !reload_requested)
+	{
+		bool		idle = false;
+
+		for (int n = 0; n < RECORDS_PER_TURN && !publish_backlogged(&s->pub); n++)
+		{
+			wb_pgrecord rec;
+			wb_pgread	got = pgstream_read(&s->ps, &rec);
+			wb_publish_result pr;
+
+			if (got == WB_PG_FAILED)
+				return SESSION_RETRY;
+			if (got == WB_PG_IDLE)
+			{
+				idle = true;
+				break;
+			}
+			pr = publish_record(&s->pub, rec.data, rec.len, rec.lsn);
+			if (pr == WB_PUBLISH_STOPPED)
+				return SESSION_STOPPED;
+			if (pr != WB_PUBLISH_OK)
+				return SESSION_RETRY;
+		}
+
+		publish_poll(&s->pub, 0);
+		if (s->pub.failed)
+			return SESSION_RETRY;
+		if (report_progress(s, false) != WB_OK)
+			return SESSION_RETRY;
+
+		if (idle)
+		{
+			/* deliveries are served by polling Kafka: wake often while some are due */
+			int			timeout = inflight_count(&s->pub.inflight) > 0 ? 5 : 200;
+
+			if (pgstream_wait(&s->ps, timeout) != WB_OK)
+				return SESSION_RETRY;
+		}
+		else if (publish_backlogged(&s->pub))
+			publish_poll(&s->pub, 10);
+	}
+	return stop_requested ? SESSION_STOPPED : SESSION_RELOAD;
+}
+
+/*
+ * Clean end: let Kafka acknowledge what is in flight, confirm it, leave.
+ * What is not acknowledged in time is simply not confirmed.
+ */
+static void
+session_finish(wb_session *s, bool flush)
+{
+	if (flush && s->pub.rk != NULL)
+	{
+		(void) publish_flush(&s->pub, SHUTDOWN_FLUSH_MS);
+		if (s->ps.conn != NULL && !s->pub.failed)
+			(void) report_progress(s, true);
+		wb_log(WB_LOG_INFO, "stopped: confirmed " WB_LSN_FORMAT " to slot \"%s\"",
+			   WB_LSN_ARGS(s->confirmed), s->slot ? s->slot : "");
+	}
+	publish_close(&s->pub);
+	pgstream_close(&s->ps);
+	if (s->conn)
+		PQfinish(s->conn);
+	nodeinfo_tables_free(&s->tables);
+	free(s->node);
+	free(s->slot);
+	memset(s, 0, sizeof(*s));
+}
+
+static wb_session_end
+session_run(const struct wb_config *cfg)
+{
+	wb_session	s;
+	wb_session_end end;
+
+	memset(&s, 0, sizeof(s));
+	s.cfg = cfg;
+	s.last_stats_us = wb_now_us();
+
+	if ((s.conn = nodeinfo_connect(cfg->conninfo)) == NULL)
+		return SESSION_RETRY;
+	if (nodeinfo_node_name(s.conn, &s.node) != WB_OK)
+	{
+		session_finish(&s, false);
+		return SESSION_FATAL;
+	}
+	s.slot = cfg->slot_name ? strdup(cfg->slot_name) : default_slot_name(s.node);
+
+	if (nodeinfo_published_tables(s.conn, &s.tables) != WB_OK ||
+		pgstream_connect(&s.ps, cfg->conninfo, s.slot) != WB_OK ||
+		publish_open(&s.pub, cfg, s.node) != WB_OK)
+	{
+		session_finish(&s, false);
+		return SESSION_RETRY;
+	}
+	s.pub.wait_hook = backpressure_wait;
+	s.pub.wait_arg = &s;
+
+	end = prepare_slot(&s);
+	if (end == SESSION_RELOAD)
+	{
+		s.confirmed = slot_confirmed_lsn(s.conn, s.slot);
+		end = stream(&s);
+	}
+	session_finish(&s, end != SESSION_FATAL);
+	return end;
+}
+
+/* Sleep up to ms, waking early for a signal. */
+static void
+backoff_sleep(int ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (!stop_requested && nanosleep(&ts, &ts) != 0)
+		;
+}
+
+int
+daemon_run(struct wb_config *cfg)
+{
+	int			backoff_ms = 1000;
+
+	config_log(cfg);
+	while (!stop_requested)
+	{
+		int64_t		started = wb_now_us();
+		wb_session_end end = session_run(cfg);
+
+		switch (end)
+		{
+			case SESSION_STOPPED:
+				return 0;
+			case SESSION_FATAL:
+				return 1;
+			case SESSION_RELOAD:
+				if (reload_requested)
+				{
+					struct wb_config fresh;
+
+					reload_requested = 0;
+					if (config_reload(cfg, &fresh) == WB_OK)
+					{
+						config_free(cfg);
+						*cfg = fresh;
+						wb_log(WB_LOG_INFO, "configuration reloaded");
+						config_log(cfg);
+					}
+					else
+						wb_log(WB_LOG_WARNING, "configuration file has errors: keeping the previous configuration");
+				}
+				backoff_ms = 1000;
+				break;
+			case SESSION_RETRY:
+				if (wb_now_us() - started > (int64_t) MAX_BACKOFF_MS * 1000)
+					backoff_ms = 1000;
+				wb_log(WB_LOG_INFO, "retrying in %d ms", backoff_ms);
+				backoff_sleep(backoff_ms);
+				backoff_ms = backoff_ms * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff_ms * 2;
+				break;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,36 @@
+/*-------------------------------------------------------------------------
+ *
+ * nodeinfo.h
+ *		What walbridged reads from (and records in) its own database over
+ *		an ordinary connection: the node's name, the tables to publish,
+ *		whether the slot's initial copy was published.
+ *
+ * IDENTIFICATION
+ *		forwarder/nodeinfo.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WB_NODEINFO_H
+#define WB_NODEINFO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+typedef struct wb_tables
+{
+	int			count;
+	char	  **names;			/* schema-qualified, quoted as needed */
+	double	   *estimates;		/* pg_class.reltuples, for progress */
+} wb_tables;
+
+extern PGconn *nodeinfo_connect(const char *conninfo);
+extern int	nodeinfo_node_name(PGconn *conn, char **name);
+extern int	nodeinfo_published_tables(PGconn *conn, wb_tables *tables);
+extern char *nodeinfo_include_option(const wb_tables *tables);
+extern void nodeinfo_tables_free(wb_tables *tables);
+extern int	nodeinfo_slot_initialized(PGconn *conn, bool *initialized);
+extern int	nodeinfo_mark_slot_initialized(PGconn *conn, uint64_t lsn);
+
+#endif							/* WB_NODEINFO_H */

@@ -1,0 +1,690 @@
+/*-------------------------------------------------------------------------
+ *
+ * publish.c
+ *		Records from the slot to Kafka messages.
+ *
+ * A message's value is a run of walbridge records (each one msgpack
+ * array, so they need no framing).  A transaction's first message starts
+ * with its BEGIN; when the value would pass chunk_size the message is
+ * produced and the next one starts again with the same BEGIN, so a 1 GB
+ * transaction streams through in bounded memory.  The last chunk ends with
+ * COMMIT and has the header wb.last = 1.  Before the first change to a
+ * table in each message goes that table's latest RELATION record.
+ *
+ * Produce and delivery are decoupled: producing only queues (the payload is
+ * copied), the delivery report later acknowledges the message to the
+ * inflight ring.  A full queue is backpressure: we wait, calling the wait
+ * hook so the caller keeps the PostgreSQL connection alive, and read no
+ * more from the slot meanwhile.
+ *
+ * IDENTIFICATION
+ *		forwarder/publish.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "publish.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pgstream.h"
+#include "record.h"
+
+/* ---------- relation cache: relid -> latest RELATION record ---------- */
+
+static wb_relentry *
+relation_slot(wb_publisher *pub, uint32_t relid)
+{
+	size_t		mask = pub->relations_cap - 1;
+	size_t		i = (relid * 2654435761u) & mask;
+
+	while (pub->relations[i].relid != 0 && pub->relations[i].relid != relid)
+		i = (i + 1) & mask;
+	return &pub->relations[i];
+}
+
+static void
+relation_store(wb_publisher *pub, uint32_t relid, const char *record, size_t len)
+{
+	wb_relentry *entry;
+
+	if ((pub->relations_used + 1) * 2 > pub->relations_cap)
+	{
+		wb_relentry *old = pub->relations;
+		size_t		old_cap = pub->relations_cap;
+
+		pub->relations_cap = old_cap ? old_cap * 2 : 64;
+		pub->relations = calloc(pub->relations_cap, sizeof(wb_relentry));
+		if (pub->relations == NULL)
+			abort();
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i].relid != 0)
+				*relation_slot(pub, old[i].relid) = old[i];
+		free(old);
+	}
+	entry = relation_slot(pub, relid);
+	if (entry->relid == 0)
+	{
+		entry->relid = relid;
+		pub->relations_used++;
+	}
+	free(entry->record);
+	entry->record = malloc(len);
+	if (entry->record == NULL)
+		abort();
+	memcpy(entry->record, record, len);
+	entry->len = len;
+}
+
+/* ---------------------------- the message ---------------------------- */
+
+static void
+append(wb_publisher *pub, const char *data, size_t len)
+{
+	if (pub->len + len > pub->cap)
+	{
+		size_t		cap = pub->cap ? pub->cap : 64 * 1024;
+
+		while (cap < pub->len + len)
+			cap *= 2;
+		pub->buf = realloc(pub->buf, cap);
+		if (pub->buf == NULL)
+			abort();
+		pub->cap = cap;
+	}
+	memcpy(pub->buf + pub->len, data, len);
+	pub->len += len;
+}
+
+/* A new message: BEGIN first when inside a transaction. */
+static void
+start_message(wb_publisher *pub)
+{
+	pub->len = 0;
+	pub->generation++;
+	if (pub->in_txn)
+		append(pub, pub->begin, pub->begin_len);
+	pub->header_len = pub->len;
+}
+
+/* The table's RELATION record, unless this message already has it. */
+static void
+ensure_relation(wb_publisher *pub, uint32_t relid)
+{
+	wb_relentry *entry = pub->relations ? relation_slot(pub, relid) : NULL;
+
+	if (entry == NULL || entry->relid == 0)
+		return;					/* the stream's own RELATION precedes it */
+	if (entry->in_message == pub->generation)
+		return;
+	append(pub, entry->record, entry->len);
+	entry->in_message = pub->generation;
+}
+
+static void
+add_header(rd_kafka_headers_t *hdrs, const char *name, const char *value)
+{
+	rd_kafka_header_add(hdrs, name, -1, value, -1);
+}
+
+static void
+add_header_u64(rd_kafka_headers_t *hdrs, const char *name, uint64_t value)
+{
+	char		text[32];
+
+	snprintf(text, sizeof(text), "%" PRIu64, value);
+	add_header(hdrs, name, text);
+}
+
+static void
+add_header_lsn(rd_kafka_headers_t *hdrs, const char *name, uint64_t lsn)
+{
+	char		text[32];
+
+	snprintf(text, sizeof(text), WB_LSN_FORMAT, WB_LSN_ARGS(lsn));
+	add_header(hdrs, name, text);
+}
+
+/*
+ * Queue the message built so far, under inflight entry id.  Waits while
+ * the producer queue is full.
+ */
+static wb_publish_result
+produce(wb_publisher *pub, uint64_t id, const char *kind, bool last, uint64_t end_lsn)
+{
+	for (;;)
+	{
+		rd_kafka_headers_t *hdrs = rd_kafka_headers_new(10);
+		rd_kafka_resp_err_t err;
+		char		format[8];
+
+		snprintf(format, sizeof(format), "%d", WALBRIDGE_FORMAT_VERSION);
+		add_header(hdrs, "wb.node", pub->node);
+		add_header(hdrs, "wb.kind", kind);
+		add_header(hdrs, "wb.format", format);
+		if (pub->in_txn)
+		{
+			add_header_u64(hdrs, "wb.xid", pub->xid);
+			add_header_lsn(hdrs, "wb.commit_lsn", pub->commit_lsn);
+			add_header_u64(hdrs, "wb.commit_time", (uint64_t) pub->commit_time);
+			if (pub->origin[0] != '\0')
+				add_header(hdrs, "wb.origin", pub->origin);
+		}
+		if (pub->in_snapshot)
+			add_header(hdrs, "wb.table", pub->snapshot_table);
+		if (last && end_lsn != 0)
+			add_header_lsn(hdrs, "wb.end_lsn", end_lsn);
+		add_header_u64(hdrs, "wb.chunk", (uint64_t) pub->chunk);
+		add_header(hdrs, "wb.last", last ? "1" : "0");
+
+		err = rd_kafka_producev(pub->rk,
+								RD_KAFKA_V_TOPIC(pub->topic),
+								RD_KAFKA_V_PARTITION(0),
+								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+								RD_KAFKA_V_KEY(pub->node, strlen(pub->node)),
+								RD_KAFKA_V_VALUE(pub->buf, pub->len),
+								RD_KAFKA_V_HEADERS(hdrs),
+								RD_KAFKA_V_OPAQUE((void *) (uintptr_t) id),
+								RD_KAFKA_V_END);
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			break;
+		rd_kafka_headers_destroy(hdrs);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		{
+			wb_log(WB_LOG_ERROR, "could not produce a %zu-byte message to topic \"%s\": %s",
+				   pub->len, pub->topic, rd_kafka_err2str(err));
+			return WB_PUBLISH_FAILED;
+		}
+		/* backpressure: let deliveries drain, keep the caller alive */
+		rd_kafka_poll(pub->rk, 100);
+		if (pub->failed)
+			return WB_PUBLISH_FAILED;
+		if (pub->wait_hook != NULL && !pub->wait_hook(pub->wait_arg))
+			return WB_PUBLISH_STOPPED;
+	}
+	inflight_add_message(&pub->inflight, id);
+	pub->messages++;
+	pub->bytes += pub->len;
+	pub->chunk++;
+	rd_kafka_poll(pub->rk, 0);
+	return WB_PUBLISH_OK;
+}
+
+/* Send what has accumulated beyond BEGIN, and start the next chunk. */
+static wb_publish_result
+flush_chunk(wb_publisher *pub, uint64_t id, const char *kind)
+{
+	wb_publish_result rc;
+
+	if (pub->len <= pub->header_len)
+		return WB_PUBLISH_OK;
+	rc = produce(pub, id, kind, false, 0);
+	start_message(pub);
+	return rc;
+}
+
+/* Append a change-like record, chunking first when it would not fit. */
+static wb_publish_result
+append_change(wb_publisher *pub, uint64_t id, const char *kind, const wb_record *rec,
+			  const char *data, size_t len)
+{
+	wb_publish_result rc = WB_PUBLISH_OK;
+
+	if (pub->len + len > pub->chunk_bytes && pub->len > pub->header_len)
+		rc = flush_chunk(pub, id, kind);
+	if (rc != WB_PUBLISH_OK)
+		return rc;
+
+	if (rec->tag == WB_REC_TRUNCATE)
+	{
+		wb_mpcur	cur = rec->u.truncate.relids;
+
+		for (uint32_t i = 0; i < rec->u.truncate.nrelids; i++)
+			ensure_relation(pub, wb_record_next_relid(&cur));
+	}
+	else if (rec->tag != WB_REC_MESSAGE)
+		ensure_relation(pub, rec->u.change.relid);
+	append(pub, data, len);
+	return WB_PUBLISH_OK;
+}
+
+static void
+copy_origin(wb_publisher *pub, const wb_record *rec)
+{
+	size_t		n = 0;
+
+	if (rec->u.begin.has_origin && rec->u.begin.origin_name.ptr != NULL)
+	{
+		n = rec->u.begin.origin_name.len;
+		if (n >= sizeof(pub->origin))
+			n = sizeof(pub->origin) - 1;
+		memcpy(pub->origin, rec->u.begin.origin_name.ptr, n);
+	}
+	pub->origin[n] = '\0';
+}
+
+/*
+ * One record from the slot.  lsn is the WAL position of its XLogData, used
+ * for messages outside transactions.
+ */
+wb_publish_result
+publish_record(wb_publisher *pub, const char *data, size_t len, uint64_t lsn)
+{
+	wb_record	rec;
+	char		err[WB_RECORD_ERRLEN];
+	wb_publish_result rc;
+
+	if (!wb_record_parse(data, len, &rec, err, sizeof(err)))
+	{
+		wb_log(WB_LOG_ERROR, "the slot sent an invalid record at " WB_LSN_FORMAT ": %s",
+			   WB_LSN_ARGS(lsn), err);
+		return WB_PUBLISH_FAILED;
+	}
+
+	switch (rec.tag)
+	{
+		case WB_REC_BEGIN:
+			if (pub->in_txn)
+			{
+				wb_log(WB_LOG_ERROR, "BEGIN of xid %u inside xid %u at " WB_LSN_FORMAT,
+					   rec.u.begin.xid, pub->xid, WB_LSN_ARGS(lsn));
+				return WB_PUBLISH_FAILED;
+			}
+			pub->in_txn = true;
+			pub->txn_id = inflight_open(&pub->inflight);
+			pub->xid = rec.u.begin.xid;
+			pub->commit_lsn = rec.u.begin.commit_lsn;
+			pub->commit_time = rec.u.begin.commit_time;
+			copy_origin(pub, &rec);
+			pub->chunk = 0;
+			free(pub->begin);
+			pub->begin = malloc(len);
+			if (pub->begin == NULL)
+				abort();
+			memcpy(pub->begin, data, len);
+			pub->begin_len = len;
+			start_message(pub);
+			return WB_PUBLISH_OK;
+
+		case WB_REC_RELATION:
+			relation_store(pub, rec.u.relation.relid, data, len);
+			if (pub->in_txn)
+			{
+				/* its first use follows at once: keep it in this chunk */
+				append(pub, data, len);
+				relation_slot(pub, rec.u.relation.relid)->in_message = pub->generation;
+			}
+			return WB_PUBLISH_OK;
+
+		case WB_REC_COMMIT:
+			if (!pub->in_txn)
+			{
+				wb_log(WB_LOG_ERROR, "COMMIT outside a transaction at " WB_LSN_FORMAT, WB_LSN_ARGS(lsn));
+				return WB_PUBLISH_FAILED;
+			}
+			append(pub, data, len);
+			rc = produce(pub, pub->txn_id, "txn", true, rec.u.commit.end_lsn);
+			inflight_close(&pub->inflight, pub->txn_id, rec.u.commit.end_lsn);
+			pub->in_txn = false;
+			pub->transactions++;
+			return rc;
+
+		case WB_REC_MESSAGE:
+			if (!pub->in_txn)
+			{
+				/* non-transactional: a message of its own */
+				uint64_t	id = inflight_open(&pub->inflight);
+
+				pub->chunk = 0;
+				start_message(pub);
+				append(pub, data, len);
+				rc = produce(pub, id, "message", true, 0);
+				inflight_close(&pub->inflight, id, lsn);
+				return rc;
+			}
+			return append_change(pub, pub->txn_id, "txn", &rec, data, len);
+
+		case WB_REC_SNAPSHOT:
+			wb_log(WB_LOG_ERROR, "the slot sent a SNAPSHOT record at " WB_LSN_FORMAT, WB_LSN_ARGS(lsn));
+			return WB_PUBLISH_FAILED;
+
+		default:
+			if (!pub->in_txn)
+			{
+				wb_log(WB_LOG_ERROR, "%s record outside a transaction at " WB_LSN_FORMAT,
+					   wb_record_tag_name(rec.tag), WB_LSN_ARGS(lsn));
+				return WB_PUBLISH_FAILED;
+			}
+			return append_change(pub, pub->txn_id, "txn", &rec, data, len);
+	}
+}
+
+/* ------------------------- the initial copy ------------------------- */
+
+/*
+ * A table's rows from walbridge.snapshot_records(): its RELATION, then
+ * SNAPSHOT records, chunked like a transaction, kind "snapshot".  Not tied
+ * to any WAL position: these entries confirm nothing.
+ */
+wb_publish_result
+publish_snapshot_begin(wb_publisher *pub, const char *table)
+{
+	pub->in_snapshot = true;
+	snprintf(pub->snapshot_table, sizeof(pub->snapshot_table), "%s", table);
+	pub->txn_id = inflight_open(&pub->inflight);
+	pub->chunk = 0;
+	start_message(pub);
+	return WB_PUBLISH_OK;
+}
+
+wb_publish_result
+publish_snapshot_record(wb_publisher *pub, const char *data, size_t len)
+{
+	wb_record	rec;
+	char		err[WB_RECORD_ERRLEN];
+
+	if (!wb_record_parse(data, len, &rec, err, sizeof(err)) ||
+		(rec.tag != WB_REC_RELATION && rec.tag != WB_REC_SNAPSHOT))
+	{
+		wb_log(WB_LOG_ERROR, "walbridge.snapshot_records(%s) returned an invalid record: %s",
+			   pub->snapshot_table, err);
+		return WB_PUBLISH_FAILED;
+	}
+	if (rec.tag == WB_REC_RELATION)
+	{
+		/* in the first chunk even when the table is empty */
+		relation_store(pub, rec.u.relation.relid, data, len);
+		append(pub, data, len);
+		relation_slot(pub, rec.u.relation.relid)->in_message = pub->generation;
+		return WB_PUBLISH_OK;
+	}
+	return append_change(pub, pub->txn_id, "snapshot", &rec, data, len);
+}
+
+wb_publish_result
+publish_snapshot_end(wb_publisher *pub)
+{
+	wb_publish_result rc;
+
+	rc = produce(pub, pub->txn_id, "snapshot", true, 0);
+	inflight_close(&pub->inflight, pub->txn_id, 0);
+	pub->in_snapshot = false;
+	return rc;
+}
+
+/* ------------------------- producer handling ------------------------- */
+
+static void
+delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+	wb_publisher *pub = opaque;
+	uint64_t	id = (uint64_t) (uintptr_t) rkm->_private;
+
+	if (rkm->err)
+	{
+		/* never acknowledged, so never confirmed: the session restarts */
+		if (!pub->failed)
+			wb_log(WB_LOG_ERROR, "Kafka did not take a %zu-byte message for topic \"%s\": %s",
+				   rkm->len, pub->topic, rd_kafka_err2str(rkm->err));
+		pub->failed = true;
+		return;
+	}
+	inflight_ack(&pub->inflight, id);
+}
+
+static void
+kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	wb_publisher *pub = opaque;
+	char		fatal[512];
+
+	if (err == RD_KAFKA_RESP_ERR__FATAL)
+	{
+		rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+		wb_log(WB_LOG_ERROR, "Kafka producer failed for good: %s", fatal);
+		pub->failed = true;
+		return;
+	}
+	/* transient: librdkafka retries by itself */
+	wb_log(WB_LOG_WARNING, "Kafka: %s", reason);
+}
+
+static void
+kafka_log(const rd_kafka_t *rk, int level, const char *facility, const char *message)
+{
+	wb_log_level wl = level <= 3 ? WB_LOG_ERROR : level == 4 ? WB_LOG_WARNING :
+		level <= 6 ? WB_LOG_INFO : WB_LOG_DEBUG;
+
+	wb_log(wl, "Kafka %s: %s", facility, message);
+}
+
+static int
+conf_set(rd_kafka_conf_t *conf, const char *key, const char *value)
+{
+	char		errstr[512];
+
+	if (rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+	{
+		wb_log(WB_LOG_ERROR, "invalid Kafka setting kafka.%s: %s", key, errstr);
+		return WB_ERR;
+	}
+	return WB_OK;
+}
+
+/*
+ * Create the topic with one partition, so it holds the node's transactions
+ * in commit order; an existing topic must have exactly one.
+ */
+static int
+create_topic(wb_publisher *pub, int replication_factor)
+{
+	char		errstr[512];
+	rd_kafka_NewTopic_t *topic;
+	rd_kafka_queue_t *queue;
+	rd_kafka_AdminOptions_t *options;
+	rd_kafka_event_t *event;
+	rd_kafka_resp_err_t err;
+	int			rc = WB_ERR;
+
+	topic = rd_kafka_NewTopic_new(pub->topic, 1, replication_factor, errstr, sizeof(errstr));
+	if (topic == NULL)
+	{
+		wb_log(WB_LOG_ERROR, "could not describe topic \"%s\": %s", pub->topic, errstr);
+		return WB_ERR;
+	}
+	queue = rd_kafka_queue_new(pub->rk);
+	options = rd_kafka_AdminOptions_new(pub->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	rd_kafka_AdminOptions_set_operation_timeout(options, 10000, errstr, sizeof(errstr));
+	rd_kafka_CreateTopics(pub->rk, &topic, 1, options, queue);
+	event = rd_kafka_queue_poll(queue, 20000);
+	if (event == NULL)
+		wb_log(WB_LOG_ERROR, "no answer from Kafka when creating topic \"%s\"", pub->topic);
+	else if (rd_kafka_event_error(event))
+		wb_log(WB_LOG_ERROR, "could not create topic \"%s\": %s", pub->topic,
+			   rd_kafka_event_error_string(event));
+	else
+	{
+		size_t		n;
+		const rd_kafka_topic_result_t **results =
+			rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &n);
+
+		err = n > 0 ? rd_kafka_topic_result_error(results[0]) : RD_KAFKA_RESP_ERR_UNKNOWN;
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			wb_log(WB_LOG_INFO, "created topic \"%s\" with one partition", pub->topic);
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+			rc = WB_OK;
+		else
+			wb_log(WB_LOG_ERROR, "could not create topic \"%s\": %s", pub->topic,
+				   n > 0 && rd_kafka_topic_result_error_string(results[0]) ?
+				   rd_kafka_topic_result_error_string(results[0]) : rd_kafka_err2str(err));
+	}
+	if (event)
+		rd_kafka_event_destroy(event);
+	rd_kafka_AdminOptions_destroy(options);
+	rd_kafka_queue_destroy(queue);
+	rd_kafka_NewTopic_destroy(topic);
+	return rc;
+}
+
+/*
+ * The topic must have exactly one partition.  Create it first when asked:
+ * a metadata request alone may auto-create it with the broker's default
+ * partition count.
+ */
+static int
+ensure_topic(wb_publisher *pub, const struct wb_config *cfg)
+{
+	const rd_kafka_metadata_t *md = NULL;
+	rd_kafka_topic_t *rkt;
+	rd_kafka_resp_err_t err;
+	int			rc = WB_OK;
+
+	if (cfg->create_topics && create_topic(pub, cfg->replication_factor) != WB_OK)
+		return WB_ERR;
+
+	rkt = rd_kafka_topic_new(pub->rk, pub->topic, NULL);
+	err = rd_kafka_metadata(pub->rk, 0, rkt, &md, 10000);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		wb_log(WB_LOG_ERROR, "could not read the metadata of topic \"%s\": %s",
+			   pub->topic, rd_kafka_err2str(err));
+		rc = WB_ERR;
+	}
+	else if (md->topic_cnt == 1 && md->topics[0].err)
+	{
+		wb_log(WB_LOG_ERROR, "topic \"%s\" is not available: %s%s", pub->topic,
+			   rd_kafka_err2str(md->topics[0].err),
+			   cfg->create_topics ? "" : " (create_topics is off: create it with one partition)");
+		rc = WB_ERR;
+	}
+	else if (md->topic_cnt != 1 || md->topics[0].partition_cnt != 1)
+	{
+		wb_log(WB_LOG_ERROR, "topic \"%s\" has %d partitions, but walbridge needs exactly one to keep commit order; delete it or choose another topic_prefix",
+			   pub->topic, md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0);
+		rc = WB_ERR;
+	}
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	return rc;
+}
+
+int
+publish_open(wb_publisher *pub, const struct wb_config *cfg, const char *node)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char		errstr[512];
+	size_t		topic_len;
+
+	memset(pub, 0, sizeof(*pub));
+	inflight_init(&pub->inflight);
+	pub->node = strdup(node);
+	topic_len = strlen(cfg->topic_prefix) + strlen(node) + 1;
+	pub->topic = malloc(topic_len);
+	snprintf(pub->topic, topic_len, "%s%s", cfg->topic_prefix, node);
+	pub->chunk_bytes = cfg->chunk_bytes;
+
+	/*
+	 * Defaults for no loss and in-order delivery: idempotence (so retries
+	 * neither duplicate nor reorder), acks from all replicas, and retrying
+	 * until it works.  kafka.* settings come last and may change them.
+	 */
+	if ((cfg->brokers && conf_set(conf, "bootstrap.servers", cfg->brokers) != WB_OK) ||
+		conf_set(conf, "enable.idempotence", "true") != WB_OK ||
+		conf_set(conf, "acks", "all") != WB_OK ||
+		conf_set(conf, "message.timeout.ms", "0") != WB_OK ||
+		conf_set(conf, "linger.ms", "5") != WB_OK ||
+		conf_set(conf, "queue.buffering.max.kbytes", "65536") != WB_OK ||
+		conf_set(conf, "client.id", "walbridged") != WB_OK)
+		goto fail;
+	for (int i = 0; i < cfg->nkafka; i++)
+		if (conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value) != WB_OK)
+			goto fail;
+	rd_kafka_conf_set_opaque(conf, pub);
+	rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
+	rd_kafka_conf_set_error_cb(conf, kafka_error);
+	rd_kafka_conf_set_log_cb(conf, kafka_log);
+
+	pub->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (pub->rk == NULL)
+	{
+		wb_log(WB_LOG_ERROR, "could not create the Kafka producer: %s", errstr);
+		goto fail;
+	}
+	conf = NULL;				/* owned by pub->rk now */
+
+	if (ensure_topic(pub, cfg) != WB_OK)
+		return WB_ERR;
+	return WB_OK;
+
+fail:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	return WB_ERR;
+}
+
+/* Serve delivery reports (and Kafka logs, errors) for up to timeout_ms. */
+void
+publish_poll(wb_publisher *pub, int timeout_ms)
+{
+	rd_kafka_poll(pub->rk, timeout_ms);
+}
+
+uint64_t
+publish_take_confirmable(wb_publisher *pub)
+{
+	return inflight_take_confirmable(&pub->inflight);
+}
+
+/* Nothing produced waits for Kafka, and no transaction is half read. */
+bool
+publish_idle(const wb_publisher *pub)
+{
+	return !pub->in_txn && !pub->in_snapshot && inflight_count(&pub->inflight) == 0;
+}
+
+/* Enough is queued that reading more would only grow memory. */
+bool
+publish_backlogged(const wb_publisher *pub)
+{
+	return rd_kafka_outq_len(pub->rk) > 50000;
+}
+
+/* Wait up to timeout_ms for Kafka to acknowledge everything produced. */
+int
+publish_flush(wb_publisher *pub, int timeout_ms)
+{
+	rd_kafka_resp_err_t err = rd_kafka_flush(pub->rk, timeout_ms);
+
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		wb_log(WB_LOG_WARNING, "%d messages still unacknowledged by Kafka after %d ms; they will be sent again",
+			   rd_kafka_outq_len(pub->rk), timeout_ms);
+		return WB_ERR;
+	}
+	return pub->failed ? WB_ERR : WB_OK;
+}
+
+void
+publish_close(wb_publisher *pub)
+{
+	if (pub->rk)
+	{
+		/* whatever is still queued is dropped: it was never confirmed */
+		rd_kafka_purge(pub->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_poll(pub->rk, 0);
+		rd_kafka_destroy(pub->rk);
+	}
+	for (size_t i = 0; i < pub->relations_cap; i++)
+		free(pub->relations[i].record);
+	free(pub->relations);
+	free(pub->buf);
+	free(pub->begin);
+	free(pub->topic);
+	free(pub->node);
+	inflight_free(&pub->inflight);
+	memset(pub, 0, sizeof(*pub));
+}
