@@ -12,10 +12,16 @@ use warnings;
 use Exporter 'import';
 use File::Basename qw(dirname);
 use File::Spec;
+use IPC::Run;
+use JSON::PP;
+use POSIX ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(walbridge_node);
+our @EXPORT = qw(walbridge_node start_broker start_walbridged dump_topic
+  topic_transactions wait_slot_caught_up);
 
 my $test_dir = File::Spec->rel2abs(dirname(__FILE__) . '/..');
 
@@ -41,6 +47,179 @@ sub walbridge_node
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION walbridge');
 	return $node;
+}
+
+# ------------------------------------------------------------------ broker
+
+# The mock Kafka cluster (test/broker/mock_broker), a process of its own.
+# Topics named are created with one partition.  $broker->command('down 1')
+# injects faults (see mock_broker.c).
+sub start_broker
+{
+	my (@topics) = @_;
+	my ($in, $out, $err) = ('', '', '');
+	my $h = IPC::Run::start([ "$test_dir/broker/mock_broker", '1', @topics ],
+		'<', \$in, '>', \$out, '2>', \$err);
+	my $deadline = time + 10;
+	$h->pump until $out =~ /\n/ || time > $deadline;
+	my ($bootstraps) = $out =~ /^(\S+)\n/ or die "mock broker did not start: $err";
+	$out = '';
+	return bless { h => $h, in => \$in, out => \$out, bootstraps => $bootstraps },
+	  'WalbridgeTest::Broker';
+}
+
+package WalbridgeTest::Broker;
+
+sub bootstraps { return $_[0]{bootstraps}; }
+
+sub command
+{
+	my ($self, $cmd) = @_;
+	${ $self->{out} } = '';
+	${ $self->{in} } .= "$cmd\n";
+	my $deadline = time + 10;
+	$self->{h}->pump until ${ $self->{out} } =~ /\n/ || time > $deadline;
+	my $answer = ${ $self->{out} };
+	chomp $answer;
+	die "broker command '$cmd': $answer" unless $answer eq 'ok';
+	return $answer;
+}
+
+sub stop
+{
+	my ($self) = @_;
+	$self->{h}->signal('TERM');
+	$self->{h}->finish;
+}
+
+package WalbridgeTest;
+
+# ------------------------------------------------------------- walbridged
+
+# Start walbridged for $node against $broker; %settings go to its
+# configuration file.  Returns an object with pid, kill, stop, log.
+sub start_walbridged
+{
+	my ($node, $broker, %settings) = @_;
+	my $name = $node->name;
+	my $conf = $node->basedir . "/walbridged.conf";
+	my $log = $node->basedir . "/walbridged.log";
+	my $conninfo = delete $settings{conninfo} // $node->connstr('postgres');
+	my %all = (create_topics => 'off', replication_factor => 1,
+		status_interval => 1000, %settings);
+
+	open my $fh, '>', $conf or die "$conf: $!";
+	print $fh "$_ = '$all{$_}'\n" for sort keys %all;
+	close $fh;
+
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		open STDOUT, '>>', $log or die;
+		open STDERR, '>>', $log or die;
+		exec('walbridged', '-d', $conninfo, '-b', $broker->bootstraps,
+			'-c', $conf) or die "exec walbridged: $!";
+	}
+	return bless { pid => $pid, log => $log, node => $node }, 'WalbridgeTest::Daemon';
+}
+
+package WalbridgeTest::Daemon;
+
+sub pid { return $_[0]{pid}; }
+sub log_contents { return PostgreSQL::Test::Utils::slurp_file($_[0]{log}); }
+
+# Send a signal and, unless KILL is followed by nothing, wait for the exit.
+# Returns the exit status (or -1 if it did not exit within 60 s).
+sub signal_and_wait
+{
+	my ($self, $signal) = @_;
+	kill $signal, $self->{pid};
+	for (1 .. 600)
+	{
+		my $r = waitpid($self->{pid}, POSIX::WNOHANG());
+		return $? >> 8 if $r == $self->{pid};
+		Time::HiRes::usleep(100_000);
+	}
+	return -1;
+}
+
+sub stop { return $_[0]->signal_and_wait('TERM'); }
+sub kill9 { return $_[0]->signal_and_wait('KILL'); }
+
+# Peak resident memory so far, in kB (VmHWM), while it runs.
+sub peak_rss_kb
+{
+	my ($self) = @_;
+	open my $fh, '<', "/proc/$self->{pid}/status" or return undef;
+	while (<$fh>) { return $1 if /^VmHWM:\s+(\d+)/; }
+	return undef;
+}
+
+sub alive { return kill(0, $_[0]{pid}) && waitpid($_[0]{pid}, POSIX::WNOHANG()) == 0; }
+
+package WalbridgeTest;
+
+# ------------------------------------------------------------------ topics
+
+# Every message of a topic, decoded by test/broker/topic_dump: a list of
+# hashes { offset, bytes, headers => {...}, records => [...] }.
+sub dump_topic
+{
+	my ($broker, $topic) = @_;
+	my ($out, $err);
+	IPC::Run::run([ "$test_dir/broker/topic_dump", $broker->bootstraps, $topic ],
+		'>', \$out, '2>', \$err)
+	  or die "topic_dump $topic failed: $err";
+	my $json = JSON::PP->new;
+	return [ map { $json->decode($_) } grep { length } split /\n/, $out ];
+}
+
+# The transactions of a dump, chunks joined, in topic order: a list of
+# { xid, commit_lsn, end_lsn, origin, records => [changes only] }.  A
+# transaction published twice (after a crash) appears twice.
+sub topic_transactions
+{
+	my ($messages) = @_;
+	my (@txns, $cur);
+	for my $m (@$messages)
+	{
+		my $h = $m->{headers};
+		next unless ($h->{'wb.kind'} // '') eq 'txn';
+		if (!$cur || $h->{'wb.chunk'} eq '0')
+		{
+			$cur = { xid => $h->{'wb.xid'}, commit_lsn => $h->{'wb.commit_lsn'},
+				origin => $h->{'wb.origin'}, records => [], chunks => 0 };
+		}
+		die "chunk of xid $h->{'wb.xid'} inside xid $cur->{xid}"
+		  unless $cur->{xid} eq $h->{'wb.xid'};
+		$cur->{chunks}++;
+		push @{ $cur->{records} },
+		  grep { $_->{tag} !~ /^(BEGIN|COMMIT|RELATION)$/ } @{ $m->{records} };
+		if ($h->{'wb.last'} eq '1')
+		{
+			$cur->{end_lsn} = $h->{'wb.end_lsn'};
+			push @txns, $cur;
+			undef $cur;
+		}
+	}
+	return \@txns;
+}
+
+# Wait until walbridged confirmed everything written so far on $node.
+sub wait_slot_caught_up
+{
+	my ($node, $slot, $timeout) = @_;
+	my $target = $node->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+	$timeout //= 120;
+	for (1 .. $timeout * 10)
+	{
+		my $ok = $node->safe_psql('postgres',
+			"SELECT coalesce(confirmed_flush_lsn >= '$target', false) FROM pg_replication_slots WHERE slot_name = '$slot'");
+		return 1 if $ok eq 't';
+		usleep(100_000);
+	}
+	return 0;
 }
 
 1;
