@@ -145,6 +145,18 @@ sub signal_and_wait
 }
 
 sub stop { return $_[0]->signal_and_wait('TERM'); }
+
+# Wait up to $timeout seconds (default 30) for the log to match $re.
+sub wait_for_log
+{
+	my ($self, $re, $timeout) = @_;
+	for (1 .. ($timeout // 30) * 10)
+	{
+		return 1 if $self->log_contents =~ $re;
+		Time::HiRes::usleep(100_000);
+	}
+	return 0;
+}
 sub kill9 { return $_[0]->signal_and_wait('KILL'); }
 
 # Peak resident memory so far, in kB (VmHWM), while it runs.

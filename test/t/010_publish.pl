@@ -119,6 +119,19 @@ for my $m (@$messages)
 }
 is($orphans, 0, 'every message starts with BEGIN and describes every table it changes');
 
+# SIGHUP rereads the configuration file (and a broken one is refused).
+my $conf = $node->basedir . '/walbridged.conf';
+PostgreSQL::Test::Utils::append_to_file($conf, "log_level = 'debug'\n");
+kill 'HUP', $wb->pid;
+ok($wb->wait_for_log(qr/configuration reloaded/), 'SIGHUP reloads the configuration');
+$node->safe_psql('postgres', q{INSERT INTO t1 VALUES (12, 'after reload')});
+ok(wait_slot_caught_up($node, 'walbridge_a'), 'streaming goes on after the reload');
+PostgreSQL::Test::Utils::append_to_file($conf, "no_such_key = 1\n");
+kill 'HUP', $wb->pid;
+ok($wb->wait_for_log(qr/unknown configuration key "no_such_key".*\n.*keeping the previous configuration/),
+	'a broken file is refused with its error, the old configuration stays');
+ok($wb->alive, 'and walbridged keeps running');
+
 # Clean stop.
 is($wb->stop, 0, 'SIGTERM: walbridged exits 0');
 my $log = $wb->log_contents;
