@@ -69,6 +69,7 @@ daemon_install_signals(void)
 
 typedef enum wb_session_end
 {
+	SESSION_CONTINUE,			/* a step succeeded: go on to the next */
 	SESSION_STOPPED,			/* SIGTERM: exit 0 */
 	SESSION_RELOAD,				/* SIGHUP: reread the file, start again */
 	SESSION_RETRY,				/* a failure: back off, start again */
@@ -207,7 +208,7 @@ create_slot_with_copy(wb_session *s)
 	if (s->cfg->snapshot)
 		wb_log(WB_LOG_INFO, "initial copy published and acknowledged; streaming from " WB_LSN_FORMAT,
 			   WB_LSN_ARGS(consistent));
-	return SESSION_RELOAD;		/* meaning: go on */
+	return SESSION_CONTINUE;
 }
 
 static wb_session_end
@@ -235,7 +236,7 @@ prepare_slot(wb_session *s)
 	}
 	if (!exists)
 		return create_slot_with_copy(s);
-	return SESSION_RELOAD;
+	return SESSION_CONTINUE;
 }
 
 static wb_session_end
@@ -351,7 +352,7 @@ session_run(const struct wb_config *cfg)
 	s.pub.wait_arg = &s;
 
 	end = prepare_slot(&s);
-	if (end == SESSION_RELOAD)
+	if (end == SESSION_CONTINUE)
 	{
 		s.confirmed = slot_confirmed_lsn(s.conn, s.slot);
 		end = stream(&s);
@@ -383,6 +384,7 @@ daemon_run(struct wb_config *cfg)
 
 		switch (end)
 		{
+			case SESSION_CONTINUE:	/* session_run never ends so */
 			case SESSION_STOPPED:
 				return 0;
 			case SESSION_FATAL:

@@ -388,7 +388,7 @@ pgstream_close(wb_pgstream *ps)
 	ps->copybuf = NULL;
 	if (ps->conn != NULL)
 	{
-		if (PQstatus(ps->conn) == CONNECTION_OK && PQisBusy(ps->conn) == 0)
+		if (PQstatus(ps->conn) == CONNECTION_OK)
 		{
 			(void) PQputCopyEnd(ps->conn, NULL);
 			(void) PQflush(ps->conn);

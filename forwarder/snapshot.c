@@ -50,6 +50,7 @@ copy_table(PGconn *conn, const char *table, double estimate, wb_publisher *pub)
 	uint64_t	rows = 0;
 	int64_t		started = wb_now_us();
 	int64_t		last_progress = started;
+	char		fetch_sql[64];
 
 	snprintf(sql, sizeof(sql),
 			 "DECLARE walbridge_copy NO SCROLL CURSOR FOR SELECT walbridge.snapshot_records(%s::regclass)",
@@ -58,12 +59,12 @@ copy_table(PGconn *conn, const char *table, double estimate, wb_publisher *pub)
 	if (exec_ok(conn, sql, PGRES_COMMAND_OK) != WB_OK)
 		return WB_PUBLISH_FAILED;
 
+	snprintf(fetch_sql, sizeof(fetch_sql), "FETCH %d FROM walbridge_copy", FETCH_ROWS);
 	rc = publish_snapshot_begin(pub, table);
 	while (rc == WB_PUBLISH_OK)
 	{
 		/* binary results: each value is the record's bytes as they are */
-		PGresult   *res = PQexecParams(conn, "FETCH " "1000" " FROM walbridge_copy",
-									   0, NULL, NULL, NULL, NULL, 1);
+		PGresult   *res = PQexecParams(conn, fetch_sql, 0, NULL, NULL, NULL, NULL, 1);
 		int			n;
 
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)

@@ -92,3 +92,20 @@ value_extract(const WalbridgeColumn *col, const WalbridgeTuple *tuple,
 			}
 	}
 }
+
+/* Two lower-case hex digits per byte, as bytea's hex output. */
+void
+value_append_hex_digits(StringInfo out, const char *ptr, Size len)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	enlargeStringInfo(out, (int) (2 * len));
+	for (Size i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) ptr[i];
+
+		out->data[out->len++] = hex[c >> 4];
+		out->data[out->len++] = hex[c & 0x0f];
+	}
+	out->data[out->len] = '\0';
+}

@@ -16,6 +16,8 @@
 #ifndef WALBRIDGE_VALUE_H
 #define WALBRIDGE_VALUE_H
 
+#include "lib/stringinfo.h"
+
 #include "relcache.h"
 
 typedef enum WalbridgeValueType
@@ -58,5 +60,6 @@ typedef struct WalbridgeTuple
 
 extern void value_extract(const WalbridgeColumn *col, const WalbridgeTuple *tuple,
 						  WalbridgeValue *value);
+extern void value_append_hex_digits(StringInfo out, const char *ptr, Size len);
 
 #endif							/* WALBRIDGE_VALUE_H */

@@ -114,21 +114,11 @@ json_append_value(StringInfo out, const WalbridgeValue *value)
 			json_append_float(out, float8out_internal(value->v.f8));
 			break;
 		case WB_VALUE_BYTES:
-			{
-				/* bytea's hex text form: \x then two digits a byte */
-				static const char hex[] = "0123456789abcdef";
-
-				appendStringInfoString(out, "\"\\\\x");
-				for (Size i = 0; i < value->v.s.len; i++)
-				{
-					unsigned char c = (unsigned char) value->v.s.ptr[i];
-
-					appendStringInfoCharMacro(out, hex[c >> 4]);
-					appendStringInfoCharMacro(out, hex[c & 0x0f]);
-				}
-				appendStringInfoCharMacro(out, '"');
-				break;
-			}
+			/* bytea's hex text form, its backslash escaped for JSON */
+			appendStringInfoString(out, "\"\\\\x");
+			value_append_hex_digits(out, value->v.s.ptr, value->v.s.len);
+			appendStringInfoCharMacro(out, '"');
+			break;
 		case WB_VALUE_TEXT:
 			json_append_string(out, value->v.s.ptr, value->v.s.len);
 			break;

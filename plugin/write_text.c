@@ -37,16 +37,8 @@ text_append_quoted(StringInfo out, const char *ptr, Size len)
 static void
 text_append_hex(StringInfo out, const char *ptr, Size len)
 {
-	static const char hex[] = "0123456789abcdef";
-
 	appendStringInfoString(out, "'\\x");
-	for (Size i = 0; i < len; i++)
-	{
-		unsigned char c = (unsigned char) ptr[i];
-
-		appendStringInfoCharMacro(out, hex[c >> 4]);
-		appendStringInfoCharMacro(out, hex[c & 0x0f]);
-	}
+	value_append_hex_digits(out, ptr, len);
 	appendStringInfoCharMacro(out, '\'');
 }
 
