@@ -84,6 +84,17 @@
 #define WB_EXT_UNCHANGED_TOAST	1
 
 /*
+ * timestamp and timestamptz values: a msgpack ext of these types holding
+ * an 8-byte big-endian signed count of microseconds since 1970-01-01
+ * 00:00 (UTC for timestamptz, no zone for timestamp); INT64_MAX is
+ * 'infinity' and INT64_MIN '-infinity'.  10 bytes instead of a 20 to 35
+ * byte text, and no time zone arithmetic while decoding.
+ */
+#define WB_EXT_TIMESTAMP		2
+#define WB_EXT_TIMESTAMPTZ		3
+#define WB_EXT_TIMESTAMP_LEN	8
+
+/*
  * Commit timestamps are microseconds since the Unix epoch (1970-01-01 UTC),
  * not PostgreSQL's 2000-01-01 epoch, so other readers need no conversion.
  */

@@ -189,11 +189,14 @@ get_tuple(parse_state *ps, const char *field, bool nil_ok, wb_tuple *tuple)
 				return fail(ps, "%s: value %u is a msgpack %s, not a column value",
 							field, i + 1, wb_mp_type_name(obj.type));
 			case WB_MP_EXT:
-				if (obj.v.raw.ext_type != WB_EXT_UNCHANGED_TOAST ||
-					obj.v.raw.len != 0)
-					return fail(ps, "%s: value %u is an unknown ext type %d",
-								field, i + 1, obj.v.raw.ext_type);
-				break;
+				if (obj.v.raw.ext_type == WB_EXT_UNCHANGED_TOAST && obj.v.raw.len == 0)
+					break;
+				if ((obj.v.raw.ext_type == WB_EXT_TIMESTAMP ||
+					 obj.v.raw.ext_type == WB_EXT_TIMESTAMPTZ) &&
+					obj.v.raw.len == WB_EXT_TIMESTAMP_LEN)
+					break;
+				return fail(ps, "%s: value %u is an unknown ext type %d of %u bytes",
+							field, i + 1, obj.v.raw.ext_type, obj.v.raw.len);
 			default:
 				break;
 		}
@@ -524,7 +527,21 @@ void
 wb_record_next_value(wb_mpcur *cur, wb_value *val)
 {
 	wb_mp_next(cur, &val->obj);
-	val->unchanged_toast = (val->obj.type == WB_MP_EXT);
+	val->unchanged_toast = false;
+	val->timestamp_ext = 0;
+	if (val->obj.type != WB_MP_EXT)
+		return;
+	if (val->obj.v.raw.ext_type == WB_EXT_UNCHANGED_TOAST)
+		val->unchanged_toast = true;
+	else
+	{
+		uint64_t	bits = 0;
+
+		for (int i = 0; i < WB_EXT_TIMESTAMP_LEN; i++)
+			bits = (bits << 8) | (unsigned char) val->obj.v.raw.ptr[i];
+		val->timestamp_ext = val->obj.v.raw.ext_type;
+		val->timestamp = (int64_t) bits;
+	}
 }
 
 uint32_t

@@ -57,6 +57,14 @@ value_from_msgpack(const wb_value *in, WalbridgeValue *out)
 		out->type = WB_VALUE_UNCHANGED_TOAST;
 		return;
 	}
+	if (in->timestamp_ext != 0)
+	{
+		out->type = in->timestamp_ext == WB_EXT_TIMESTAMP ?
+			WB_VALUE_TIMESTAMP : WB_VALUE_TIMESTAMPTZ;
+		out->v.ts = (in->timestamp == PG_INT64_MAX || in->timestamp == PG_INT64_MIN) ?
+			in->timestamp : in->timestamp - WB_PG_EPOCH_OFFSET_USECS;
+		return;
+	}
 	switch (obj->type)
 	{
 		case WB_MP_NIL:

@@ -119,6 +119,10 @@ value_kind_for_type(Oid typid)
 			return WB_KIND_FLOAT8;
 		case BYTEAOID:
 			return WB_KIND_BYTEA;
+		case TIMESTAMPOID:
+			return WB_KIND_TIMESTAMP;
+		case TIMESTAMPTZOID:
+			return WB_KIND_TIMESTAMPTZ;
 		case TEXTOID:
 		case VARCHAROID:
 		case BPCHAROID:

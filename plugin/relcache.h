@@ -29,6 +29,8 @@ typedef enum WalbridgeValueKind
 	WB_KIND_FLOAT4,
 	WB_KIND_FLOAT8,
 	WB_KIND_BYTEA,
+	WB_KIND_TIMESTAMP,
+	WB_KIND_TIMESTAMPTZ,
 	WB_KIND_TEXT,				/* text, varchar, bpchar: the datum is the text */
 	WB_KIND_OUTPUT				/* anything else: the type's output function */
 } WalbridgeValueKind;

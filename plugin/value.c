@@ -15,6 +15,8 @@
 
 #include "access/detoast.h"
 #include "fmgr.h"
+#include "utils/fmgrprotos.h"
+#include "utils/timestamp.h"
 
 #include "value.h"
 
@@ -71,6 +73,14 @@ value_extract(const WalbridgeColumn *col, const WalbridgeTuple *tuple,
 			value->type = WB_VALUE_FLOAT8;
 			value->v.f8 = DatumGetFloat8(datum);
 			break;
+		case WB_KIND_TIMESTAMP:
+			value->type = WB_VALUE_TIMESTAMP;
+			value->v.ts = DatumGetTimestamp(datum);
+			break;
+		case WB_KIND_TIMESTAMPTZ:
+			value->type = WB_VALUE_TIMESTAMPTZ;
+			value->v.ts = DatumGetTimestampTz(datum);
+			break;
 		case WB_KIND_BYTEA:
 		case WB_KIND_TEXT:
 			{
@@ -108,4 +118,18 @@ value_append_hex_digits(StringInfo out, const char *ptr, Size len)
 		out->data[out->len++] = hex[c & 0x0f];
 	}
 	out->data[out->len] = '\0';
+}
+
+/*
+ * A timestamp value as its type's text output (session DateStyle and, for
+ * timestamptz, TimeZone): what the json and text formats show.
+ */
+const char *
+value_timestamp_text(const WalbridgeValue *value)
+{
+	if (value->type == WB_VALUE_TIMESTAMPTZ)
+		return DatumGetCString(DirectFunctionCall1(timestamptz_out,
+												   TimestampTzGetDatum(value->v.ts)));
+	return DatumGetCString(DirectFunctionCall1(timestamp_out,
+											   TimestampGetDatum(value->v.ts)));
 }

@@ -30,6 +30,8 @@ typedef enum WalbridgeValueType
 	WB_VALUE_FLOAT4,
 	WB_VALUE_FLOAT8,
 	WB_VALUE_BYTES,				/* bytea: raw bytes */
+	WB_VALUE_TIMESTAMP,			/* timestamp: PostgreSQL Timestamp */
+	WB_VALUE_TIMESTAMPTZ,		/* timestamptz: PostgreSQL TimestampTz */
 	WB_VALUE_TEXT				/* text form, in the database encoding */
 } WalbridgeValueType;
 
@@ -43,6 +45,7 @@ typedef struct WalbridgeValue
 		uint64		u;
 		float4		f4;
 		float8		f8;
+		int64		ts;			/* WB_VALUE_TIMESTAMP(TZ), PostgreSQL epoch */
 		struct
 		{
 			const char *ptr;	/* not NUL-terminated */
@@ -61,5 +64,6 @@ typedef struct WalbridgeTuple
 extern void value_extract(const WalbridgeColumn *col, const WalbridgeTuple *tuple,
 						  WalbridgeValue *value);
 extern void value_append_hex_digits(StringInfo out, const char *ptr, Size len);
+extern const char *value_timestamp_text(const WalbridgeValue *value);
 
 #endif							/* WALBRIDGE_VALUE_H */

@@ -65,6 +65,7 @@ json_append_string(StringInfo out, const char *ptr, Size len)
 	appendStringInfoCharMacro(out, '"');
 }
 
+
 static void
 json_append_cstring(StringInfo out, const char *s)
 {
@@ -121,6 +122,10 @@ json_append_value(StringInfo out, const WalbridgeValue *value)
 			break;
 		case WB_VALUE_TEXT:
 			json_append_string(out, value->v.s.ptr, value->v.s.len);
+			break;
+		case WB_VALUE_TIMESTAMP:
+		case WB_VALUE_TIMESTAMPTZ:
+			json_append_cstring(out, value_timestamp_text(value));
 			break;
 	}
 }

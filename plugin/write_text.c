@@ -76,6 +76,14 @@ text_append_value(StringInfo out, const WalbridgeValue *value)
 		case WB_VALUE_TEXT:
 			text_append_quoted(out, value->v.s.ptr, value->v.s.len);
 			break;
+		case WB_VALUE_TIMESTAMP:
+		case WB_VALUE_TIMESTAMPTZ:
+			{
+				const char *text = value_timestamp_text(value);
+
+				text_append_quoted(out, text, strlen(text));
+				break;
+			}
 	}
 }
 

@@ -54,6 +54,14 @@ print_value(const wb_value *val)
 		printf("{\"unchanged_toast\":true}");
 		return;
 	}
+	if (val->timestamp_ext != 0)
+	{
+		/* microseconds since the Unix epoch */
+		printf("{\"%s\":%" PRId64 "}",
+			   val->timestamp_ext == WB_EXT_TIMESTAMP ? "timestamp" : "timestamptz",
+			   val->timestamp);
+		return;
+	}
 	switch (o->type)
 	{
 		case WB_MP_NIL:

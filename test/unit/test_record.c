@@ -275,6 +275,40 @@ test_errors(void)
 	}
 }
 
+/* timestamps travel as ext 2/3 with 8 bytes; other lengths are refused */
+static void
+test_timestamps(void)
+{
+	wb_record	rec;
+	char		err[WB_RECORD_ERRLEN];
+	wb_value	val;
+	wb_mpcur	cur;
+	const char	body[8] = {0, 0, 0, 0, 0, 0, 0x01, 0x02};
+
+	start();
+	msgpack_pack_array(&pk, WB_INSERT_NFIELDS);
+	msgpack_pack_uint8(&pk, WB_REC_INSERT);
+	msgpack_pack_uint32(&pk, 1);
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_ext_with_body(&pk, body, 8, WB_EXT_TIMESTAMPTZ);
+	msgpack_pack_ext_with_body(&pk, body, 8, WB_EXT_TIMESTAMP);
+	CHECK(wb_record_parse(buf.data, buf.size, &rec, err, sizeof(err)));
+	cur = rec.u.change.new.values;
+	wb_record_next_value(&cur, &val);
+	CHECK(val.timestamp_ext == WB_EXT_TIMESTAMPTZ && val.timestamp == 0x0102 && !val.unchanged_toast);
+	wb_record_next_value(&cur, &val);
+	CHECK(val.timestamp_ext == WB_EXT_TIMESTAMP && val.timestamp == 0x0102);
+
+	start();
+	msgpack_pack_array(&pk, WB_INSERT_NFIELDS);
+	msgpack_pack_uint8(&pk, WB_REC_INSERT);
+	msgpack_pack_uint32(&pk, 1);
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_ext_with_body(&pk, body, 4, WB_EXT_TIMESTAMPTZ);
+	CHECK(!wb_record_parse(buf.data, buf.size, &rec, err, sizeof(err)));
+	CHECK(strstr(err, "unknown ext type 3 of 4 bytes") != NULL);
+}
+
 int
 main(void)
 {
@@ -286,6 +320,7 @@ main(void)
 	test_update();
 	test_begin_relation_commit();
 	test_errors();
+	test_timestamps();
 
 	msgpack_sbuffer_destroy(&buf);
 	return unit_report();
