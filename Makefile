@@ -3,7 +3,7 @@
 #   make && make install      plugin (walbridge.so), extension files
 #   make installcheck         pg_regress against a temporary server
 #   make test                 every test (see test/run)
-#   make bench                benchmarks (see bench/run)
+#   make bench                benchmarks (bench/run: decoding; bench/publish.sh: slot to Kafka)
 
 EXTENSION    = walbridge
 EXTVERSION   = 0.1.0
@@ -63,6 +63,7 @@ test:
 
 bench:
 	bench/run
+	bench/publish.sh
 
 demo:
 	test/demo.sh

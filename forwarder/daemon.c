@@ -309,8 +309,9 @@ session_finish(wb_session *s, bool flush)
 		(void) publish_flush(&s->pub, SHUTDOWN_FLUSH_MS);
 		if (s->ps.conn != NULL && !s->pub.failed)
 			(void) report_progress(s, true);
-		wb_log(WB_LOG_INFO, "stopped: confirmed " WB_LSN_FORMAT " to slot \"%s\"",
-			   WB_LSN_ARGS(s->confirmed), s->slot ? s->slot : "");
+		wb_log(WB_LOG_INFO, "stopped: published %llu transactions in %llu messages (%llu bytes); confirmed " WB_LSN_FORMAT " to slot \"%s\"",
+			   (unsigned long long) s->pub.transactions, (unsigned long long) s->pub.messages,
+			   (unsigned long long) s->pub.bytes, WB_LSN_ARGS(s->confirmed), s->slot ? s->slot : "");
 	}
 	publish_close(&s->pub);
 	pgstream_close(&s->ps);

@@ -192,10 +192,18 @@ produce(wb_publisher *pub, uint64_t id, const char *kind, bool last, uint64_t en
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
 			break;
 		rd_kafka_headers_destroy(hdrs);
+		if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+		{
+			wb_log(WB_LOG_ERROR, "a %zu-byte message of xid %u (commit " WB_LSN_FORMAT ") does not fit Kafka's message size limit: a single row this large needs a higher kafka.message.max.bytes here and message.max.bytes (max.message.bytes for the topic) on the brokers",
+				   pub->len, pub->xid, WB_LSN_ARGS(pub->commit_lsn));
+			pub->failed = true;
+			return WB_PUBLISH_FAILED;
+		}
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 		{
 			wb_log(WB_LOG_ERROR, "could not produce a %zu-byte message to topic \"%s\": %s",
 				   pub->len, pub->topic, rd_kafka_err2str(err));
+			pub->failed = true;
 			return WB_PUBLISH_FAILED;
 		}
 		/* backpressure: let deliveries drain, keep the caller alive */
@@ -327,6 +335,8 @@ publish_record(wb_publisher *pub, const char *data, size_t len, uint64_t lsn)
 			}
 			append(pub, data, len);
 			rc = produce(pub, pub->txn_id, "txn", true, rec.u.commit.end_lsn);
+			if (rc != WB_PUBLISH_OK)
+				return rc;		/* left open: it can never be confirmed */
 			inflight_close(&pub->inflight, pub->txn_id, rec.u.commit.end_lsn);
 			pub->in_txn = false;
 			pub->transactions++;
@@ -342,7 +352,8 @@ publish_record(wb_publisher *pub, const char *data, size_t len, uint64_t lsn)
 				start_message(pub);
 				append(pub, data, len);
 				rc = produce(pub, id, "message", true, 0);
-				inflight_close(&pub->inflight, id, lsn);
+				if (rc == WB_PUBLISH_OK)
+					inflight_close(&pub->inflight, id, lsn);
 				return rc;
 			}
 			return append_change(pub, pub->txn_id, "txn", &rec, data, len);
@@ -410,6 +421,8 @@ publish_snapshot_end(wb_publisher *pub)
 	wb_publish_result rc;
 
 	rc = produce(pub, pub->txn_id, "snapshot", true, 0);
+	if (rc != WB_PUBLISH_OK)
+		return rc;
 	inflight_close(&pub->inflight, pub->txn_id, 0);
 	pub->in_snapshot = false;
 	return rc;
@@ -572,6 +585,29 @@ ensure_topic(wb_publisher *pub, const struct wb_config *cfg)
 	return rc;
 }
 
+/*
+ * A chunk must fit in a Kafka message, with room for its headers and
+ * batch overhead.
+ */
+static int
+check_chunk_size(rd_kafka_conf_t *conf, size_t chunk_bytes)
+{
+	char		value[64];
+	size_t		size = sizeof(value);
+	unsigned long long max_bytes;
+
+	if (rd_kafka_conf_get(conf, "message.max.bytes", value, &size) != RD_KAFKA_CONF_OK)
+		return WB_OK;
+	max_bytes = strtoull(value, NULL, 10);
+	if (chunk_bytes + 16 * 1024 > max_bytes)
+	{
+		wb_log(WB_LOG_ERROR, "chunk_size %zu does not fit Kafka's message.max.bytes %llu with room for headers: lower chunk_size or raise kafka.message.max.bytes (and the brokers' limit)",
+			   chunk_bytes, max_bytes);
+		return WB_ERR;
+	}
+	return WB_OK;
+}
+
 int
 publish_open(wb_publisher *pub, const struct wb_config *cfg, const char *node)
 {
@@ -603,6 +639,8 @@ publish_open(wb_publisher *pub, const struct wb_config *cfg, const char *node)
 	for (int i = 0; i < cfg->nkafka; i++)
 		if (conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value) != WB_OK)
 			goto fail;
+	if (check_chunk_size(conf, cfg->chunk_bytes) != WB_OK)
+		goto fail;
 	rd_kafka_conf_set_opaque(conf, pub);
 	rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
 	rd_kafka_conf_set_error_cb(conf, kafka_error);
