@@ -135,7 +135,7 @@ ok($wb->alive, 'and walbridged keeps running');
 # Clean stop.
 is($wb->stop, 0, 'SIGTERM: walbridged exits 0');
 my $log = $wb->log_contents;
-like($log, qr/stopped: confirmed/, 'it says what it confirmed');
+like($log, qr/stopped: published \d+ transactions .* confirmed/, 'it says what it published and confirmed');
 unlike($log, qr/s3cret-pw/, 'the password never appears in the log');
 like($log, qr/password=\*\*\*/, 'the conninfo is logged redacted');
 
