@@ -171,3 +171,257 @@ $$;
 
 COMMENT ON FUNCTION walbridge.create_node(text) IS
 	'name this database as a walbridge node, unique across the mesh';
+
+/* ------------------------------------------------------------------------
+ * Sync control: start_sync(), stop_sync(), status(), skip().  walbridged
+ * LISTENs on channel walbridge_control and follows walbridge.sync within
+ * a second.
+ * --------------------------------------------------------------------- */
+
+/* What this node does: one row, written only through start/stop_sync. */
+CREATE TABLE walbridge.sync (
+	single boolean PRIMARY KEY DEFAULT true CHECK (single),
+	running boolean NOT NULL,
+	peers text[] NOT NULL,			/* nodes whose topics are applied here */
+	tables text[],					/* quoted qualified names; NULL: every table with a primary key */
+	conflict text NOT NULL CHECK (conflict IN ('last_writer_wins', 'apply_remote', 'keep_local', 'error')),
+	snapshot boolean NOT NULL,
+	drop_slot_requested boolean NOT NULL DEFAULT false,	/* by stop_sync(true) */
+	changed_at timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('walbridge.sync', '');
+
+/* Per peer: how far its topic is applied here, and why it is paused. */
+CREATE TABLE walbridge.apply_progress (
+	peer text PRIMARY KEY,
+	kafka_offset bigint,			/* last message applied */
+	source_commit_lsn pg_lsn,		/* of the last transaction applied */
+	source_commit_time timestamptz,
+	applied_at timestamptz,
+	topic_end_offset bigint,		/* the topic's end when last seen */
+	conflicts bigint NOT NULL DEFAULT 0,
+	paused_offset bigint,			/* the message apply stopped at */
+	last_error text,
+	last_error_at timestamptz,
+	skip_offset bigint				/* set by skip(): pass over this message */
+);
+
+/* The publishing side, as walbridged last reported it. */
+CREATE TABLE walbridge.publish_status (
+	single boolean PRIMARY KEY DEFAULT true CHECK (single),
+	state text NOT NULL,
+	confirmed_at timestamptz,
+	last_error text,
+	last_error_at timestamptz,
+	updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+/* Every conflict walbridge resolved, with both versions of the row. */
+CREATE TABLE walbridge.conflicts (
+	id bigserial PRIMARY KEY,
+	occurred_at timestamptz NOT NULL DEFAULT now(),
+	peer text NOT NULL,
+	table_name text NOT NULL,
+	kind text NOT NULL,				/* insert_exists, update_missing, update_differs, delete_missing */
+	decision text NOT NULL,			/* apply_remote, keep_local, insert_remote, ignore */
+	local_row jsonb,
+	remote_row jsonb,
+	local_commit_time timestamptz,
+	remote_commit_time timestamptz,
+	remote_commit_lsn pg_lsn
+);
+
+/* What skip() passed over, and who asked. */
+CREATE TABLE walbridge.skipped (
+	id bigserial PRIMARY KEY,
+	skipped_at timestamptz NOT NULL DEFAULT now(),
+	skipped_by text NOT NULL DEFAULT current_user,
+	peer text NOT NULL,
+	kafka_offset bigint NOT NULL,
+	error text
+);
+
+/* The replication origin under which a peer's changes are applied. */
+CREATE FUNCTION walbridge.origin_name(peer text)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'walbridge_' || peer $$;
+
+/* walbridged's slot name: walbridge_ and the node name folded to [a-z0-9_]. */
+CREATE FUNCTION walbridge.slot_name(node text)
+RETURNS name LANGUAGE sql IMMUTABLE
+AS $$ SELECT ('walbridge_' || regexp_replace(lower(node), '[^a-z0-9]', '_', 'g'))::name $$;
+
+CREATE FUNCTION walbridge.start_sync(peers text[], tables regclass[] DEFAULT NULL,
+	conflict text DEFAULT 'last_writer_wins', snapshot boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	me text := (SELECT n.name FROM walbridge.node AS n);
+	p text;
+	t regclass;
+	names text[];
+BEGIN
+	PERFORM walbridge.require_setup(ARRAY['wal_level', 'output_plugin_libraries', 'track_commit_timestamp']);
+	IF me IS NULL THEN
+		RAISE EXCEPTION 'this database is not a walbridge node yet'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Run SELECT walbridge.create_node(''<name>'') first, with a name unique across the mesh.';
+	END IF;
+	IF peers IS NULL THEN
+		RAISE EXCEPTION 'peers must not be NULL'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass ''{}'' to publish this node''s changes without applying any peer''s.';
+	END IF;
+	IF conflict IS NULL OR conflict NOT IN ('last_writer_wins', 'apply_remote', 'keep_local', 'error') THEN
+		RAISE EXCEPTION 'unknown conflict policy %', quote_literal(coalesce(conflict, 'NULL'))
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Valid policies are last_writer_wins, apply_remote, keep_local and error.';
+	END IF;
+	FOREACH p IN ARRAY peers LOOP
+		IF p IS NULL OR p !~ '^[A-Za-z0-9_.-]{1,64}$' THEN
+			RAISE EXCEPTION 'invalid peer name %', quote_literal(coalesce(p, 'NULL'))
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'Peers are other nodes'' names, as they gave them to create_node().';
+		END IF;
+		IF p = me THEN
+			RAISE EXCEPTION 'node "%" cannot be its own peer', me
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'List the other nodes whose changes this node should apply.';
+		END IF;
+	END LOOP;
+	IF cardinality(peers) <> (SELECT count(DISTINCT x) FROM unnest(peers) AS x) THEN
+		RAISE EXCEPTION 'a peer is listed twice' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF tables IS NOT NULL THEN
+		FOREACH t IN ARRAY tables LOOP
+			IF NOT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = t AND indisprimary) THEN
+				RAISE EXCEPTION 'table % has no primary key', t
+					USING ERRCODE = 'invalid_parameter_value',
+						  DETAIL = 'walbridge finds a row on every node by its primary key.',
+						  HINT = format('Add one (ALTER TABLE %s ADD PRIMARY KEY (...)), or leave the table out.', t);
+			END IF;
+			names := names || t::text;
+		END LOOP;
+	END IF;
+
+	FOREACH p IN ARRAY peers LOOP
+		IF pg_replication_origin_oid(walbridge.origin_name(p)) IS NULL THEN
+			PERFORM pg_replication_origin_create(walbridge.origin_name(p));
+		END IF;
+		INSERT INTO walbridge.apply_progress (peer) VALUES (p) ON CONFLICT DO NOTHING;
+	END LOOP;
+
+	INSERT INTO walbridge.sync AS s (running, peers, tables, conflict, snapshot)
+	VALUES (true, peers, names, conflict, snapshot)
+	ON CONFLICT (single) DO UPDATE
+	   SET running = true, peers = excluded.peers, tables = excluded.tables,
+		   conflict = excluded.conflict, snapshot = excluded.snapshot,
+		   drop_slot_requested = false, changed_at = now();
+	NOTIFY walbridge_control;
+END;
+$$;
+
+COMMENT ON FUNCTION walbridge.start_sync(text[], regclass[], text, boolean) IS
+	'publish this node''s changes and apply each peer''s; walbridged follows within a second';
+
+/*
+ * Stop both jobs.  With drop_slot, the slot goes too, so no WAL is
+ * retained: at once when no walbridged holds it, else walbridged drops it
+ * when it lets go (the request stays in walbridge.sync until then).  The
+ * next start_sync() then begins with a new initial copy.
+ */
+CREATE FUNCTION walbridge.stop_sync(drop_slot boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	slot name := walbridge.slot_name((SELECT n.name FROM walbridge.node AS n));
+	holder integer;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM walbridge.sync) THEN
+		RAISE EXCEPTION 'sync was never started on this node'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'See walbridge.start_sync().';
+	END IF;
+	UPDATE walbridge.sync SET running = false, drop_slot_requested = drop_slot, changed_at = now();
+	IF drop_slot THEN
+		SELECT s.active_pid INTO holder FROM pg_replication_slots AS s WHERE s.slot_name = slot;
+		IF FOUND AND holder IS NULL THEN
+			PERFORM pg_drop_replication_slot(slot);
+			UPDATE walbridge.node SET snapshot_lsn = NULL;
+			UPDATE walbridge.sync SET drop_slot_requested = false;
+		ELSIF FOUND THEN
+			RAISE NOTICE 'walbridged (pid %) will drop slot "%" when it stops, within a second', holder, slot;
+		END IF;
+	END IF;
+	NOTIFY walbridge_control;
+END;
+$$;
+
+COMMENT ON FUNCTION walbridge.stop_sync(boolean) IS
+	'stop publishing and applying; with drop_slot, drop the slot so no WAL is retained';
+
+CREATE FUNCTION walbridge.status()
+RETURNS TABLE (direction text, peer text, state text, confirmed_lsn pg_lsn, current_lsn pg_lsn,
+	lag_bytes numeric, lag_seconds double precision, kafka_offset bigint, conflicts bigint,
+	last_error text, last_error_at timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog
+AS $$
+	SELECT 'publish', NULL::text,
+		   CASE WHEN NOT coalesce(s.running, false) THEN 'stopped'
+				ELSE coalesce(ps.state, 'starting') END,
+		   sl.confirmed_flush_lsn, pg_current_wal_lsn(),
+		   pg_wal_lsn_diff(pg_current_wal_lsn(), sl.confirmed_flush_lsn),
+		   CASE WHEN sl.confirmed_flush_lsn >= pg_current_wal_lsn() THEN 0
+				ELSE extract(epoch FROM now() - ps.confirmed_at)::double precision END,
+		   NULL::bigint, NULL::bigint, ps.last_error, ps.last_error_at
+	  FROM walbridge.node AS n
+	  LEFT JOIN walbridge.sync AS s ON true
+	  LEFT JOIN walbridge.publish_status AS ps ON true
+	  LEFT JOIN pg_replication_slots AS sl ON sl.slot_name = walbridge.slot_name(n.name)
+	UNION ALL
+	SELECT 'apply', a.peer,
+		   CASE WHEN NOT coalesce(s.running, false) OR NOT a.peer = ANY (s.peers) THEN 'stopped'
+				WHEN a.paused_offset IS NOT NULL THEN 'paused'
+				ELSE 'running' END,
+		   a.source_commit_lsn, NULL::pg_lsn, NULL::numeric,
+		   CASE WHEN a.topic_end_offset IS NOT NULL AND a.kafka_offset >= a.topic_end_offset - 1 THEN 0
+				ELSE extract(epoch FROM now() - a.source_commit_time)::double precision END,
+		   a.kafka_offset, a.conflicts, a.last_error, a.last_error_at
+	  FROM walbridge.apply_progress AS a
+	  LEFT JOIN walbridge.sync AS s ON true
+	 ORDER BY 1 DESC, 2;
+$$;
+
+COMMENT ON FUNCTION walbridge.status() IS
+	'one row per direction: publishing, and applying each peer';
+
+/* Pass over the message a peer's apply is paused at, recording it. */
+CREATE FUNCTION walbridge.skip(peer text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	progress walbridge.apply_progress;
+BEGIN
+	SELECT * INTO progress FROM walbridge.apply_progress AS a WHERE a.peer = skip.peer FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'node "%" is not a peer of this node', peer
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF progress.paused_offset IS NULL THEN
+		RAISE EXCEPTION 'applying peer "%" is not paused', peer
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'skip() passes over the message apply stopped at; see walbridge.status().';
+	END IF;
+	INSERT INTO walbridge.skipped (peer, kafka_offset, error)
+	VALUES (peer, progress.paused_offset, progress.last_error);
+	UPDATE walbridge.apply_progress AS a SET skip_offset = progress.paused_offset WHERE a.peer = skip.peer;
+	NOTIFY walbridge_control;
+	RETURN progress.paused_offset;
+END;
+$$;
