@@ -85,8 +85,10 @@
 
 /*
  * timestamp and timestamptz values: a msgpack ext of these types holding
- * an 8-byte big-endian signed count of microseconds since 1970-01-01
- * 00:00 (UTC for timestamptz, no zone for timestamp); INT64_MAX is
+ * an 8-byte big-endian signed count of microseconds since 2000-01-01
+ * 00:00 (UTC for timestamptz, no zone for timestamp), PostgreSQL's own
+ * epoch and representation, so every value PostgreSQL allows fits (years
+ * up to 294276 would overflow from the Unix epoch); INT64_MAX is
  * 'infinity' and INT64_MIN '-infinity'.  10 bytes instead of a 20 to 35
  * byte text, and no time zone arithmetic while decoding.
  */

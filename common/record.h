@@ -49,7 +49,7 @@ typedef struct wb_value
 	wb_mpobj	obj;			/* nil, bool, int, float, str, bin or ext */
 	bool		unchanged_toast;	/* the WB_EXT_UNCHANGED_TOAST marker */
 	int			timestamp_ext;	/* WB_EXT_TIMESTAMP(TZ), or 0 */
-	int64_t		timestamp;		/* usecs since the Unix epoch, when set */
+	int64_t		timestamp;		/* usecs since 2000-01-01, when set */
 } wb_value;
 
 typedef struct wb_record

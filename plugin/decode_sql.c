@@ -61,8 +61,7 @@ value_from_msgpack(const wb_value *in, WalbridgeValue *out)
 	{
 		out->type = in->timestamp_ext == WB_EXT_TIMESTAMP ?
 			WB_VALUE_TIMESTAMP : WB_VALUE_TIMESTAMPTZ;
-		out->v.ts = (in->timestamp == PG_INT64_MAX || in->timestamp == PG_INT64_MIN) ?
-			in->timestamp : in->timestamp - WB_PG_EPOCH_OFFSET_USECS;
+		out->v.ts = in->timestamp;	/* PostgreSQL epoch, as stored */
 		return;
 	}
 	switch (obj->type)

@@ -65,15 +65,6 @@ unix_usecs(TimestampTz t)
 	return (int64) t + WB_PG_EPOCH_OFFSET_USECS;
 }
 
-/* A column value: the infinities keep their int64 extremes. */
-static int64
-unix_timestamp_usecs(int64 t)
-{
-	if (t == PG_INT64_MAX || t == PG_INT64_MIN)
-		return t;
-	return unix_usecs(t);
-}
-
 static void
 msgpack_write_begin(StringInfo out, const WalbridgeBegin *begin)
 {
@@ -162,7 +153,7 @@ pack_value(msgpack_packer *pk, const WalbridgeValue *value)
 		case WB_VALUE_TIMESTAMPTZ:
 			{
 				char		body[WB_EXT_TIMESTAMP_LEN];
-				uint64		bits = (uint64) unix_timestamp_usecs(value->v.ts);
+				uint64		bits = (uint64) value->v.ts;	/* PostgreSQL epoch */
 
 				for (int i = WB_EXT_TIMESTAMP_LEN - 1; i >= 0; i--, bits >>= 8)
 					body[i] = (char) (bits & 0xff);

@@ -56,7 +56,7 @@ print_value(const wb_value *val)
 	}
 	if (val->timestamp_ext != 0)
 	{
-		/* microseconds since the Unix epoch */
+		/* microseconds since 2000-01-01, PostgreSQL's epoch */
 		printf("{\"%s\":%" PRId64 "}",
 			   val->timestamp_ext == WB_EXT_TIMESTAMP ? "timestamp" : "timestamptz",
 			   val->timestamp);

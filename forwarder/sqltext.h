@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ *
+ * sqltext.h
+ *		A record's value as the text PostgreSQL's input functions read:
+ *		how the apply side passes values as query parameters.  Pure.
+ *
+ * IDENTIFICATION
+ *		forwarder/sqltext.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WB_SQLTEXT_H
+#define WB_SQLTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "record.h"
+
+/* A growable text buffer. */
+typedef struct wb_buf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+} wb_buf;
+
+extern void buf_reset(wb_buf *b);
+extern void buf_append(wb_buf *b, const char *s, size_t len);
+extern void buf_puts(wb_buf *b, const char *s);
+extern void buf_printf(wb_buf *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+extern void buf_free(wb_buf *b);
+
+/*
+ * Append the value's input text (NUL-terminated) to b; returns false for
+ * NULL (nothing appended) and for the unchanged-TOAST marker (check
+ * val->unchanged_toast first).
+ */
+extern bool sqltext_value(wb_buf *b, const wb_value *val);
+
+/* usecs since 2000-01-01 as timestamp text, UTC for with_zone. */
+extern void sqltext_timestamp(wb_buf *b, int64_t usecs, bool with_zone);
+
+/* A JSON string literal of s (for conflict records). */
+extern void sqltext_json_string(wb_buf *b, const char *s, size_t len);
+
+#endif							/* WB_SQLTEXT_H */
