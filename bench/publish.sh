@@ -206,6 +206,7 @@ log "PostgreSQL $(sql -c 'SHOW server_version') on 127.0.0.1:$port, broker $boot
 sql <<EOF
 CREATE EXTENSION walbridge;
 SELECT FROM walbridge.create_node('$node');
+SELECT FROM walbridge.start_sync('{}');
 CREATE TABLE bench (id int PRIMARY KEY, a int, b text, c timestamptz, d numeric);
 EOF
 

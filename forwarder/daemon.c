@@ -31,6 +31,9 @@
 #include "pgstream.h"
 #include "publish.h"
 #include "snapshot.h"
+#include "consume.h"
+
+#include <poll.h>
 
 #define MAX_BACKOFF_MS			30000
 #define RECORDS_PER_TURN		1000
@@ -85,8 +88,14 @@ typedef struct wb_session
 	char	   *node;
 	char	   *slot;
 	wb_tables	tables;
+	wb_sync		sync;			/* what start_sync() asked for */
+	bool		snapshot;		/* copy rows when creating the slot */
 	uint64_t	confirmed;		/* acknowledged by Kafka, may be reported */
 	int64_t		last_stats_us;
+	int64_t		last_state_us;	/* publish_status last written */
+	wb_applier *appliers;		/* one per peer */
+	int			nappliers;
+	wb_consumer consumer;
 } wb_session;
 
 /* Slot names allow [a-z0-9_]: walbridge_ + the node name folded to that. */
@@ -125,6 +134,11 @@ report_progress(wb_session *s, bool force)
 
 	if (acked > s->confirmed)
 		s->confirmed = acked;
+	if (s->conn && wb_now_us() - s->last_state_us >= 1000000)
+	{
+		s->last_state_us = wb_now_us();
+		nodeinfo_publish_state(s->conn, "running", NULL, true);
+	}
 
 	/*
 	 * With nothing in flight, everything the server sent is safe: follow its
@@ -192,7 +206,7 @@ create_slot_with_copy(wb_session *s)
 
 	if (pgstream_create_slot(&s->ps, &snapshot_name, &consistent) != WB_OK)
 		return SESSION_RETRY;
-	if (s->cfg->snapshot)
+	if (s->snapshot)
 	{
 		rc = snapshot_copy(s->cfg->conninfo, snapshot_name, &s->tables, &s->pub);
 		if (rc == WB_PUBLISH_OK && wait_for_acks(s) != WB_OK)
@@ -205,7 +219,7 @@ create_slot_with_copy(wb_session *s)
 		return SESSION_RETRY;
 	if (nodeinfo_mark_slot_initialized(s->conn, consistent) != WB_OK)
 		return SESSION_RETRY;
-	if (s->cfg->snapshot)
+	if (s->snapshot)
 		wb_log(WB_LOG_INFO, "initial copy published and acknowledged; streaming from " WB_LSN_FORMAT,
 			   WB_LSN_ARGS(consistent));
 	return SESSION_CONTINUE;
@@ -223,7 +237,7 @@ prepare_slot(wb_session *s)
 
 	if (exists && !initialized)
 	{
-		if (s->cfg->snapshot)
+		if (s->snapshot)
 		{
 			wb_log(WB_LOG_WARNING, "replication slot \"%s\" has no completed initial copy (walbridged stopped during it): dropping it to copy again",
 				   s->slot);
@@ -237,6 +251,39 @@ prepare_slot(wb_session *s)
 	if (!exists)
 		return create_slot_with_copy(s);
 	return SESSION_CONTINUE;
+}
+
+/*
+ * Sleep until the server sends, a control notification arrives, Kafka has
+ * messages for us, or timeout_ms passed.
+ */
+static int
+wait_for_work(wb_session *s, int timeout_ms)
+{
+	struct pollfd pfd[3];
+	int			n = 0;
+
+	if (PQflush(s->ps.conn) < 0)
+	{
+		wb_log(WB_LOG_ERROR, "could not send to the server: %s", PQerrorMessage(s->ps.conn));
+		return WB_ERR;
+	}
+	pfd[n++] = (struct pollfd) {.fd = PQsocket(s->ps.conn), .events = POLLIN};
+	pfd[n++] = (struct pollfd) {.fd = PQsocket(s->conn), .events = POLLIN};
+	if (consume_fd(&s->consumer) >= 0)
+		pfd[n++] = (struct pollfd) {.fd = consume_fd(&s->consumer), .events = POLLIN};
+	(void) poll(pfd, n, timeout_ms);
+	return WB_OK;
+}
+
+/* Apply what the peers' topics have fetched, and retry paused peers. */
+static bool
+apply_some(wb_session *s)
+{
+	if (s->nappliers == 0)
+		return true;
+	consume_retry_paused(&s->consumer);
+	return consume_poll(&s->consumer, 500) != WB_APPLY_FAILED;
 }
 
 static wb_session_end
@@ -282,13 +329,26 @@ stream(wb_session *s)
 			return SESSION_RETRY;
 		if (report_progress(s, false) != WB_OK)
 			return SESSION_RETRY;
+		if (!apply_some(s))
+			return SESSION_RETRY;
+		{
+			bool		notified = false;
+
+			if (nodeinfo_notified(s->conn, &notified) != WB_OK)
+				return SESSION_RETRY;
+			if (notified)
+			{
+				wb_log(WB_LOG_INFO, "sync settings changed: applying them");
+				return SESSION_RELOAD;
+			}
+		}
 
 		if (idle)
 		{
 			/* deliveries are served by polling Kafka: wake often while some are due */
 			int			timeout = inflight_count(&s->pub.inflight) > 0 ? 5 : 200;
 
-			if (pgstream_wait(&s->ps, timeout) != WB_OK)
+			if (wait_for_work(s, timeout) != WB_OK)
 				return SESSION_RETRY;
 		}
 		else if (publish_backlogged(&s->pub))
@@ -313,14 +373,76 @@ session_finish(wb_session *s, bool flush)
 			   (unsigned long long) s->pub.transactions, (unsigned long long) s->pub.messages,
 			   (unsigned long long) s->pub.bytes, WB_LSN_ARGS(s->confirmed), s->slot ? s->slot : "");
 	}
+	consume_close(&s->consumer);
+	for (int i = 0; i < s->nappliers; i++)
+		apply_close(&s->appliers[i]);
+	free(s->appliers);
 	publish_close(&s->pub);
 	pgstream_close(&s->ps);
 	if (s->conn)
+	{
+		if (!flush && wb_log_last_error()[0] != '\0')
+			nodeinfo_publish_state(s->conn, "retrying", wb_log_last_error(), false);
 		PQfinish(s->conn);
+	}
 	nodeinfo_tables_free(&s->tables);
+	nodeinfo_sync_free(&s->sync);
 	free(s->node);
 	free(s->slot);
 	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * Sync stopped (or never started): hold no slot, apply nothing, wait for
+ * start_sync().  A stop_sync(drop_slot => true) that found the slot in use
+ * is finished here, now that this process let go of it.
+ */
+static wb_session_end
+idle(wb_session *s)
+{
+	if (s->sync.drop_slot_requested && nodeinfo_forget_slot(s->conn, s->slot) != WB_OK)
+		return SESSION_RETRY;
+	nodeinfo_publish_state(s->conn, "stopped", NULL, false);
+	wb_log(WB_LOG_INFO, "node \"%s\": sync is stopped; waiting for walbridge.start_sync()", s->node);
+	while (!stop_requested && !reload_requested)
+	{
+		struct pollfd pfd = {.fd = PQsocket(s->conn), .events = POLLIN};
+		bool		notified = false;
+
+		(void) poll(&pfd, 1, 1000);
+		if (nodeinfo_notified(s->conn, &notified) != WB_OK)
+			return SESSION_RETRY;
+		if (notified)
+			return SESSION_RELOAD;
+	}
+	return stop_requested ? SESSION_STOPPED : SESSION_RELOAD;
+}
+
+/* One applier per peer, and the consumer that feeds them. */
+static wb_session_end
+open_apply(wb_session *s)
+{
+	if (s->sync.npeers == 0)
+		return SESSION_CONTINUE;
+	s->appliers = calloc(s->sync.npeers, sizeof(wb_applier));
+	for (int i = 0; i < s->sync.npeers; i++)
+	{
+		size_t		len = strlen(s->cfg->topic_prefix) + strlen(s->sync.peers[i]) + 1;
+		char	   *topic = malloc(len);
+		int			rc;
+
+		snprintf(topic, len, "%s%s", s->cfg->topic_prefix, s->sync.peers[i]);
+		rc = apply_open(&s->appliers[i], s->cfg->conninfo, s->sync.peers[i], s->node, topic,
+						s->sync.conflict);
+		s->nappliers++;
+		free(topic);
+		if (rc != WB_OK)
+			return SESSION_RETRY;
+	}
+	if (consume_open(&s->consumer, s->cfg, s->node, s->appliers, s->nappliers,
+					 s->sync.snapshot) != WB_OK)
+		return SESSION_RETRY;
+	return SESSION_CONTINUE;
 }
 
 static wb_session_end
@@ -341,8 +463,20 @@ session_run(const struct wb_config *cfg)
 		return SESSION_FATAL;
 	}
 	s.slot = cfg->slot_name ? strdup(cfg->slot_name) : default_slot_name(s.node);
+	if (nodeinfo_listen(s.conn) != WB_OK || nodeinfo_read_sync(s.conn, &s.sync) != WB_OK)
+	{
+		session_finish(&s, false);
+		return SESSION_RETRY;
+	}
+	if (!s.sync.running)
+	{
+		end = idle(&s);
+		session_finish(&s, false);
+		return end;
+	}
+	s.snapshot = cfg->snapshot && s.sync.snapshot;
 
-	if (nodeinfo_published_tables(s.conn, &s.tables) != WB_OK ||
+	if (nodeinfo_published_tables(s.conn, &s.sync, &s.tables) != WB_OK ||
 		pgstream_connect(&s.ps, cfg->conninfo, s.slot) != WB_OK ||
 		publish_open(&s.pub, cfg, s.node) != WB_OK)
 	{
@@ -354,11 +488,14 @@ session_run(const struct wb_config *cfg)
 
 	end = prepare_slot(&s);
 	if (end == SESSION_CONTINUE)
+		end = open_apply(&s);
+	if (end == SESSION_CONTINUE)
 	{
 		s.confirmed = slot_confirmed_lsn(s.conn, s.slot);
+		nodeinfo_publish_state(s.conn, "running", NULL, false);
 		end = stream(&s);
 	}
-	session_finish(&s, end != SESSION_FATAL);
+	session_finish(&s, end != SESSION_FATAL && end != SESSION_RETRY);
 	return end;
 }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 static wb_log_level min_level = WB_LOG_INFO;
+static char last_error[512];	/* for walbridge.status() */
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
 
@@ -65,6 +66,8 @@ wb_log(wb_log_level level, const char *fmt,...)
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	va_end(ap);
+	if (level == WB_LOG_ERROR)
+		snprintf(last_error, sizeof(last_error), "%s", line + n);
 
 	/* one write per line, so lines from concurrent processes never mix */
 	n = strlen(line);
@@ -156,4 +159,11 @@ wb_redact_conninfo(const char *conninfo, char *buf, size_t buflen)
 	buf[o] = '\0';
 #undef EMIT
 	return buf;
+}
+
+/* The text of the last ERROR logged, "" if none. */
+const char *
+wb_log_last_error(void)
+{
+	return last_error;
 }

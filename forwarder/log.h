@@ -25,6 +25,7 @@ typedef enum wb_log_level
 extern void wb_log(wb_log_level level, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
 extern void wb_log_set_level(wb_log_level level);
+extern const char *wb_log_last_error(void);
 extern int	wb_log_parse_level(const char *name, wb_log_level *level);
 
 /*

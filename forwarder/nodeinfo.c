@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
 #include "pgstream.h"
+#include "sqltext.h"
 
 PGconn *
 nodeinfo_connect(const char *conninfo)
@@ -64,20 +66,51 @@ nodeinfo_node_name(PGconn *conn, char **name)
 }
 
 /*
- * The tables to publish: every ordinary or partitioned table with a primary
- * key, outside the system schemas and walbridge's own.
+ * The tables to publish: those start_sync() named, or every ordinary or
+ * partitioned table with a primary key outside the system schemas and
+ * walbridge's own.
  */
 int
-nodeinfo_published_tables(PGconn *conn, wb_tables *tables)
+nodeinfo_published_tables(PGconn *conn, const wb_sync *sync, wb_tables *tables)
 {
-	PGresult   *res = PQexec(conn,
-							 "SELECT format('%I.%I', n.nspname, c.relname), greatest(c.reltuples, 0)"
-							 "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-							 " WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition"
-							 "   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'walbridge')"
-							 "   AND n.nspname !~ '^pg_'"
-							 "   AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)"
-							 " ORDER BY 1");
+	PGresult   *res;
+
+	if (sync->ntables >= 0)
+	{
+		wb_buf		list = {0};
+		const char *params[1];
+
+		buf_puts(&list, "{");
+		for (int i = 0; i < sync->ntables; i++)
+		{
+			buf_puts(&list, i > 0 ? ",\"" : "\"");
+			for (const char *p = sync->tables[i]; *p; p++)
+			{
+				if (*p == '"' || *p == '\\')
+					buf_puts(&list, "\\");
+				buf_append(&list, p, 1);
+			}
+			buf_puts(&list, "\"");
+		}
+		buf_puts(&list, "}");
+		params[0] = list.data;
+		res = PQexecParams(conn,
+						   "SELECT format('%I.%I', n.nspname, c.relname), greatest(c.reltuples, 0)"
+						   "  FROM unnest($1::text[]) AS t(name)"
+						   "  JOIN pg_class c ON c.oid = to_regclass(t.name)"
+						   "  JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY 1",
+						   1, NULL, params, NULL, NULL, 0);
+		buf_free(&list);
+	}
+	else
+		res = PQexec(conn,
+					 "SELECT format('%I.%I', n.nspname, c.relname), greatest(c.reltuples, 0)"
+					 "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+					 " WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition"
+					 "   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'walbridge')"
+					 "   AND n.nspname !~ '^pg_'"
+					 "   AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)"
+					 " ORDER BY 1");
 
 	memset(tables, 0, sizeof(*tables));
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -176,4 +209,158 @@ nodeinfo_mark_slot_initialized(PGconn *conn, uint64_t lsn)
 	}
 	PQclear(res);
 	return rc;
+}
+
+/* walbridge.sync, or "not running" when start_sync() was never called. */
+int
+nodeinfo_read_sync(PGconn *conn, wb_sync *sync)
+{
+	PGresult   *res = PQexec(conn,
+							 "SELECT running, conflict, snapshot, drop_slot_requested, tables IS NULL,"
+							 "       (SELECT count(*) FROM unnest(peers)), (SELECT count(*) FROM unnest(tables))"
+							 "  FROM walbridge.sync");
+	PGresult   *items;
+
+	memset(sync, 0, sizeof(*sync));
+	sync->ntables = -1;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		wb_log(WB_LOG_ERROR, "could not read walbridge.sync: %s", PQerrorMessage(conn));
+		PQclear(res);
+		return WB_ERR;
+	}
+	if (PQntuples(res) == 0)
+	{
+		PQclear(res);
+		return WB_OK;
+	}
+	sync->running = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	snprintf(sync->conflict, sizeof(sync->conflict), "%s", PQgetvalue(res, 0, 1));
+	sync->snapshot = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+	sync->drop_slot_requested = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+	if (strcmp(PQgetvalue(res, 0, 4), "f") == 0)
+		sync->ntables = atoi(PQgetvalue(res, 0, 6));
+	sync->npeers = atoi(PQgetvalue(res, 0, 5));
+	PQclear(res);
+
+	items = PQexec(conn, "SELECT 'p', unnest(peers) FROM walbridge.sync"
+				   " UNION ALL SELECT 't', unnest(tables) FROM walbridge.sync");
+	if (PQresultStatus(items) != PGRES_TUPLES_OK)
+	{
+		wb_log(WB_LOG_ERROR, "could not read walbridge.sync: %s", PQerrorMessage(conn));
+		PQclear(items);
+		return WB_ERR;
+	}
+	sync->peers = calloc(sync->npeers + 1, sizeof(char *));
+	sync->tables = calloc((sync->ntables > 0 ? sync->ntables : 0) + 1, sizeof(char *));
+	{
+		int			np = 0,
+					nt = 0;
+
+		for (int i = 0; i < PQntuples(items); i++)
+		{
+			if (PQgetvalue(items, i, 0)[0] == 'p' && np < sync->npeers)
+				sync->peers[np++] = strdup(PQgetvalue(items, i, 1));
+			else if (PQgetvalue(items, i, 0)[0] == 't' && nt < sync->ntables)
+				sync->tables[nt++] = strdup(PQgetvalue(items, i, 1));
+		}
+	}
+	PQclear(items);
+	return WB_OK;
+}
+
+void
+nodeinfo_sync_free(wb_sync *sync)
+{
+	for (int i = 0; i < sync->npeers; i++)
+		free(sync->peers[i]);
+	for (int i = 0; i < sync->ntables; i++)
+		free(sync->tables[i]);
+	free(sync->peers);
+	free(sync->tables);
+	memset(sync, 0, sizeof(*sync));
+}
+
+/* start_sync(), stop_sync() and skip() NOTIFY this channel. */
+int
+nodeinfo_listen(PGconn *conn)
+{
+	PGresult   *res = PQexec(conn, "LISTEN walbridge_control");
+	int			rc = PQresultStatus(res) == PGRES_COMMAND_OK ? WB_OK : WB_ERR;
+
+	if (rc != WB_OK)
+		wb_log(WB_LOG_ERROR, "could not LISTEN for walbridge control: %s", PQerrorMessage(conn));
+	PQclear(res);
+	return rc;
+}
+
+/* Whether a control notification arrived (consumes them all). */
+int
+nodeinfo_notified(PGconn *conn, bool *notified)
+{
+	PGnotify   *n;
+
+	if (PQconsumeInput(conn) == 0)
+	{
+		wb_log(WB_LOG_ERROR, "lost the connection to the database: %s", PQerrorMessage(conn));
+		return WB_ERR;
+	}
+	while ((n = PQnotifies(conn)) != NULL)
+	{
+		*notified = true;
+		PQfreemem(n);
+	}
+	return WB_OK;
+}
+
+/* What status() shows for the publishing side; best effort. */
+void
+nodeinfo_publish_state(PGconn *conn, const char *state, const char *error, bool confirmed)
+{
+	const char *params[3] = {state, error, confirmed ? "t" : "f"};
+	PGresult   *res = PQexecParams(conn,
+								   "INSERT INTO walbridge.publish_status AS p (state, last_error, last_error_at, confirmed_at)"
+								   " VALUES ($1, $2, CASE WHEN $2 IS NOT NULL THEN now() END, CASE WHEN $3 THEN now() END)"
+								   " ON CONFLICT (single) DO UPDATE SET state = $1, updated_at = now(),"
+								   "   last_error = coalesce($2, p.last_error),"
+								   "   last_error_at = CASE WHEN $2 IS NOT NULL THEN now() ELSE p.last_error_at END,"
+								   "   confirmed_at = CASE WHEN $3 THEN now() ELSE p.confirmed_at END",
+								   3, NULL, params, NULL, NULL, 0);
+
+	PQclear(res);
+}
+
+/* After stop_sync(drop_slot => true): drop the slot walbridged let go of. */
+int
+nodeinfo_forget_slot(PGconn *conn, const char *slot)
+{
+	const char *params[1] = {slot};
+	PGresult   *res = NULL;
+
+	/* the walsender of the stream just closed may take a moment to exit */
+	for (int attempt = 0; attempt < 50; attempt++)
+	{
+		PQclear(res);
+		res = PQexecParams(conn,
+						   "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1) THEN 'gone'"
+						   " WHEN (SELECT active FROM pg_replication_slots WHERE slot_name = $1) THEN 'busy'"
+						   " ELSE (SELECT 'dropped' FROM pg_drop_replication_slot($1)) END",
+						   1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || strcmp(PQgetvalue(res, 0, 0), "busy") != 0)
+			break;
+		usleep(100 * 1000);
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || strcmp(PQgetvalue(res, 0, 0), "busy") == 0)
+	{
+		wb_log(WB_LOG_ERROR, "could not drop replication slot \"%s\": %s", slot,
+			   PQresultStatus(res) == PGRES_TUPLES_OK ? "still in use" : PQerrorMessage(conn));
+		PQclear(res);
+		return WB_ERR;
+	}
+	wb_log(WB_LOG_INFO, "dropped replication slot \"%s\" as stop_sync(drop_slot => true) asked", slot);
+	PQclear(res);
+	res = PQexec(conn, "UPDATE walbridge.node SET snapshot_lsn = NULL;"
+				 " UPDATE walbridge.sync SET drop_slot_requested = false");
+	PQclear(res);
+	return WB_OK;
 }

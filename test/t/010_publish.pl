@@ -14,7 +14,7 @@ my $node = walbridge_node('pub');
 my $broker = start_broker('walbridge.a');
 
 $node->safe_psql('postgres', q{
-	SELECT walbridge.create_node('a');
+	SELECT walbridge.create_node('a'); SELECT walbridge.start_sync('{}');
 	CREATE TABLE pre (id integer PRIMARY KEY, v text);
 	INSERT INTO pre SELECT g, 'existing ' || g FROM generate_series(1, 2500) g;
 	CREATE TABLE t1 (id integer PRIMARY KEY, v text);

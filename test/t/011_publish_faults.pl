@@ -19,7 +19,7 @@ my $node = walbridge_node('faults');
 my $broker = start_broker('walbridge.f');
 
 $node->safe_psql('postgres', q{
-	SELECT walbridge.create_node('f');
+	SELECT walbridge.create_node('f'); SELECT walbridge.start_sync('{}');
 	CREATE TABLE ledger (id bigint PRIMARY KEY, note text);
 	CREATE SEQUENCE ledger_ids;
 	-- one row per transaction, n transactions

@@ -44,7 +44,7 @@ my $node = walbridge_node('big');
 my $broker = start_broker('walbridge.big');
 
 $node->safe_psql('postgres', q{
-	SELECT walbridge.create_node('big');
+	SELECT walbridge.create_node('big'); SELECT walbridge.start_sync('{}');
 	CREATE TABLE big (id integer PRIMARY KEY, v text);
 });
 

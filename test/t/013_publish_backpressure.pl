@@ -17,7 +17,7 @@ my $broker = start_broker('walbridge.stop', 'walbridge.row');
 # ---- SIGTERM under backpressure
 my $node = walbridge_node('stop');
 $node->safe_psql('postgres', q{
-	SELECT walbridge.create_node('stop');
+	SELECT walbridge.create_node('stop'); SELECT walbridge.start_sync('{}');
 	CREATE TABLE r (id integer PRIMARY KEY, v text);
 });
 my %tiny_queue = ('kafka.queue.buffering.max.kbytes' => 64);
@@ -47,7 +47,7 @@ $wb->stop;
 # ---- a row larger than a Kafka message
 my $rows = walbridge_node('row');
 $rows->safe_psql('postgres', q{
-	SELECT walbridge.create_node('row');
+	SELECT walbridge.create_node('row'); SELECT walbridge.start_sync('{}');
 	CREATE TABLE r (id integer PRIMARY KEY, v text);
 });
 $wb = start_walbridged($rows, $broker);

@@ -1,0 +1,965 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.c
+ *		Apply a peer's messages: one local transaction per source
+ *		transaction, exactly once.
+ *
+ * Exactly once: the session runs under the replication origin
+ * walbridge_<peer>; a transaction's last chunk sets the origin's LSN and
+ * timestamp (pg_replication_origin_xact_setup) and records the Kafka offset
+ * and commit LSN in walbridge.apply_progress, all in the same local
+ * transaction.  After any crash, consumption restarts at the recorded
+ * offset + 1, and a transaction whose commit LSN is not above the last one
+ * applied (the publisher sent it twice) is passed over.
+ *
+ * Loop-free: changes made under an origin are never published again (the
+ * publish half streams with only_local).
+ *
+ * Bad input (a message that does not decode, a table or column missing
+ * here, a value the column rejects) rolls the transaction back and pauses
+ * this peer at its first message; nothing after it is applied.  The pause
+ * is retried every few seconds (so a fix is picked up by itself) until it
+ * works, or until walbridge.skip() passes over it.
+ *
+ * IDENTIFICATION
+ *		forwarder/apply.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "apply.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "pgstream.h"
+#include "record.h"
+
+#define RETRY_PAUSED_US		(5 * INT64_C(1000000))
+#define MAX_PARAMS			2000
+
+/* --------------------------------------------------------------- helpers */
+
+static PGresult *
+run(wb_applier *ap, const char *sql, int nparams, const char *const *values)
+{
+	return PQexecParams(ap->conn, sql, nparams, NULL, values, NULL, NULL, 0);
+}
+
+/* A statement expected to succeed; false with the error copied to err. */
+static bool
+run_ok(wb_applier *ap, const char *sql, int nparams, const char *const *values,
+	   char *err, size_t errlen, char *tuples, size_t tupleslen)
+{
+	PGresult   *res = run(ap, sql, nparams, values);
+	ExecStatusType st = PQresultStatus(res);
+	bool		ok = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+
+	if (!ok)
+	{
+		const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+		snprintf(err, errlen, "%s", msg ? msg : PQerrorMessage(ap->conn));
+	}
+	else if (tuples)
+		snprintf(tuples, tupleslen, "%s", st == PGRES_TUPLES_OK ?
+				 (PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "") : PQcmdTuples(res));
+	PQclear(res);
+	return ok;
+}
+
+static bool
+connection_lost(wb_applier *ap)
+{
+	return PQstatus(ap->conn) != CONNECTION_OK;
+}
+
+static void
+rollback(wb_applier *ap)
+{
+	PGresult   *res = PQexec(ap->conn, "ROLLBACK");
+
+	PQclear(res);
+	ap->in_txn = false;
+}
+
+/* -------------------------------------------------------------- relations */
+
+static void
+relmap_clear(wb_relmap *rm)
+{
+	free(rm->display);
+	free(rm->local);
+	for (int i = 0; i < rm->ncols; i++)
+		free(rm->cols[i]);
+	free(rm->cols);
+	free(rm->flags);
+	free(rm->error);
+	memset(rm, 0, sizeof(*rm));
+}
+
+static wb_relmap *
+relmap_find(wb_applier *ap, uint32_t relid)
+{
+	for (int i = 0; i < ap->nrels; i++)
+		if (ap->rels[i].relid == relid)
+			return &ap->rels[i];
+	return NULL;
+}
+
+static char *
+strndup_or_die(const char *s, size_t n)
+{
+	char	   *copy = strndup(s, n);
+
+	if (copy == NULL)
+		abort();
+	return copy;
+}
+
+/*
+ * Map a RELATION record to the local table: same schema, table and column
+ * names.  What is missing is remembered as the error, raised when a change
+ * uses the table (so an unused table never pauses anything).
+ */
+static bool
+relmap_from_record(wb_applier *ap, const wb_record *rec)
+{
+	wb_relmap  *rm = relmap_find(ap, rec->u.relation.relid);
+	char	   *schema = strndup_or_die(rec->u.relation.schema.ptr, rec->u.relation.schema.len);
+	char	   *table = strndup_or_die(rec->u.relation.table.ptr, rec->u.relation.table.len);
+	const char *params[2] = {schema, table};
+	PGresult   *res;
+	wb_mpcur	cur = rec->u.relation.columns;
+	wb_buf		display = {0};
+
+	if (rm == NULL)
+	{
+		ap->rels = realloc(ap->rels, sizeof(wb_relmap) * (ap->nrels + 1));
+		rm = &ap->rels[ap->nrels++];
+		memset(rm, 0, sizeof(*rm));
+	}
+	else
+		relmap_clear(rm);
+	rm->relid = rec->u.relation.relid;
+	buf_printf(&display, "%s.%s", schema, table);
+	rm->display = display.data;
+
+	res = run(ap,
+			  "SELECT format('%I.%I', n.nspname, c.relname), c.oid FROM pg_class c"
+			  " JOIN pg_namespace n ON n.oid = c.relnamespace"
+			  " WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+			  2, params);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		PQclear(res);
+		free(schema);
+		free(table);
+		return false;
+	}
+	if (PQntuples(res) == 0)
+	{
+		wb_buf		e = {0};
+
+		buf_printf(&e, "table %s does not exist on this node", rm->display);
+		rm->error = e.data;
+	}
+	else
+	{
+		char	   *oid = strdup(PQgetvalue(res, 0, 1));
+
+		rm->local = strdup(PQgetvalue(res, 0, 0));
+		rm->ncols = (int) rec->u.relation.ncolumns;
+		rm->cols = calloc(rm->ncols + 1, sizeof(char *));
+		rm->flags = calloc(rm->ncols + 1, sizeof(uint32_t));
+		for (int i = 0; i < rm->ncols; i++)
+		{
+			wb_column	col;
+			char	   *name;
+			const char *cparams[2] = {oid, NULL};
+			PGresult   *cres;
+
+			wb_record_next_column(&cur, &col);
+			name = strndup_or_die(col.name.ptr, col.name.len);
+			cparams[1] = name;
+			rm->flags[i] = col.flags;
+			cres = run(ap, "SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = $1"
+					   " AND attname = $2 AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
+					   2, cparams);
+			if (PQresultStatus(cres) == PGRES_TUPLES_OK && PQntuples(cres) == 1)
+				rm->cols[i] = strdup(PQgetvalue(cres, 0, 0));
+			else if (rm->error == NULL)
+			{
+				wb_buf		e = {0};
+
+				buf_printf(&e, "column \"%s\" of table %s does not exist on this node", name, rm->display);
+				rm->error = e.data;
+			}
+			PQclear(cres);
+			free(name);
+		}
+		free(oid);
+	}
+	PQclear(res);
+	free(schema);
+	free(table);
+	return !connection_lost(ap);
+}
+
+/* --------------------------------------------------------------- changes */
+
+typedef struct params
+{
+	int			n;
+	const char *values[MAX_PARAMS];
+	size_t		offsets[MAX_PARAMS];	/* into ap->text, fixed up last */
+	bool		isnull[MAX_PARAMS];
+} params;
+
+static int
+param_text(wb_applier *ap, params *p, const wb_value *val)
+{
+	size_t		start = ap->text.len;
+
+	if (p->n >= MAX_PARAMS - 4)
+		return -1;
+	p->isnull[p->n] = !sqltext_value(&ap->text, val);
+	buf_append(&ap->text, "", 1);	/* keep the terminator */
+	p->offsets[p->n] = start;
+	return ++p->n;
+}
+
+static int
+param_string(wb_applier *ap, params *p, const char *s)
+{
+	size_t		start = ap->text.len;
+
+	buf_append(&ap->text, s, strlen(s) + 1);
+	p->isnull[p->n] = false;
+	p->offsets[p->n] = start;
+	return ++p->n;
+}
+
+static void
+params_fix(wb_applier *ap, params *p)
+{
+	for (int i = 0; i < p->n; i++)
+		p->values[i] = p->isnull[i] ? NULL : ap->text.data + p->offsets[i];
+}
+
+/* The condition under which the peer's change may overwrite a local row. */
+static void
+append_condition(wb_applier *ap, params *p)
+{
+	char		ts[64];
+	wb_buf		t = {0};
+
+	sqltext_timestamp(&t, ap->txn.commit_time - WB_PG_EPOCH_OFFSET_USECS, true);
+	snprintf(ts, sizeof(ts), "%s", t.data ? t.data : "");
+	buf_free(&t);
+
+	if (strcmp(ap->policy, "apply_remote") == 0)
+	{
+		buf_puts(&ap->sql, "true");
+		return;
+	}
+	if (strcmp(ap->policy, "last_writer_wins") == 0)
+	{
+		int			a = param_string(ap, p, ts);
+		int			b = param_string(ap, p, ap->origin_oid);
+		int			c = param_string(ap, p, ap->peer);
+
+		buf_printf(&ap->sql, "walbridge.remote_wins(xmin, $%d::timestamptz, $%d::oid, $%d)", a, b, c);
+		return;
+	}
+	/* keep_local, error: only rows this peer wrote last (or unknown) */
+	buf_printf(&ap->sql, "(SELECT c.timestamp IS NULL OR c.roident = $%d::oid"
+			   " FROM pg_xact_commit_timestamp_origin(xmin) c)",
+			   param_string(ap, p, ap->origin_oid));
+}
+
+/* WHERE key columns = values: from the old tuple when given, else new. */
+static bool
+append_key(wb_applier *ap, params *p, const wb_relmap *rm, const wb_record *rec)
+{
+	bool		from_old = rec->u.change.old.present;
+	const wb_tuple *t = from_old ? &rec->u.change.old : &rec->u.change.new;
+	wb_mpcur	cur = t->values;
+	int			nkey = 0;
+
+	for (int i = 0; i < rm->ncols; i++)
+	{
+		wb_value	v;
+		bool		in_tuple = !from_old || rec->u.change.old_kind == WB_OLD_FULL ||
+			(rm->flags[i] & WB_COLUMN_IDENTITY);
+
+		if (!in_tuple)
+			continue;
+		wb_record_next_value(&cur, &v);
+		if (!(rm->flags[i] & WB_COLUMN_PRIMARY_KEY))
+			continue;
+		buf_printf(&ap->sql, "%s%s = $%d", nkey++ > 0 ? " AND " : "", rm->cols[i],
+				   param_text(ap, p, &v));
+	}
+	return nkey > 0;
+}
+
+/* The remote row as JSON, for the conflict record. */
+static void
+remote_json(wb_applier *ap, wb_buf *out, const wb_relmap *rm, const wb_tuple *t, bool old_key_only,
+			char old_kind)
+{
+	wb_mpcur	cur = t->values;
+	int			n = 0;
+
+	buf_puts(out, "{");
+	for (int i = 0; i < rm->ncols; i++)
+	{
+		wb_value	v;
+		wb_buf		val = {0};
+
+		if (old_key_only && old_kind != WB_OLD_FULL && !(rm->flags[i] & WB_COLUMN_IDENTITY))
+			continue;
+		wb_record_next_value(&cur, &v);
+		if (n++ > 0)
+			buf_puts(out, ", ");
+		sqltext_json_string(out, rm->cols[i], strlen(rm->cols[i]));
+		buf_puts(out, ": ");
+		if (v.unchanged_toast)
+			buf_puts(out, "\"(unchanged)\"");
+		else if (sqltext_value(&val, &v))
+			sqltext_json_string(out, val.data, val.len);
+		else
+			buf_puts(out, "null");
+		buf_free(&val);
+	}
+	buf_puts(out, "}");
+}
+
+/*
+ * Record a conflict: the local row as it is now (fetched by key), the
+ * remote one, and the decision.
+ */
+static bool
+log_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, const char *kind,
+			 const char *decision, char *err, size_t errlen)
+{
+	wb_buf		remote = {0};
+	params		p = {0};
+	char		lsn[32];
+	wb_buf		ts = {0};
+	bool		ok;
+
+	remote_json(ap, &remote, rm, rec->u.change.new.present ? &rec->u.change.new : &rec->u.change.old,
+				!rec->u.change.new.present, rec->u.change.old_kind);
+	snprintf(lsn, sizeof(lsn), WB_LSN_FORMAT, WB_LSN_ARGS(ap->txn.commit_lsn));
+	sqltext_timestamp(&ts, ap->txn.commit_time - WB_PG_EPOCH_OFFSET_USECS, true);
+
+	buf_reset(&ap->sql);
+	buf_reset(&ap->text);
+	buf_printf(&ap->sql,
+			   "INSERT INTO walbridge.conflicts (peer, table_name, kind, decision, local_row,"
+			   " local_commit_time, remote_row, remote_commit_time, remote_commit_lsn)"
+			   " SELECT $1, $2, $3, $4, (SELECT to_jsonb(t) FROM %s t WHERE ", rm->local);
+	param_string(ap, &p, ap->peer);
+	param_string(ap, &p, rm->display);
+	param_string(ap, &p, kind);
+	param_string(ap, &p, decision);
+	append_key(ap, &p, rm, rec);
+	buf_printf(&ap->sql, "), (SELECT (walbridge.row_writer(t.xmin)).commit_time FROM %s t WHERE ", rm->local);
+	append_key(ap, &p, rm, rec);
+	buf_printf(&ap->sql, "), $%d::jsonb, $%d::timestamptz, $%d::pg_lsn",
+			   param_string(ap, &p, remote.data), param_string(ap, &p, ts.data),
+			   param_string(ap, &p, lsn));
+	params_fix(ap, &p);
+	ok = run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL, 0);
+	buf_free(&remote);
+	buf_free(&ts);
+	ap->conflicts++;
+	return ok;
+}
+
+/* Whether the row with the change's key exists here. */
+static int
+row_exists(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	params		p = {0};
+	char		got[8] = "";
+
+	buf_reset(&ap->sql);
+	buf_reset(&ap->text);
+	buf_printf(&ap->sql, "SELECT count(*) FROM %s WHERE ", rm->local);
+	append_key(ap, &p, rm, rec);
+	params_fix(ap, &p);
+	if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, got, sizeof(got)))
+		return -1;
+	return strcmp(got, "0") != 0;
+}
+
+/* INSERT of every column the tuple carries (unchanged TOAST left out). */
+static bool
+build_insert(wb_applier *ap, params *p, const wb_relmap *rm, const wb_tuple *t, bool do_nothing)
+{
+	wb_mpcur	cur = t->values;
+	wb_buf		cols = {0};
+	wb_buf		vals = {0};
+	int			n = 0;
+
+	for (int i = 0; i < rm->ncols; i++)
+	{
+		wb_value	v;
+
+		wb_record_next_value(&cur, &v);
+		if (v.unchanged_toast)
+			continue;
+		buf_printf(&cols, "%s%s", n > 0 ? ", " : "", rm->cols[i]);
+		buf_printf(&vals, "%s$%d", n > 0 ? ", " : "", param_text(ap, p, &v));
+		n++;
+	}
+	buf_printf(&ap->sql, "INSERT INTO %s (%s) VALUES (%s)%s", rm->local, cols.data ? cols.data : "",
+			   vals.data ? vals.data : "", do_nothing ? " ON CONFLICT DO NOTHING" : "");
+	buf_free(&cols);
+	buf_free(&vals);
+	return n > 0;
+}
+
+static bool
+build_update(wb_applier *ap, params *p, const wb_relmap *rm, const wb_record *rec)
+{
+	wb_mpcur	cur = rec->u.change.new.values;
+	int			n = 0;
+
+	buf_printf(&ap->sql, "UPDATE %s SET ", rm->local);
+	for (int i = 0; i < rm->ncols; i++)
+	{
+		wb_value	v;
+
+		wb_record_next_value(&cur, &v);
+		if (v.unchanged_toast)
+			continue;			/* left as it is here, never NULLed */
+		buf_printf(&ap->sql, "%s%s = $%d", n++ > 0 ? ", " : "", rm->cols[i], param_text(ap, p, &v));
+	}
+	buf_puts(&ap->sql, " WHERE ");
+	if (!append_key(ap, p, rm, rec))
+		return false;
+	buf_puts(&ap->sql, " AND ");
+	append_condition(ap, p);
+	return n > 0;
+}
+
+/*
+ * One change.  The fast path is one statement that applies unless the
+ * local row belongs to a newer write (the policy's condition); only when
+ * it touches no row do we look closer, decide and record the conflict.
+ */
+static bool
+apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
+{
+	wb_relmap  *rm = relmap_find(ap, rec->u.change.relid);
+	params		p = {0};
+	char		touched[32] = "";
+	int			exists;
+
+	if (rm == NULL)
+	{
+		snprintf(err, errlen, "%s record for relid %u without its RELATION record",
+				 wb_record_tag_name(rec->tag), rec->u.change.relid);
+		return false;
+	}
+	if (rm->error)
+	{
+		snprintf(err, errlen, "%s", rm->error);
+		return false;
+	}
+	if (rec->u.change.new.present && rec->u.change.new.count != (uint32_t) rm->ncols)
+	{
+		snprintf(err, errlen, "%s record for %s has %u values for %d columns",
+				 wb_record_tag_name(rec->tag), rm->display, rec->u.change.new.count, rm->ncols);
+		return false;
+	}
+
+	buf_reset(&ap->sql);
+	buf_reset(&ap->text);
+	switch (rec->tag)
+	{
+		case WB_REC_INSERT:
+		case WB_REC_SNAPSHOT:
+			build_insert(ap, &p, rm, &rec->u.change.new, true);
+			params_fix(ap, &p);
+			if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, touched, sizeof(touched)))
+				return false;
+			if (strcmp(touched, "1") == 0)
+				return true;
+
+			/*
+			 * The key exists here.  Written last by this same peer (its
+			 * snapshot, sent again): simply the newer version.  Otherwise
+			 * two nodes inserted the same key: decide, record, apply.
+			 */
+			buf_reset(&ap->sql);
+			buf_reset(&ap->text);
+			memset(&p, 0, sizeof(p));
+			buf_printf(&ap->sql, "SELECT CASE WHEN (SELECT c.roident = $%d::oid FROM pg_xact_commit_timestamp_origin(xmin) c)"
+					   " THEN 'same' WHEN ", param_string(ap, &p, ap->origin_oid));
+			append_condition(ap, &p);
+			buf_printf(&ap->sql, " THEN 'remote' ELSE 'local' END FROM %s WHERE ", rm->local);
+			append_key(ap, &p, rm, rec);
+			buf_puts(&ap->sql, " FOR UPDATE");
+			params_fix(ap, &p);
+			if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, touched, sizeof(touched)))
+				return false;
+			if (strcmp(touched, "same") != 0)
+			{
+				bool		remote = strcmp(touched, "remote") == 0;
+
+				if (strcmp(ap->policy, "error") == 0)
+				{
+					snprintf(err, errlen, "conflict: a row with the same key exists in %s (conflict policy \"error\")",
+							 rm->display);
+					return false;
+				}
+				if (!log_conflict(ap, rm, rec, "insert_exists", remote ? "apply_remote" : "keep_local",
+								  err, errlen))
+					return false;
+				if (!remote)
+					return true;
+			}
+			buf_reset(&ap->sql);
+			buf_reset(&ap->text);
+			memset(&p, 0, sizeof(p));
+			build_update(ap, &p, rm, rec);
+			params_fix(ap, &p);
+			/* the decision is made: apply whatever the condition says now */
+			return run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL, 0);
+
+		case WB_REC_UPDATE:
+			if (!build_update(ap, &p, rm, rec))
+			{
+				if (!rec->u.change.old.present && rm->ncols > 0)
+					return true;	/* only unchanged TOAST values: nothing to do */
+				snprintf(err, errlen, "UPDATE of %s without a primary key value", rm->display);
+				return false;
+			}
+			params_fix(ap, &p);
+			if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, touched, sizeof(touched)))
+				return false;
+			if (strcmp(touched, "1") == 0)
+				return true;
+			if ((exists = row_exists(ap, rm, rec, err, errlen)) < 0)
+				return false;
+			if (strcmp(ap->policy, "error") == 0)
+			{
+				snprintf(err, errlen, "conflict: the row updated in %s is %s here (conflict policy \"error\")",
+						 rm->display, exists ? "newer" : "missing");
+				return false;
+			}
+			if (exists)
+				return log_conflict(ap, rm, rec, "update_differs", "keep_local", err, errlen);
+			/* missing here: insert it */
+			buf_reset(&ap->sql);
+			buf_reset(&ap->text);
+			memset(&p, 0, sizeof(p));
+			build_insert(ap, &p, rm, &rec->u.change.new, false);
+			params_fix(ap, &p);
+			if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL, 0))
+				return false;
+			return log_conflict(ap, rm, rec, "update_missing", "insert_remote", err, errlen);
+
+		case WB_REC_DELETE:
+			if (!rec->u.change.old.present)
+			{
+				snprintf(err, errlen, "DELETE from %s without its key (replica identity nothing?)", rm->display);
+				return false;
+			}
+			buf_printf(&ap->sql, "DELETE FROM %s WHERE ", rm->local);
+			append_key(ap, &p, rm, rec);
+			buf_puts(&ap->sql, " AND ");
+			append_condition(ap, &p);
+			params_fix(ap, &p);
+			if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, touched, sizeof(touched)))
+				return false;
+			if (strcmp(touched, "1") == 0)
+				return true;
+			if ((exists = row_exists(ap, rm, rec, err, errlen)) < 0)
+				return false;
+			if (exists && strcmp(ap->policy, "error") == 0)
+			{
+				snprintf(err, errlen, "conflict: the row deleted from %s is newer here (conflict policy \"error\")",
+						 rm->display);
+				return false;
+			}
+			return log_conflict(ap, rm, rec, exists ? "delete_differs" : "delete_missing",
+								exists ? "keep_local" : "ignore", err, errlen);
+		default:
+			return true;
+	}
+}
+
+static bool
+apply_truncate(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
+{
+	wb_mpcur	cur = rec->u.truncate.relids;
+
+	buf_reset(&ap->sql);
+	buf_puts(&ap->sql, "TRUNCATE ");
+	for (uint32_t i = 0; i < rec->u.truncate.nrelids; i++)
+	{
+		wb_relmap  *rm = relmap_find(ap, wb_record_next_relid(&cur));
+
+		if (rm == NULL || rm->error)
+		{
+			snprintf(err, errlen, "%s", rm ? rm->error : "TRUNCATE of a table without its RELATION record");
+			return false;
+		}
+		buf_printf(&ap->sql, "%s%s", i > 0 ? ", " : "", rm->local);
+	}
+	if (rec->u.truncate.flags & WB_TRUNCATE_RESTART_SEQS)
+		buf_puts(&ap->sql, " RESTART IDENTITY");
+	if (rec->u.truncate.flags & WB_TRUNCATE_CASCADE)
+		buf_puts(&ap->sql, " CASCADE");
+	return run_ok(ap, ap->sql.data, 0, NULL, err, errlen, NULL, 0);
+}
+
+/* Every record of a message, in order. */
+static bool
+apply_records(wb_applier *ap, const char *payload, size_t len, char *err, size_t errlen)
+{
+	wb_mpcur	cur;
+
+	wb_mp_init(&cur, payload, len);
+	while (!wb_mp_at_end(&cur))
+	{
+		size_t		start = wb_mp_offset(&cur);
+		wb_record	rec;
+		char		perr[WB_RECORD_ERRLEN];
+		int			rc = wb_mp_skip(&cur);
+
+		if (rc != WB_MP_OK)
+		{
+			snprintf(err, errlen, "the message does not decode: byte %zu: %s", start, wb_mp_strerror(rc));
+			return false;
+		}
+		if (!wb_record_parse(payload + start, wb_mp_offset(&cur) - start, &rec, perr, sizeof(perr)))
+		{
+			snprintf(err, errlen, "the message does not decode: %s", perr);
+			return false;
+		}
+		switch (rec.tag)
+		{
+			case WB_REC_BEGIN:
+			case WB_REC_COMMIT:
+			case WB_REC_MESSAGE:
+				break;
+			case WB_REC_RELATION:
+				if (!relmap_from_record(ap, &rec))
+				{
+					snprintf(err, errlen, "%s", PQerrorMessage(ap->conn));
+					return false;
+				}
+				break;
+			case WB_REC_TRUNCATE:
+				if (!apply_truncate(ap, &rec, err, errlen))
+					return false;
+				break;
+			default:
+				if (!apply_change(ap, &rec, err, errlen))
+					return false;
+				break;
+		}
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------- progress */
+
+static bool
+record_progress(wb_applier *ap, int64_t offset, bool with_commit, char *err, size_t errlen)
+{
+	char		off[32];
+	char		lsn[32];
+	char		conflicts[16];
+	wb_buf		ts = {0};
+	const char *values[4];
+	bool		ok;
+
+	snprintf(off, sizeof(off), "%" PRId64, offset);
+	snprintf(conflicts, sizeof(conflicts), "%d", ap->conflicts);
+	values[0] = ap->peer;
+	values[1] = off;
+	values[2] = conflicts;
+	if (!with_commit)
+		return run_ok(ap,
+					  "UPDATE walbridge.apply_progress SET kafka_offset = $2, applied_at = now(),"
+					  " conflicts = conflicts + $3, paused_offset = NULL, last_error = NULL,"
+					  " skip_offset = NULL WHERE peer = $1",
+					  3, values, err, errlen, NULL, 0);
+
+	snprintf(lsn, sizeof(lsn), WB_LSN_FORMAT, WB_LSN_ARGS(ap->txn.commit_lsn));
+	sqltext_timestamp(&ts, ap->txn.commit_time - WB_PG_EPOCH_OFFSET_USECS, true);
+	{
+		const char *origin[2] = {lsn, ts.data};
+
+		if (!run_ok(ap, "SELECT pg_replication_origin_xact_setup($1::pg_lsn, $2::timestamptz)",
+					2, origin, err, errlen, NULL, 0))
+		{
+			buf_free(&ts);
+			return false;
+		}
+	}
+	{
+		const char *v[6] = {ap->peer, off, conflicts, lsn, ts.data, NULL};
+
+		ok = run_ok(ap,
+					"UPDATE walbridge.apply_progress SET kafka_offset = $2, applied_at = now(),"
+					" conflicts = conflicts + $3, source_commit_lsn = $4, source_commit_time = $5,"
+					" paused_offset = NULL, last_error = NULL, skip_offset = NULL WHERE peer = $1",
+					5, v, err, errlen, NULL, 0);
+	}
+	buf_free(&ts);
+	return ok;
+}
+
+/* --------------------------------------------------------------- public */
+
+/*
+ * Stop applying this peer at offset, with the reason logged and recorded
+ * in walbridge.apply_progress; retried every few seconds.
+ */
+wb_apply_result
+apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
+{
+	char		reason[1024];
+	char		message[1400];
+	char		off[32];
+	const char *values[3];
+	va_list		va;
+	PGresult   *res;
+
+	va_start(va, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, va);
+	va_end(va);
+	if (ap->in_txn)
+		rollback(ap);
+	snprintf(message, sizeof(message), "topic %s offset %" PRId64 ": %s", ap->topic, offset, reason);
+	if (!ap->paused || ap->paused_offset != offset)
+		wb_log(WB_LOG_ERROR, "applying node \"%s\" paused at %s; it resumes by itself after the fix, or after SELECT walbridge.skip('%s')",
+			   ap->peer, message, ap->peer);
+	ap->paused = true;
+	ap->paused_offset = offset;
+	ap->retry_at_us = wb_now_us() + RETRY_PAUSED_US;
+	ap->skipping = false;
+
+	snprintf(off, sizeof(off), "%" PRId64, offset);
+	values[0] = ap->peer;
+	values[1] = off;
+	values[2] = message;
+	res = run(ap, "UPDATE walbridge.apply_progress SET paused_offset = $2, last_error = $3,"
+			  " last_error_at = now() WHERE peer = $1", 3, values);
+	PQclear(res);
+	return connection_lost(ap) ? WB_APPLY_FAILED : WB_APPLY_PAUSED;
+}
+
+/* Forget what a retry must look at afresh (the local tables may be fixed). */
+void
+apply_resume(wb_applier *ap)
+{
+	for (int i = 0; i < ap->nrels; i++)
+		relmap_clear(&ap->rels[i]);
+	ap->nrels = 0;
+	ap->paused = false;
+}
+
+static wb_apply_result
+apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
+				  const char *payload, size_t len)
+{
+	char		err[1024];
+
+	if (meta->chunk == 0)
+	{
+		if (ap->in_txn)
+		{
+			/* the publisher restarted inside a transaction and sends it again */
+			rollback(ap);
+		}
+		ap->txn = *meta;
+		ap->txn_first_offset = offset;
+		ap->conflicts = 0;
+		ap->skipping = (meta->commit_lsn <= ap->applied_lsn) || offset == ap->skip_offset;
+		if (!ap->skipping && !run_ok(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL, 0))
+			return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
+		ap->in_txn = true;
+	}
+	else if (!ap->in_txn || meta->xid != ap->txn.xid || meta->commit_lsn != ap->txn.commit_lsn)
+		return apply_pause(ap, offset, "chunk %d of xid %u arrived without the chunks before it",
+						   meta->chunk, meta->xid);
+
+	if (!ap->skipping && !apply_records(ap, payload, len, err, sizeof(err)))
+	{
+		if (connection_lost(ap))
+			return WB_APPLY_FAILED;
+		return apply_pause(ap, ap->txn_first_offset, "xid %u (commit " WB_LSN_FORMAT "): %s",
+						   ap->txn.xid, WB_LSN_ARGS(ap->txn.commit_lsn), err);
+	}
+	if (!meta->last)
+		return WB_APPLY_OK;
+
+	if (ap->skipping)
+	{
+		ap->in_txn = false;
+		if (offset >= ap->skip_offset && ap->skip_offset >= 0)
+			wb_log(WB_LOG_WARNING, "skipped xid %u of node \"%s\" (topic %s offsets %" PRId64 "-%" PRId64 ") as walbridge.skip() asked",
+				   meta->xid, ap->peer, ap->topic, ap->txn_first_offset, offset);
+		if (!record_progress(ap, offset, false, err, sizeof(err)))
+			return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
+		ap->skip_offset = -1;
+		ap->applied_offset = offset;
+		return WB_APPLY_OK;
+	}
+	if (!record_progress(ap, offset, true, err, sizeof(err)) ||
+		!run_ok(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL, 0))
+	{
+		if (connection_lost(ap))
+			return WB_APPLY_FAILED;
+		return apply_pause(ap, ap->txn_first_offset, "xid %u (commit " WB_LSN_FORMAT "): %s",
+						   ap->txn.xid, WB_LSN_ARGS(ap->txn.commit_lsn), err);
+	}
+	ap->in_txn = false;
+	ap->applied_offset = offset;
+	ap->applied_lsn = meta->commit_lsn;
+	return WB_APPLY_OK;
+}
+
+/* A message that stands alone: a snapshot chunk, or anything else. */
+static wb_apply_result
+apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
+					 const char *payload, size_t len)
+{
+	char		err[1024];
+	bool		apply = strcmp(meta->kind, "snapshot") == 0 && offset != ap->skip_offset;
+
+	memset(&ap->txn, 0, sizeof(ap->txn));
+	ap->txn.commit_time = meta->commit_time;
+	ap->conflicts = 0;
+	ap->txn_first_offset = offset;
+	if (!run_ok(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL, 0))
+		return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
+	ap->in_txn = true;
+	if ((apply && !apply_records(ap, payload, len, err, sizeof(err))) ||
+		!record_progress(ap, offset, false, err, sizeof(err)) ||
+		!run_ok(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL, 0))
+	{
+		if (connection_lost(ap))
+			return WB_APPLY_FAILED;
+		return apply_pause(ap, offset, "%s", err);
+	}
+	ap->in_txn = false;
+	ap->applied_offset = offset;
+	ap->skip_offset = -1;
+	return WB_APPLY_OK;
+}
+
+wb_apply_result
+apply_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
+			  const char *payload, size_t len)
+{
+	if (offset <= ap->applied_offset)
+		return WB_APPLY_OK;		/* already here (fetched again) */
+	if (strcmp(meta->kind, "txn") == 0)
+		return apply_txn_message(ap, offset, meta, payload, len);
+	return apply_single_message(ap, offset, meta, payload, len);
+}
+
+/* Read this peer's row of walbridge.apply_progress. */
+int
+apply_reload_progress(wb_applier *ap)
+{
+	const char *values[1] = {ap->peer};
+	PGresult   *res = run(ap,
+						  "SELECT coalesce(kafka_offset, -1), coalesce(source_commit_lsn - '0/0', 0),"
+						  " coalesce(skip_offset, -1)"
+						  " FROM walbridge.apply_progress WHERE peer = $1", 1, values);
+	int			rc = WB_OK;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+	{
+		wb_log(WB_LOG_ERROR, "could not read walbridge.apply_progress for node \"%s\": %s",
+			   ap->peer, PQerrorMessage(ap->conn));
+		rc = WB_ERR;
+	}
+	else
+	{
+		ap->applied_offset = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		ap->applied_lsn = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+		ap->skip_offset = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	}
+	PQclear(res);
+	return rc;
+}
+
+int
+apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *node,
+		   const char *topic, const char *policy)
+{
+	const char *keys[] = {"dbname", "application_name", "options", "client_encoding", NULL};
+	const char *values[] = {conninfo, "walbridged apply",
+		"-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c synchronous_commit=off",
+		"UTF8", NULL};
+	char		origin[200];
+	const char *params[1] = {origin};
+	PGresult   *res;
+
+	memset(ap, 0, sizeof(*ap));
+	ap->peer = strdup(peer);
+	ap->node = strdup(node);
+	ap->topic = strdup(topic);
+	ap->policy = strdup(policy);
+	ap->applied_offset = -1;
+	ap->skip_offset = -1;
+	ap->conn = PQconnectdbParams(keys, values, 1);
+	if (PQstatus(ap->conn) != CONNECTION_OK)
+	{
+		wb_log(WB_LOG_ERROR, "could not connect to apply node \"%s\": %s", peer, PQerrorMessage(ap->conn));
+		return WB_ERR;
+	}
+
+	/*
+	 * synchronous_commit off: crash safety comes from the origin's progress
+	 * and the offset recorded in the same transaction, not from each commit
+	 * reaching disk.
+	 */
+	snprintf(origin, sizeof(origin), "walbridge_%s", peer);
+	res = run(ap, "SELECT pg_replication_origin_session_setup($1), pg_replication_origin_oid($1)",
+			  1, params);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		wb_log(WB_LOG_ERROR, "could not apply as replication origin \"%s\": %s", origin,
+			   PQerrorMessage(ap->conn));
+		PQclear(res);
+		return WB_ERR;
+	}
+	snprintf(ap->origin_oid, sizeof(ap->origin_oid), "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return apply_reload_progress(ap);
+}
+
+void
+apply_close(wb_applier *ap)
+{
+	for (int i = 0; i < ap->nrels; i++)
+		relmap_clear(&ap->rels[i]);
+	free(ap->rels);
+	if (ap->conn)
+		PQfinish(ap->conn);
+	buf_free(&ap->sql);
+	buf_free(&ap->text);
+	free(ap->peer);
+	free(ap->node);
+	free(ap->topic);
+	free(ap->policy);
+	memset(ap, 0, sizeof(*ap));
+}

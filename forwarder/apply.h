@@ -1,0 +1,95 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.h
+ *		Apply one peer's topic to the local database: each source
+ *		transaction as one local transaction, under the peer's replication
+ *		origin, with the Kafka offset recorded in the same transaction,
+ *		conflicts resolved by the node's policy.
+ *
+ * IDENTIFICATION
+ *		forwarder/apply.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WB_APPLY_H
+#define WB_APPLY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "sqltext.h"
+
+/* What a Kafka message's headers say. */
+typedef struct wb_msgmeta
+{
+	char		kind[16];		/* txn, snapshot, message */
+	uint32_t	xid;
+	uint64_t	commit_lsn;
+	int64_t		commit_time;	/* usecs since the Unix epoch */
+	int			chunk;
+	bool		last;
+} wb_msgmeta;
+
+/* A peer's table as this node has it. */
+typedef struct wb_relmap
+{
+	uint32_t	relid;			/* on the peer */
+	char	   *display;		/* schema.table, for messages */
+	char	   *local;			/* quoted, qualified */
+	int			ncols;
+	char	  **cols;			/* quoted local column names, peer order */
+	uint32_t   *flags;			/* the peer's WB_COLUMN_* flags */
+	char	   *error;			/* why it cannot be applied, or NULL */
+} wb_relmap;
+
+typedef struct wb_applier
+{
+	char	   *peer;
+	char	   *node;			/* this node, for tie-breaks */
+	char	   *topic;
+	char	   *policy;			/* conflict policy */
+	PGconn	   *conn;			/* its own session: the origin is per session */
+	char		origin_oid[16];
+
+	int64_t		applied_offset; /* last message applied, -1 none */
+	uint64_t	applied_lsn;	/* commit LSN of the last transaction */
+	int64_t		skip_offset;	/* skip() asked to pass this message */
+
+	bool		paused;
+	int64_t		paused_offset;
+	int64_t		retry_at_us;
+
+	/* the source transaction being applied (its chunks) */
+	bool		in_txn;
+	bool		skipping;		/* already applied, or skipped */
+	int64_t		txn_first_offset;
+	wb_msgmeta	txn;
+	int			conflicts;
+
+	wb_relmap  *rels;
+	int			nrels;
+	wb_buf		sql;
+	wb_buf		text;			/* parameter values, NUL-separated */
+	int64_t		end_offset;		/* topic end when last seen */
+} wb_applier;
+
+typedef enum wb_apply_result
+{
+	WB_APPLY_OK,
+	WB_APPLY_PAUSED,			/* bad input: logged and recorded */
+	WB_APPLY_FAILED				/* connection lost: restart the session */
+} wb_apply_result;
+
+extern int	apply_open(wb_applier *ap, const char *conninfo, const char *peer,
+					   const char *node, const char *topic, const char *policy);
+extern wb_apply_result apply_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
+									 const char *payload, size_t len);
+extern wb_apply_result apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
+extern void apply_resume(wb_applier *ap);
+extern int	apply_reload_progress(wb_applier *ap);
+extern void apply_close(wb_applier *ap);
+
+#endif							/* WB_APPLY_H */
