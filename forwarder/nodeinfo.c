@@ -320,13 +320,16 @@ nodeinfo_publish_state(PGconn *conn, const char *state, const char *error, bool 
 	const char *params[3] = {state, error, confirmed ? "t" : "f"};
 	PGresult   *res = PQexecParams(conn,
 								   "INSERT INTO walbridge.publish_status AS p (state, last_error, last_error_at, confirmed_at)"
-								   " VALUES ($1, $2, CASE WHEN $2 IS NOT NULL THEN now() END, CASE WHEN $3 THEN now() END)"
-								   " ON CONFLICT (single) DO UPDATE SET state = $1, updated_at = now(),"
-								   "   last_error = coalesce($2, p.last_error),"
-								   "   last_error_at = CASE WHEN $2 IS NOT NULL THEN now() ELSE p.last_error_at END,"
-								   "   confirmed_at = CASE WHEN $3 THEN now() ELSE p.confirmed_at END",
+								   " VALUES ($1::text, $2::text, CASE WHEN $2::text IS NOT NULL THEN now() END,"
+								   "         CASE WHEN $3::boolean THEN now() END)"
+								   " ON CONFLICT (single) DO UPDATE SET state = $1::text, updated_at = now(),"
+								   "   last_error = coalesce($2::text, p.last_error),"
+								   "   last_error_at = CASE WHEN $2::text IS NOT NULL THEN now() ELSE p.last_error_at END,"
+								   "   confirmed_at = CASE WHEN $3::boolean THEN now() ELSE p.confirmed_at END",
 								   3, NULL, params, NULL, NULL, 0);
 
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		wb_log(WB_LOG_WARNING, "could not record the publishing state: %s", PQerrorMessage(conn));
 	PQclear(res);
 }
 

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 #
-# test/demo.sh — install what walbridge needs, build it, and show what its
-# output plugin emits (`make demo`).  Starts a throwaway server on
-# 127.0.0.1:25440 and removes it at the end.
+# test/demo.sh — install what walbridge needs, build it, and show two
+# PostgreSQL servers kept in step through Kafka (`make demo`).
+#
+# Starts, and removes at the end: two throwaway servers on 127.0.0.1:25441
+# (node "east") and 127.0.0.1:25442 (node "west"), a Kafka broker (the
+# librdkafka mock cluster, test/broker/mock_broker) and one walbridged per
+# node.  Sync is set up with psql functions only.
 #
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,31 +16,85 @@ make -C "$repo" -s
 if [ "$(id -u)" -eq 0 ]; then make -C "$repo" -s install >/dev/null; else sudo make -C "$repo" -s install >/dev/null; fi
 
 source "$repo/test/servers.sh"
-trap servers_cleanup EXIT
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	servers_cleanup
+}
+trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+psql_on() { local node=$1; shift; server_psql "$node" -P pager=off "$@"; }
 
-step "a PostgreSQL 15 server with wal_level=logical and walbridge in output_plugin_libraries"
-server_start demo 25440
-server_psql demo -c "CREATE EXTENSION walbridge" -c "SELECT * FROM walbridge.check_setup()"
+step "two PostgreSQL 15 servers (wal_level=logical, track_commit_timestamp=on, walbridge in output_plugin_libraries)"
+server_start east 25441
+server_start west 25442
+schema="CREATE EXTENSION walbridge;
+CREATE TABLE customers (id integer PRIMARY KEY, name text NOT NULL, city text);
+CREATE TABLE orders (id integer PRIMARY KEY, customer_id integer REFERENCES customers, total numeric(10,2), placed timestamptz DEFAULT now());"
+psql_on east -c "$schema"
+psql_on west -c "$schema"
+psql_on east -c "INSERT INTO customers SELECT g, 'customer ' || g, 'Lyon' FROM generate_series(1, 100) g"
+echo "east has 100 customers before sync starts; west is empty"
 
-step "a walbridge slot, then some changes"
-server_psql demo <<'SQL'
-SELECT walbridge.create_slot('demo');
-CREATE TABLE orders (id integer PRIMARY KEY, item text, qty integer, note text);
-INSERT INTO orders VALUES (1, 'apple', 3, NULL), (2, 'pear', 1, 'gift');
-UPDATE orders SET qty = 4 WHERE id = 1;
-DELETE FROM orders WHERE id = 2;
-SELECT pg_logical_emit_message(true, 'demo', 'hello from psql');
-SQL
+step "a Kafka broker (librdkafka's mock cluster, a process of its own)"
+"$repo/test/broker/mock_broker" 1 walbridge.east walbridge.west >"$servers_root/broker.out" 2>/dev/null </dev/null &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$servers_root/broker.out" ] && break; sleep 0.1; done
+brokers=$(head -1 "$servers_root/broker.out")
+echo "bootstrap servers: $brokers"
 
-step "pg_recvlogical -o format=text: the debugging view"
-end=$(server_psql demo -Atc "SELECT pg_current_wal_lsn()")
-"$pg_bindir/pg_recvlogical" -h 127.0.0.1 -p 25440 -U postgres -d postgres --slot demo \
-	--start --endpos "$end" --no-loop -o format=text -f - | cut -c1-160
+step "set up bidirectional sync from psql"
+psql_on east -c "SELECT walbridge.create_node('east')" -c "SELECT walbridge.start_sync(ARRAY['west'])"
+psql_on west -c "SELECT walbridge.create_node('west')" -c "SELECT walbridge.start_sync(ARRAY['east'])"
 
-step "the same changes as compact msgpack records, read with walbridge.decode()"
-server_psql demo -c "INSERT INTO orders VALUES (3, 'plum', 7, 'ripe')" -c "UPDATE orders SET note = 'sold'"
-server_psql demo -P pager=off -c "SELECT length(data) AS bytes, walbridge.decode(data) FROM pg_logical_slot_get_binary_changes('demo', NULL, NULL)"
+step "one walbridged per node"
+printf "create_topics = off\nreplication_factor = 1\n" | servers_as_user tee "$servers_root/walbridged.conf" >/dev/null
+for node in east west; do
+	servers_as_user "$pg_bindir/walbridged" -d "host=127.0.0.1 port=${server_port[$node]} user=postgres dbname=postgres" \
+		-b "$brokers" -c "$servers_root/walbridged.conf" >"$servers_root/$node.log" 2>&1 &
+	pids+=($!)
+done
+echo "logs: $servers_root/east.log, $servers_root/west.log"
 
-step "done: the server is stopped and removed"
+checksum="SELECT 'customers' AS tbl, count(*) AS rows, md5(string_agg(c::text, ',' ORDER BY id)) AS checksum FROM customers c
+UNION ALL SELECT 'orders', count(*), md5(string_agg(o::text, ',' ORDER BY id)) FROM orders o"
+wait_converged() {
+	for i in $(seq 300); do
+		if [ "$(psql_on east -Atc "$checksum")" = "$(psql_on west -Atc "$checksum")" ]; then
+			echo "converged after about $((i / 10)).$((i % 10)) s"
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "the nodes did not converge; the walbridged logs:" >&2
+	tail -n 20 "$servers_root/east.log" "$servers_root/west.log" >&2
+	return 1
+}
+
+step "west receives east's existing rows (the initial copy)"
+wait_converged
+psql_on west -c "SELECT city, count(*) FROM customers GROUP BY city"
+
+step "write on east, then on both sides at once"
+psql_on east -c "INSERT INTO customers SELECT g, 'customer ' || g, 'Paris' FROM generate_series(101, 150) g" \
+	-c "INSERT INTO orders SELECT g, g, g * 9.99 FROM generate_series(1, 150) g"
+wait_converged
+psql_on west -c "INSERT INTO customers SELECT g, 'customer ' || g, 'Oslo' FROM generate_series(1001, 1050) g" \
+	-c "UPDATE customers SET city = 'Nantes' WHERE id <= 10" \
+	-c "DELETE FROM orders WHERE id > 140" &
+west_writes=$!
+psql_on east -c "UPDATE orders SET total = total + 1 WHERE id <= 5" \
+	-c "INSERT INTO customers VALUES (151, 'customer 151', 'Lille')"
+wait "$west_writes"
+
+step "wait until both databases are the same"
+wait_converged
+echo "east:"; psql_on east -c "$checksum"
+echo "west:"; psql_on west -c "$checksum"
+
+step "walbridge.status() on west"
+psql_on west -c "SELECT direction, peer, state, confirmed_lsn, lag_bytes, kafka_offset, conflicts FROM walbridge.status()"
+
+step "done: walbridged, the broker and both servers are stopped and removed"
