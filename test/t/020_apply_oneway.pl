@@ -52,6 +52,7 @@ sub converged
 {
 	my ($what, $timeout) = @_;
 	my @tables = qw(customers orders kinds);
+	push @tables, 'extra' if $b->safe_psql('postgres', q{SELECT to_regclass('extra') IS NOT NULL}) eq 't';
 	for (1 .. ($timeout // 60) * 10)
 	{
 		return 1 unless grep { table_text($a, $_) ne table_text($b, $_) } @tables;
@@ -146,6 +147,25 @@ $a->safe_psql('postgres', q{INSERT INTO customers VALUES (10000, 'after the skip
 ok(converged('after skip', 30), 'skip() passes over it and apply goes on');
 is($b->safe_psql('postgres', q{SELECT count(*) FROM walbridge.skipped WHERE peer = 'a'}), '1',
 	'what was skipped is recorded');
+
+# A table missing on B: paused until it is created.
+$a->safe_psql('postgres', q{CREATE TABLE extra (id integer PRIMARY KEY, label varchar(20))});
+$a->safe_psql('postgres', q{SELECT walbridge.start_sync('{}')});	# publish the new table too
+ok($wa->wait_for_log(qr/sync settings changed/), 'A follows start_sync again within a second');
+sleep 1;
+$a->safe_psql('postgres', q{INSERT INTO extra VALUES (1, 'toolong for B')});
+ok($b->poll_query_until('postgres',
+		q{SELECT last_error LIKE '%table public.extra does not exist on this node%' FROM walbridge.status() WHERE peer = 'a'}),
+	'a table missing here pauses apply, named in status()');
+$b->safe_psql('postgres', q{CREATE TABLE extra (id integer PRIMARY KEY, label varchar(5))});
+
+# ...then a value the column rejects (too long for varchar(5)): paused too.
+ok($b->poll_query_until('postgres',
+		q{SELECT last_error LIKE '%value too long for type character varying(5)%' FROM walbridge.status() WHERE peer = 'a'}),
+	'a value the column rejects pauses apply, with PostgreSQL\'s error');
+$b->safe_psql('postgres', q{ALTER TABLE extra ALTER label TYPE varchar(20)});
+ok($b->poll_query_until('postgres', q{SELECT label = 'toolong for B' FROM extra WHERE id = 1}),
+	'after the fix the row arrives by itself');
 
 is($wa->stop, 0, 'A stops cleanly');
 is($wb->stop, 0, 'B stops cleanly');
