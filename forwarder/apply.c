@@ -40,6 +40,8 @@
 #include "record.h"
 
 #define RETRY_PAUSED_US		(5 * INT64_C(1000000))
+#define RETRY_WAITING_US	(500 * INT64_C(1000))
+#define FOREIGN_KEY_VIOLATION "23503"
 #define MAX_PARAMS			2000
 
 /* --------------------------------------------------------------- helpers */
@@ -62,8 +64,10 @@ run_ok(wb_applier *ap, const char *sql, int nparams, const char *const *values,
 	if (!ok)
 	{
 		const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
 		snprintf(err, errlen, "%s", msg ? msg : PQerrorMessage(ap->conn));
+		snprintf(ap->sqlstate, sizeof(ap->sqlstate), "%s", state ? state : "");
 	}
 	else if (tuples)
 		snprintf(tuples, tupleslen, "%s", st == PGRES_TUPLES_OK ?
@@ -744,13 +748,24 @@ apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
 	va_end(va);
 	if (ap->in_txn)
 		rollback(ap);
-	snprintf(message, sizeof(message), "topic %s offset %" PRId64 ": %s", ap->topic, offset, reason);
-	if (!ap->paused || ap->paused_offset != offset)
+	snprintf(message, sizeof(message), "%stopic %s offset %" PRId64 ": %s",
+			 ap->waiting ? "waiting: " : "", ap->topic, offset, reason);
+	if (ap->waiting)
+	{
+		/*
+		 * In a mesh, a change can depend on a row another peer has not
+		 * delivered yet: not an error, wait for it and try again soon.
+		 */
+		if (!ap->paused || ap->paused_offset != offset)
+			wb_log(WB_LOG_INFO, "applying node \"%s\" waits at %s: a row it refers to has not arrived from another node yet; retrying",
+				   ap->peer, message);
+	}
+	else if (!ap->paused || ap->paused_offset != offset)
 		wb_log(WB_LOG_ERROR, "applying node \"%s\" paused at %s; it resumes by itself after the fix, or after SELECT walbridge.skip('%s')",
 			   ap->peer, message, ap->peer);
 	ap->paused = true;
 	ap->paused_offset = offset;
-	ap->retry_at_us = wb_now_us() + RETRY_PAUSED_US;
+	ap->retry_at_us = wb_now_us() + (ap->waiting ? RETRY_WAITING_US : RETRY_PAUSED_US);
 	ap->skipping = false;
 
 	snprintf(off, sizeof(off), "%" PRId64, offset);
@@ -771,6 +786,7 @@ apply_resume(wb_applier *ap)
 		relmap_clear(&ap->rels[i]);
 	ap->nrels = 0;
 	ap->paused = false;
+	ap->waiting = false;
 }
 
 static wb_apply_result
@@ -798,13 +814,16 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 		return apply_pause(ap, offset, "chunk %d of xid %u arrived without the chunks before it",
 						   meta->chunk, meta->xid);
 
+	ap->sqlstate[0] = '\0';
 	if (!ap->skipping && !apply_records(ap, payload, len, err, sizeof(err)))
 	{
 		if (connection_lost(ap))
 			return WB_APPLY_FAILED;
+		ap->waiting = strcmp(ap->sqlstate, FOREIGN_KEY_VIOLATION) == 0;
 		return apply_pause(ap, ap->txn_first_offset, "xid %u (commit " WB_LSN_FORMAT "): %s",
 						   ap->txn.xid, WB_LSN_ARGS(ap->txn.commit_lsn), err);
 	}
+	ap->waiting = false;
 	if (!meta->last)
 		return WB_APPLY_OK;
 

@@ -58,6 +58,8 @@ typedef struct wb_applier
 	int64_t		skip_offset;	/* skip() asked to pass this message */
 
 	bool		paused;
+	bool		waiting;		/* paused on a missing foreign key parent */
+	char		sqlstate[6];	/* of the last failed statement */
 	int64_t		paused_offset;
 	int64_t		retry_at_us;
 

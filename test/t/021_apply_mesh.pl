@@ -17,6 +17,8 @@ my %node = map { $_ => walbridge_node("mesh_$_") } @names;
 
 my $schema = q{
 	CREATE TABLE shared (id integer PRIMARY KEY, v integer NOT NULL, writer text);
+	CREATE TABLE parent (id integer PRIMARY KEY);
+	CREATE TABLE child (id integer PRIMARY KEY, parent_id integer NOT NULL REFERENCES parent);
 	CREATE TABLE owned (node text, id integer, v text, PRIMARY KEY (node, id));
 	-- insert-only: every row must be applied exactly once everywhere
 	CREATE TABLE ledger (node text, id integer, PRIMARY KEY (node, id));
@@ -152,6 +154,25 @@ $wb = start_mesh('a', 'b', 'c');
 $_->finish for writers(200, 5001, 'a', 'b', 'c');
 ok(converge(@node{qw(a b c)}), 'three nodes, each writing, converge');
 is($node{c}->safe_psql('postgres', 'SELECT count(*) FROM ledger'), '600', 'c has every node\'s ledger rows');
+
+# A change that depends on a row another peer has not delivered yet waits
+# for it: b applies only a for now, c inserts a parent, a (which has it)
+# inserts a child: b cannot apply the child until c's parent arrives.
+$node{b}->safe_psql('postgres', q{SELECT walbridge.start_sync('{a}', snapshot => false)});
+sleep 2;
+$node{c}->safe_psql('postgres', q{INSERT INTO parent VALUES (1)});
+$node{a}->poll_query_until('postgres', q{SELECT count(*) = 1 FROM parent}) or die 'a did not get the parent';
+$node{a}->safe_psql('postgres', q{INSERT INTO child VALUES (1, 1)});
+ok($node{b}->poll_query_until('postgres', q{SELECT state = 'waiting' FROM walbridge.status() WHERE peer = 'a'}),
+	'b waits for the parent instead of failing');
+like($node{b}->safe_psql('postgres', q{SELECT last_error FROM walbridge.status() WHERE peer = 'a'}),
+	qr/foreign key/, 'status() says what it waits for');
+$node{b}->safe_psql('postgres', q{SELECT walbridge.start_sync('{a, c}', snapshot => false)});
+ok($node{b}->poll_query_until('postgres', q{SELECT count(*) = 1 FROM child}),
+	'once c\'s parent arrives, the child is applied');
+is($node{b}->safe_psql('postgres', q{SELECT state FROM walbridge.status() WHERE peer = 'a'}), 'running',
+	'and applying a runs again');
+
 is($_->stop, 0, 'clean stop') for values %$wb;
 
 $broker->stop;
