@@ -46,9 +46,89 @@
 
 /* --------------------------------------------------------------- helpers */
 
+static uint64_t
+hash_text(const char *s)
+{
+	uint64_t	h = UINT64_C(1469598103934665603);
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
+	return h;
+}
+
+static void
+forget_prepared(wb_applier *ap)
+{
+	for (size_t i = 0; i < ap->prepared_cap; i++)
+		free(ap->prepared[i]);
+	free(ap->prepared);
+	ap->prepared = NULL;
+	ap->prepared_cap = ap->prepared_used = 0;
+}
+
+/*
+ * The name of the prepared statement for sql, preparing it on first use:
+ * the statements apply runs have few shapes (table, kind, columns sent),
+ * so each is parsed and planned once per session.  NULL if it cannot be
+ * prepared (the caller then runs it unprepared, to report the error).
+ */
+static const char *
+prepared_name(wb_applier *ap, const char *sql, int nparams, char *name, size_t namelen)
+{
+	size_t		i;
+	PGresult   *res;
+
+	if (ap->prepared_used * 2 >= ap->prepared_cap)
+	{
+		char	  **old = ap->prepared;
+		size_t		old_cap = ap->prepared_cap;
+
+		if (old_cap >= 4096)
+		{
+			/* a pathological number of shapes: start over */
+			PQclear(PQexec(ap->conn, "DEALLOCATE ALL"));
+			forget_prepared(ap);
+			old = NULL;
+			old_cap = 0;
+		}
+		ap->prepared_cap = old_cap ? old_cap * 2 : 64;
+		ap->prepared = calloc(ap->prepared_cap, sizeof(char *));
+		/* names depend on the table's size: a bigger table starts afresh */
+		for (size_t j = 0; j < old_cap; j++)
+			free(old[j]);
+		free(old);
+		if (old_cap > 0)
+		{
+			PQclear(PQexec(ap->conn, "DEALLOCATE ALL"));
+			ap->prepared_used = 0;
+		}
+	}
+	i = hash_text(sql) & (ap->prepared_cap - 1);
+	while (ap->prepared[i] != NULL && strcmp(ap->prepared[i], sql) != 0)
+		i = (i + 1) & (ap->prepared_cap - 1);
+	snprintf(name, namelen, "wb%zu_%zu", ap->prepared_cap, i);
+	if (ap->prepared[i] != NULL)
+		return name;
+
+	res = PQprepare(ap->conn, name, sql, nparams, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		PQclear(res);
+		return NULL;
+	}
+	PQclear(res);
+	ap->prepared[i] = strdup(sql);
+	ap->prepared_used++;
+	return name;
+}
+
 static PGresult *
 run(wb_applier *ap, const char *sql, int nparams, const char *const *values)
 {
+	char		name[48];
+
+	if (nparams > 0 && prepared_name(ap, sql, nparams, name, sizeof(name)) != NULL)
+		return PQexecPrepared(ap->conn, name, nparams, values, NULL, NULL, 0);
 	return PQexecParams(ap->conn, sql, nparams, NULL, values, NULL, NULL, 0);
 }
 
@@ -787,6 +867,9 @@ apply_resume(wb_applier *ap)
 	ap->nrels = 0;
 	ap->paused = false;
 	ap->waiting = false;
+	/* the tables may have changed: plan everything afresh */
+	PQclear(PQexec(ap->conn, "DEALLOCATE ALL"));
+	forget_prepared(ap);
 }
 
 static wb_apply_result
@@ -972,6 +1055,7 @@ apply_close(wb_applier *ap)
 	for (int i = 0; i < ap->nrels; i++)
 		relmap_clear(&ap->rels[i]);
 	free(ap->rels);
+	forget_prepared(ap);
 	if (ap->conn)
 		PQfinish(ap->conn);
 	buf_free(&ap->sql);

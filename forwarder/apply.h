@@ -72,6 +72,11 @@ typedef struct wb_applier
 
 	wb_relmap  *rels;
 	int			nrels;
+
+	/* prepared statements of this session, by their SQL text */
+	char	  **prepared;		/* open addressing; index+1 names it */
+	size_t		prepared_cap;	/* a power of two */
+	size_t		prepared_used;
 	wb_buf		sql;
 	wb_buf		text;			/* parameter values, NUL-separated */
 	int64_t		end_offset;		/* topic end when last seen */
