@@ -25,28 +25,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "kafkaconf.h"
 #include "log.h"
 #include "pgstream.h"
-
-static int
-set(rd_kafka_conf_t *conf, const char *key, const char *value)
-{
-	char		errstr[512];
-
-	if (rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-	{
-		wb_log(WB_LOG_ERROR, "invalid Kafka consumer setting %s: %s", key, errstr);
-		return WB_ERR;
-	}
-	return WB_OK;
-}
-
-static void
-consumer_log(const rd_kafka_t *rk, int level, const char *facility, const char *message)
-{
-	wb_log(level <= 3 ? WB_LOG_ERROR : level == 4 ? WB_LOG_WARNING : WB_LOG_DEBUG,
-		   "Kafka consumer %s: %s", facility, message);
-}
 
 static wb_applier *
 applier_for(wb_consumer *c, const char *topic, int *index)
@@ -73,9 +54,21 @@ int
 consume_open(wb_consumer *c, const struct wb_config *cfg, const char *node,
 			 wb_applier *appliers, int count, bool from_start)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char		errstr[512];
 	char		group[128];
+	/*
+	 * Offsets are kept in the database, in the same transaction as the
+	 * changes: Kafka stores none, and never picks a start for us.
+	 */
+	wb_kafka_default defaults[] = {
+		{"group.id", group},
+		{"enable.auto.commit", "false"},
+		{"enable.auto.offset.store", "false"},
+		{"auto.offset.reset", "error"},
+		{"enable.partition.eof", "true"},
+		{"client.id", "walbridged"},
+	};
+	rd_kafka_conf_t *conf;
+	char		errstr[512];
 	rd_kafka_topic_partition_list_t *parts;
 
 	memset(c, 0, sizeof(*c));
@@ -85,22 +78,9 @@ consume_open(wb_consumer *c, const struct wb_config *cfg, const char *node,
 	c->expect = calloc(count + 1, sizeof(int64_t));
 	snprintf(group, sizeof(group), "walbridge-%s", node);
 
-	if ((cfg->brokers && set(conf, "bootstrap.servers", cfg->brokers) != WB_OK) ||
-		set(conf, "group.id", group) != WB_OK ||
-		set(conf, "enable.auto.commit", "false") != WB_OK ||
-		set(conf, "enable.auto.offset.store", "false") != WB_OK ||
-		set(conf, "auto.offset.reset", "error") != WB_OK ||
-		set(conf, "enable.partition.eof", "true") != WB_OK ||
-		set(conf, "client.id", "walbridged") != WB_OK)
-	{
-		rd_kafka_conf_destroy(conf);
+	conf = kafka_conf_new(cfg, defaults, sizeof(defaults) / sizeof(defaults[0]));
+	if (conf == NULL)
 		return WB_ERR;
-	}
-	/* kafka.* settings that mean something to a consumer (TLS, SASL...) */
-	for (int i = 0; i < cfg->nkafka; i++)
-		(void) rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, errstr, sizeof(errstr));
-	rd_kafka_conf_set_log_cb(conf, consumer_log);
-
 	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	if (c->rk == NULL)
 	{

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kafkaconf.h"
 #include "log.h"
 #include "pgstream.h"
 #include "record.h"
@@ -465,28 +466,6 @@ kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	wb_log(WB_LOG_WARNING, "Kafka: %s", reason);
 }
 
-static void
-kafka_log(const rd_kafka_t *rk, int level, const char *facility, const char *message)
-{
-	wb_log_level wl = level <= 3 ? WB_LOG_ERROR : level == 4 ? WB_LOG_WARNING :
-		level <= 6 ? WB_LOG_INFO : WB_LOG_DEBUG;
-
-	wb_log(wl, "Kafka %s: %s", facility, message);
-}
-
-static int
-conf_set(rd_kafka_conf_t *conf, const char *key, const char *value)
-{
-	char		errstr[512];
-
-	if (rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-	{
-		wb_log(WB_LOG_ERROR, "invalid Kafka setting kafka.%s: %s", key, errstr);
-		return WB_ERR;
-	}
-	return WB_OK;
-}
-
 /*
  * Create the topic with one partition, so it holds the node's transactions
  * in commit order; an existing topic must have exactly one.
@@ -611,7 +590,20 @@ check_chunk_size(rd_kafka_conf_t *conf, size_t chunk_bytes)
 int
 publish_open(wb_publisher *pub, const struct wb_config *cfg, const char *node)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	/*
+	 * Defaults for no loss and in-order delivery: idempotence (so retries
+	 * neither duplicate nor reorder), acks from all replicas, and retrying
+	 * until it works.  kafka.* settings come last and may change them.
+	 */
+	static const wb_kafka_default defaults[] = {
+		{"enable.idempotence", "true"},
+		{"acks", "all"},
+		{"message.timeout.ms", "0"},
+		{"linger.ms", "5"},
+		{"queue.buffering.max.kbytes", "65536"},
+		{"client.id", "walbridged"},
+	};
+	rd_kafka_conf_t *conf;
 	char		errstr[512];
 	size_t		topic_len;
 
@@ -623,28 +615,14 @@ publish_open(wb_publisher *pub, const struct wb_config *cfg, const char *node)
 	snprintf(pub->topic, topic_len, "%s%s", cfg->topic_prefix, node);
 	pub->chunk_bytes = cfg->chunk_bytes;
 
-	/*
-	 * Defaults for no loss and in-order delivery: idempotence (so retries
-	 * neither duplicate nor reorder), acks from all replicas, and retrying
-	 * until it works.  kafka.* settings come last and may change them.
-	 */
-	if ((cfg->brokers && conf_set(conf, "bootstrap.servers", cfg->brokers) != WB_OK) ||
-		conf_set(conf, "enable.idempotence", "true") != WB_OK ||
-		conf_set(conf, "acks", "all") != WB_OK ||
-		conf_set(conf, "message.timeout.ms", "0") != WB_OK ||
-		conf_set(conf, "linger.ms", "5") != WB_OK ||
-		conf_set(conf, "queue.buffering.max.kbytes", "65536") != WB_OK ||
-		conf_set(conf, "client.id", "walbridged") != WB_OK)
-		goto fail;
-	for (int i = 0; i < cfg->nkafka; i++)
-		if (conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value) != WB_OK)
-			goto fail;
+	conf = kafka_conf_new(cfg, defaults, sizeof(defaults) / sizeof(defaults[0]));
+	if (conf == NULL)
+		return WB_ERR;
 	if (check_chunk_size(conf, cfg->chunk_bytes) != WB_OK)
 		goto fail;
 	rd_kafka_conf_set_opaque(conf, pub);
 	rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
 	rd_kafka_conf_set_error_cb(conf, kafka_error);
-	rd_kafka_conf_set_log_cb(conf, kafka_log);
 
 	pub->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (pub->rk == NULL)
