@@ -17,6 +17,8 @@
 #   BENCH_LATENCY_TPS      its rate, transactions per second (default 2000)
 #   BENCH_TIMEOUT          seconds a phase may take before the script gives
 #                          up (default 3600)
+#   BENCH_FETCH_WAIT_MS    fetch.wait.max.ms of B's Kafka consumer (default
+#                          10; 500 is librdkafka's default, see below)
 #
 # What it does:
 #   1. installs missing Debian packages (test/install-deps), builds and
@@ -75,7 +77,14 @@
 # faster than B applies, so B's walbridged is told to prefetch (librdkafka's
 # queued.max.messages.kbytes and queued.min.messages at their maximums,
 # about 2 GB and 10 million messages): a real Kafka keeps what B has not
-# read yet, the mock would drop it.
+# read yet, the mock would drop it.  And the mock answers a fetch that
+# finds no data only after the consumer's whole fetch.wait.max.ms, even if
+# data arrives meanwhile (librdkafka's rdkafka_mock_handlers.c says so: "we
+# should cut the wait short ... but that is too much of a hassle"); a real
+# broker answers as soon as data arrives.  With librdkafka's default of
+# 500 ms, every row that arrives while B is idle would wait 0 to 500 ms in
+# the mock alone (measured: median 272 ms, p99 502 ms at 100 tps), so B's
+# walbridged uses 10 ms here.
 #
 # Everything runs on one machine: servers, walbridged, broker and pgbench
 # compete for its cores, which a deployment with Kafka elsewhere would
@@ -93,6 +102,7 @@ if [[ $rows =~ ^[0-9]+$ && $rows -lt 100000 ]]; then lat_default=5; else lat_def
 lat_secs=${BENCH_LATENCY_SECONDS:-$lat_default}
 lat_tps=${BENCH_LATENCY_TPS:-2000}
 phase_timeout=${BENCH_TIMEOUT:-3600}
+fetch_wait=${BENCH_FETCH_WAIT_MS:-10}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 die() { echo "bench/sync.sh: $*" >&2; exit 1; }
@@ -108,6 +118,7 @@ done
 [[ $lat_secs =~ ^[0-9]+$ && $lat_secs -ge 1 ]] || die "BENCH_LATENCY_SECONDS must be a positive integer"
 [[ $lat_tps =~ ^[0-9]+$ && $lat_tps -ge 1 ]] || die "BENCH_LATENCY_TPS must be a positive integer"
 [[ $phase_timeout =~ ^[0-9]+$ && $phase_timeout -ge 10 ]] || die "BENCH_TIMEOUT must be an integer >= 10"
+[[ $fetch_wait =~ ^[0-9]+$ ]] || die "BENCH_FETCH_WAIT_MS must be an integer"
 
 # ---------------------------------------------------------------------------
 # Build, servers, broker
@@ -193,7 +204,7 @@ poll_query() {
 # ---------------------------------------------------------------------------
 
 log "walbridge $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '(no git)'), PostgreSQL $(sql a postgres -c 'SHOW server_version'): A on 127.0.0.1:$port_a, B on 127.0.0.1:$port_b, broker $bootstraps"
-log "$rows rows ($((3 * rows)) changes), $runs run(s), latency test ${lat_secs} s at $lat_tps tps"
+log "$rows rows ($((3 * rows)) changes), $runs run(s), latency test ${lat_secs} s at $lat_tps tps, B's fetch.wait.max.ms $fetch_wait"
 
 tables_sql="
 CREATE TABLE bench (id int PRIMARY KEY, a int, b text, c timestamptz, d numeric);
@@ -296,6 +307,8 @@ wbd_start() {
 			# prefetch: the mock broker keeps only ~5 MiB (see the header)
 			echo "kafka.queued.max.messages.kbytes = 2097151"
 			echo "kafka.queued.min.messages = 10000000"
+			# the mock holds an empty fetch for all of it (see the header)
+			echo "kafka.fetch.wait.max.ms = $fetch_wait"
 		fi
 	} >"$cfg"
 	"$walbridged" -d "host=127.0.0.1 port=$port user=postgres dbname=postgres" -b "$bootstraps" \
