@@ -102,7 +102,7 @@ $writer = start_writer(500);
 $broker->command('errors 0 29 3');
 $writer->finish;
 check_complete('three failed produce requests');
-like($wb->log_contents, qr/Kafka did not take|failed for good/,
+like($wb->log_contents, qr/Kafka did not take|failed for good|could not produce .*authorization/i,
 	'the failed deliveries are logged');
 
 # ---- the PostgreSQL server restarted (immediate mode) under walbridged
