@@ -343,7 +343,7 @@ next_mark=0
 # arrived (B's clock_timestamp() at its insert, epoch seconds).  The marker
 # follows every transaction A committed before it.
 roundtrip() {
-	local method=$1 db id deadline n=0
+	local method=$1 db id
 	db=$(method_db "$method")
 	id=$((++next_mark))
 	sql a "$db" -c "INSERT INTO mark (id) VALUES ($id)"
