@@ -535,6 +535,27 @@ build_update(wb_applier *ap, params *p, const wb_relmap *rm, const wb_record *re
 	return n > 0;
 }
 
+/* A fresh statement: empty SQL, parameter text and list. */
+static void
+start_statement(wb_applier *ap, params *p)
+{
+	buf_reset(&ap->sql);
+	buf_reset(&ap->text);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Run the statement built so far: 1 if it touched one row, 0 if none, -1 on error. */
+static int
+run_touched(wb_applier *ap, params *p, char *err, size_t errlen)
+{
+	char		touched[32] = "";
+
+	params_fix(ap, p);
+	if (!run_ok(ap, ap->sql.data, p->n, p->values, err, errlen, touched, sizeof(touched)))
+		return -1;
+	return strcmp(touched, "1") == 0;
+}
+
 /*
  * One change.  The fast path is one statement that applies unless the
  * local row belongs to a newer write (the policy's condition); only when
@@ -584,9 +605,7 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 			 * snapshot, sent again): simply the newer version.  Otherwise
 			 * two nodes inserted the same key: decide, record, apply.
 			 */
-			buf_reset(&ap->sql);
-			buf_reset(&ap->text);
-			memset(&p, 0, sizeof(p));
+			start_statement(ap, &p);
 			buf_printf(&ap->sql, "SELECT CASE WHEN (SELECT c.roident = $%d::oid FROM pg_xact_commit_timestamp_origin(xmin) c)"
 					   " THEN 'same' WHEN ", param_string(ap, &p, ap->origin_oid));
 			append_condition(ap, &p);
@@ -612,9 +631,7 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 				if (!remote)
 					return true;
 			}
-			buf_reset(&ap->sql);
-			buf_reset(&ap->text);
-			memset(&p, 0, sizeof(p));
+			start_statement(ap, &p);
 			build_update(ap, &p, rm, rec);
 			params_fix(ap, &p);
 			/* the decision is made: apply whatever the condition says now */
@@ -628,11 +645,8 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 				snprintf(err, errlen, "UPDATE of %s without a primary key value", rm->display);
 				return false;
 			}
-			params_fix(ap, &p);
-			if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, touched, sizeof(touched)))
-				return false;
-			if (strcmp(touched, "1") == 0)
-				return true;
+			if ((exists = run_touched(ap, &p, err, errlen)) != 0)
+				return exists > 0;
 			if ((exists = row_exists(ap, rm, rec, err, errlen)) < 0)
 				return false;
 			if (strcmp(ap->policy, "error") == 0)
@@ -644,9 +658,7 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 			if (exists)
 				return log_conflict(ap, rm, rec, "update_differs", "keep_local", err, errlen);
 			/* missing here: insert it */
-			buf_reset(&ap->sql);
-			buf_reset(&ap->text);
-			memset(&p, 0, sizeof(p));
+			start_statement(ap, &p);
 			build_insert(ap, &p, rm, &rec->u.change.new, false);
 			params_fix(ap, &p);
 			if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL, 0))
@@ -663,11 +675,8 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 			append_key(ap, &p, rm, rec);
 			buf_puts(&ap->sql, " AND ");
 			append_condition(ap, &p);
-			params_fix(ap, &p);
-			if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, touched, sizeof(touched)))
-				return false;
-			if (strcmp(touched, "1") == 0)
-				return true;
+			if ((exists = run_touched(ap, &p, err, errlen)) != 0)
+				return exists > 0;
 			if ((exists = row_exists(ap, rm, rec, err, errlen)) < 0)
 				return false;
 			if (exists && strcmp(ap->policy, "error") == 0)
