@@ -254,19 +254,32 @@ dispatch(wb_consumer *c, rd_kafka_message_t *rkm)
 	return rc;
 }
 
-/* Apply up to max_messages that are already fetched; never blocks. */
+/*
+ * Apply messages already fetched, never blocking, for at most budget_us:
+ * the same loop serves this node's own slot, whose walsender gives up on
+ * a client that stays silent too long.  *more tells whether messages may
+ * still be waiting (the wake-up pipe only signals a queue that was empty).
+ */
 wb_apply_result
-consume_poll(wb_consumer *c, int max_messages)
+consume_poll(wb_consumer *c, int64_t budget_us, bool *more)
 {
 	char		drain[64];
+	int64_t		deadline = wb_now_us() + budget_us;
 
+	*more = false;
 	while (c->wake[0] >= 0 && read(c->wake[0], drain, sizeof(drain)) > 0)
 		;
-	for (int n = 0; n < max_messages; n++)
+	for (;;)
 	{
-		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 0);
+		rd_kafka_message_t *rkm;
 		wb_apply_result rc;
 
+		if (wb_now_us() >= deadline)
+		{
+			*more = true;
+			break;
+		}
+		rkm = rd_kafka_consumer_poll(c->rk, 0);
 		if (rkm == NULL)
 			break;
 		rc = dispatch(c, rkm);

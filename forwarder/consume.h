@@ -28,7 +28,7 @@ typedef struct wb_consumer
 
 extern int	consume_open(wb_consumer *c, const struct wb_config *cfg, const char *node,
 						 wb_applier *appliers, int count, bool from_start);
-extern wb_apply_result consume_poll(wb_consumer *c, int max_messages);
+extern wb_apply_result consume_poll(wb_consumer *c, int64_t budget_us, bool *more);
 extern void consume_retry_paused(wb_consumer *c);
 extern void consume_close(wb_consumer *c);
 extern int	consume_fd(const wb_consumer *c);

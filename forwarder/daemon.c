@@ -37,6 +37,7 @@
 
 #define MAX_BACKOFF_MS			30000
 #define RECORDS_PER_TURN		1000
+#define APPLY_TURN_US			(100 * INT64_C(1000))
 #define SHUTDOWN_FLUSH_MS		30000
 #define STATS_EVERY_US			(60 * INT64_C(1000000))
 
@@ -276,14 +277,18 @@ wait_for_work(wb_session *s, int timeout_ms)
 	return WB_OK;
 }
 
-/* Apply what the peers' topics have fetched, and retry paused peers. */
+/*
+ * Apply what the peers' topics have fetched, and retry paused peers; for a
+ * bounded time, so this node's own slot is read and answered in between.
+ */
 static bool
-apply_some(wb_session *s)
+apply_some(wb_session *s, bool *more)
 {
+	*more = false;
 	if (s->nappliers == 0)
 		return true;
 	consume_retry_paused(&s->consumer);
-	return consume_poll(&s->consumer, 500) != WB_APPLY_FAILED;
+	return consume_poll(&s->consumer, APPLY_TURN_US, more) != WB_APPLY_FAILED;
 }
 
 static wb_session_end
@@ -303,6 +308,7 @@ stream(wb_session *s)
 	while (!stop_requested && !reload_requested)
 	{
 		bool		idle = false;
+		bool		apply_pending = false;
 
 		for (int n = 0; n < RECORDS_PER_TURN && !publish_backlogged(&s->pub); n++)
 		{
@@ -329,7 +335,7 @@ stream(wb_session *s)
 			return SESSION_RETRY;
 		if (report_progress(s, false) != WB_OK)
 			return SESSION_RETRY;
-		if (!apply_some(s))
+		if (!apply_some(s, &apply_pending))
 			return SESSION_RETRY;
 		{
 			bool		notified = false;
@@ -343,7 +349,7 @@ stream(wb_session *s)
 			}
 		}
 
-		if (idle)
+		if (idle && !apply_pending)
 		{
 			/* deliveries are served by polling Kafka: wake often while some are due */
 			int			timeout = inflight_count(&s->pub.inflight) > 0 ? 5 : 200;
