@@ -46,90 +46,10 @@
 
 /* --------------------------------------------------------------- helpers */
 
-static uint64_t
-hash_text(const char *s)
-{
-	uint64_t	h = UINT64_C(1469598103934665603);
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
-	return h;
-}
-
-static void
-forget_prepared(wb_applier *ap)
-{
-	for (size_t i = 0; i < ap->prepared_cap; i++)
-		free(ap->prepared[i]);
-	free(ap->prepared);
-	ap->prepared = NULL;
-	ap->prepared_cap = ap->prepared_used = 0;
-}
-
-/*
- * The name of the prepared statement for sql, preparing it on first use:
- * the statements apply runs have few shapes (table, kind, columns sent),
- * so each is parsed and planned once per session.  NULL if it cannot be
- * prepared (the caller then runs it unprepared, to report the error).
- */
-static const char *
-prepared_name(wb_applier *ap, const char *sql, int nparams, char *name, size_t namelen)
-{
-	size_t		i;
-	PGresult   *res;
-
-	if (ap->prepared_used * 2 >= ap->prepared_cap)
-	{
-		char	  **old = ap->prepared;
-		size_t		old_cap = ap->prepared_cap;
-
-		if (old_cap >= 4096)
-		{
-			/* a pathological number of shapes: start over */
-			PQclear(PQexec(ap->conn, "DEALLOCATE ALL"));
-			forget_prepared(ap);
-			old = NULL;
-			old_cap = 0;
-		}
-		ap->prepared_cap = old_cap ? old_cap * 2 : 64;
-		ap->prepared = calloc(ap->prepared_cap, sizeof(char *));
-		/* names depend on the table's size: a bigger table starts afresh */
-		for (size_t j = 0; j < old_cap; j++)
-			free(old[j]);
-		free(old);
-		if (old_cap > 0)
-		{
-			PQclear(PQexec(ap->conn, "DEALLOCATE ALL"));
-			ap->prepared_used = 0;
-		}
-	}
-	i = hash_text(sql) & (ap->prepared_cap - 1);
-	while (ap->prepared[i] != NULL && strcmp(ap->prepared[i], sql) != 0)
-		i = (i + 1) & (ap->prepared_cap - 1);
-	snprintf(name, namelen, "wb%zu_%zu", ap->prepared_cap, i);
-	if (ap->prepared[i] != NULL)
-		return name;
-
-	res = PQprepare(ap->conn, name, sql, nparams, NULL);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-	{
-		PQclear(res);
-		return NULL;
-	}
-	PQclear(res);
-	ap->prepared[i] = strdup(sql);
-	ap->prepared_used++;
-	return name;
-}
-
 static PGresult *
 run(wb_applier *ap, const char *sql, int nparams, const char *const *values)
 {
-	char		name[48];
-
-	if (nparams > 0 && prepared_name(ap, sql, nparams, name, sizeof(name)) != NULL)
-		return PQexecPrepared(ap->conn, name, nparams, values, NULL, NULL, 0);
-	return PQexecParams(ap->conn, sql, nparams, NULL, values, NULL, NULL, 0);
+	return stmts_exec(&ap->stmts, sql, nparams, values);
 }
 
 /* A statement expected to succeed; false with the error copied to err. */
@@ -156,6 +76,22 @@ run_ok(wb_applier *ap, const char *sql, int nparams, const char *const *values,
 	return ok;
 }
 
+/*
+ * A statement whose result needs no look: run now, or, in a pipeline,
+ * sent (expect_one: it must touch one row).
+ */
+static bool
+exec_or_send(wb_applier *ap, const char *sql, int nparams, const char *const *values,
+			 bool expect_one, char *err, size_t errlen)
+{
+	if (!ap->fast)
+		return run_ok(ap, sql, nparams, values, err, errlen, NULL, 0);
+	if (stmts_send(&ap->stmts, sql, nparams, values, expect_one))
+		return true;
+	snprintf(err, errlen, "%s", ap->stmts.why);
+	return false;
+}
+
 static bool
 connection_lost(wb_applier *ap)
 {
@@ -169,129 +105,6 @@ rollback(wb_applier *ap)
 
 	PQclear(res);
 	ap->in_txn = false;
-}
-
-/* -------------------------------------------------------------- relations */
-
-static void
-relmap_clear(wb_relmap *rm)
-{
-	free(rm->display);
-	free(rm->local);
-	for (int i = 0; i < rm->ncols; i++)
-		free(rm->cols[i]);
-	free(rm->cols);
-	free(rm->flags);
-	free(rm->error);
-	memset(rm, 0, sizeof(*rm));
-}
-
-static wb_relmap *
-relmap_find(wb_applier *ap, uint32_t relid)
-{
-	for (int i = 0; i < ap->nrels; i++)
-		if (ap->rels[i].relid == relid)
-			return &ap->rels[i];
-	return NULL;
-}
-
-static char *
-strndup_or_die(const char *s, size_t n)
-{
-	char	   *copy = strndup(s, n);
-
-	if (copy == NULL)
-		abort();
-	return copy;
-}
-
-/*
- * Map a RELATION record to the local table: same schema, table and column
- * names.  What is missing is remembered as the error, raised when a change
- * uses the table (so an unused table never pauses anything).
- */
-static bool
-relmap_from_record(wb_applier *ap, const wb_record *rec)
-{
-	wb_relmap  *rm = relmap_find(ap, rec->u.relation.relid);
-	char	   *schema = strndup_or_die(rec->u.relation.schema.ptr, rec->u.relation.schema.len);
-	char	   *table = strndup_or_die(rec->u.relation.table.ptr, rec->u.relation.table.len);
-	const char *params[2] = {schema, table};
-	PGresult   *res;
-	wb_mpcur	cur = rec->u.relation.columns;
-	wb_buf		display = {0};
-
-	if (rm == NULL)
-	{
-		ap->rels = realloc(ap->rels, sizeof(wb_relmap) * (ap->nrels + 1));
-		rm = &ap->rels[ap->nrels++];
-		memset(rm, 0, sizeof(*rm));
-	}
-	else
-		relmap_clear(rm);
-	rm->relid = rec->u.relation.relid;
-	buf_printf(&display, "%s.%s", schema, table);
-	rm->display = display.data;
-
-	res = run(ap,
-			  "SELECT format('%I.%I', n.nspname, c.relname), c.oid FROM pg_class c"
-			  " JOIN pg_namespace n ON n.oid = c.relnamespace"
-			  " WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
-			  2, params);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-	{
-		PQclear(res);
-		free(schema);
-		free(table);
-		return false;
-	}
-	if (PQntuples(res) == 0)
-	{
-		wb_buf		e = {0};
-
-		buf_printf(&e, "table %s does not exist on this node", rm->display);
-		rm->error = e.data;
-	}
-	else
-	{
-		char	   *oid = strdup(PQgetvalue(res, 0, 1));
-
-		rm->local = strdup(PQgetvalue(res, 0, 0));
-		rm->ncols = (int) rec->u.relation.ncolumns;
-		rm->cols = calloc(rm->ncols + 1, sizeof(char *));
-		rm->flags = calloc(rm->ncols + 1, sizeof(uint32_t));
-		for (int i = 0; i < rm->ncols; i++)
-		{
-			wb_column	col;
-			char	   *name;
-			const char *cparams[2] = {oid, NULL};
-			PGresult   *cres;
-
-			wb_record_next_column(&cur, &col);
-			name = strndup_or_die(col.name.ptr, col.name.len);
-			cparams[1] = name;
-			rm->flags[i] = col.flags;
-			cres = run(ap, "SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = $1"
-					   " AND attname = $2 AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
-					   2, cparams);
-			if (PQresultStatus(cres) == PGRES_TUPLES_OK && PQntuples(cres) == 1)
-				rm->cols[i] = strdup(PQgetvalue(cres, 0, 0));
-			else if (rm->error == NULL)
-			{
-				wb_buf		e = {0};
-
-				buf_printf(&e, "column \"%s\" of table %s does not exist on this node", name, rm->display);
-				rm->error = e.data;
-			}
-			PQclear(cres);
-			free(name);
-		}
-		free(oid);
-	}
-	PQclear(res);
-	free(schema);
-	free(table);
-	return !connection_lost(ap);
 }
 
 /* --------------------------------------------------------------- changes */
@@ -335,7 +148,17 @@ params_fix(wb_applier *ap, params *p)
 		p->values[i] = p->isnull[i] ? NULL : ap->text.data + p->offsets[i];
 }
 
-/* The condition under which the peer's change may overwrite a local row. */
+/*
+ * The condition under which the peer's change may overwrite a local row,
+ * inlined into each statement (a SQL function would be planned per row).
+ *
+ * last_writer_wins: the row's last writer is known from its commit
+ * timestamp and replication origin (track_commit_timestamp).  A row last
+ * written by this same peer is simply its next version; otherwise the later
+ * commit wins, and on a tie the greater node name, so every node decides
+ * alike.  A row with no commit timestamp (written before
+ * track_commit_timestamp, or in this very transaction) is overwritten.
+ */
 static void
 append_condition(wb_applier *ap, params *p)
 {
@@ -357,12 +180,15 @@ append_condition(wb_applier *ap, params *p)
 		int			b = param_string(ap, p, ap->origin_oid);
 		int			c = param_string(ap, p, ap->peer);
 
-		buf_printf(&ap->sql, "walbridge.remote_wins(xmin, $%d::timestamptz, $%d::oid, $%d)", a, b, c);
+		buf_printf(&ap->sql, "(SELECT CASE WHEN c.timestamp IS NULL OR c.roident = $%d::oid THEN true"
+				   " WHEN c.timestamp <> $%d::timestamptz THEN c.timestamp < $%d::timestamptz"
+				   " ELSE $%d::text > walbridge.writer_node(c.roident) END"
+				   " FROM pg_catalog.pg_xact_commit_timestamp_origin(xmin) c)", b, a, a, c);
 		return;
 	}
 	/* keep_local, error: only rows this peer wrote last (or unknown) */
 	buf_printf(&ap->sql, "(SELECT c.timestamp IS NULL OR c.roident = $%d::oid"
-			   " FROM pg_xact_commit_timestamp_origin(xmin) c)",
+			   " FROM pg_catalog.pg_xact_commit_timestamp_origin(xmin) c)",
 			   param_string(ap, p, ap->origin_oid));
 }
 
@@ -504,7 +330,9 @@ build_insert(wb_applier *ap, params *p, const wb_relmap *rm, const wb_tuple *t, 
 		buf_printf(&vals, "%s$%d", n > 0 ? ", " : "", param_text(ap, p, &v));
 		n++;
 	}
-	buf_printf(&ap->sql, "INSERT INTO %s (%s) VALUES (%s)%s", rm->local, cols.data ? cols.data : "",
+	/* the peer's identity values are the row's, even where generated always here */
+	buf_printf(&ap->sql, "INSERT INTO %s (%s)%s VALUES (%s)%s", rm->local, cols.data ? cols.data : "",
+			   rm->any_always ? " OVERRIDING SYSTEM VALUE" : "",
 			   vals.data ? vals.data : "", do_nothing ? " ON CONFLICT DO NOTHING" : "");
 	buf_free(&cols);
 	buf_free(&vals);
@@ -525,6 +353,8 @@ build_update(wb_applier *ap, params *p, const wb_relmap *rm, const wb_record *re
 		wb_record_next_value(&cur, &v);
 		if (v.unchanged_toast)
 			continue;			/* left as it is here, never NULLed */
+		if (rm->always[i])
+			continue;			/* cannot be set; the key finds the row */
 		buf_printf(&ap->sql, "%s%s = $%d", n++ > 0 ? ", " : "", rm->cols[i], param_text(ap, p, &v));
 	}
 	buf_puts(&ap->sql, " WHERE ");
@@ -557,14 +387,29 @@ run_touched(wb_applier *ap, params *p, char *err, size_t errlen)
 }
 
 /*
- * One change.  The fast path is one statement that applies unless the
+ * In a pipeline: send the change's statement, which must touch one row;
+ * whether it did is known when the pipeline ends.
+ */
+static bool
+send_change(wb_applier *ap, params *p, char *err, size_t errlen)
+{
+	params_fix(ap, p);
+	if (stmts_send(&ap->stmts, ap->sql.data, p->n, p->values, true))
+		return true;
+	snprintf(err, errlen, "%s", ap->stmts.why);
+	return false;
+}
+
+/*
+ * One change.  In a pipeline (ap->fast), only the statement that applies
+ * it when nothing conflicts.  One at a time, the fast path is one statement that applies unless the
  * local row belongs to a newer write (the policy's condition); only when
  * it touches no row do we look closer, decide and record the conflict.
  */
 static bool
 apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 {
-	wb_relmap  *rm = relmap_find(ap, rec->u.change.relid);
+	wb_relmap  *rm = relmaps_find(&ap->maps, rec->u.change.relid);
 	params		p = {0};
 	char		touched[32] = "";
 	int			exists;
@@ -594,6 +439,8 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 		case WB_REC_INSERT:
 		case WB_REC_SNAPSHOT:
 			build_insert(ap, &p, rm, &rec->u.change.new, true);
+			if (ap->fast)
+				return send_change(ap, &p, err, errlen);
 			params_fix(ap, &p);
 			if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, touched, sizeof(touched)))
 				return false;
@@ -645,6 +492,8 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 				snprintf(err, errlen, "UPDATE of %s without a primary key value", rm->display);
 				return false;
 			}
+			if (ap->fast)
+				return send_change(ap, &p, err, errlen);
 			if ((exists = run_touched(ap, &p, err, errlen)) != 0)
 				return exists > 0;
 			if ((exists = row_exists(ap, rm, rec, err, errlen)) < 0)
@@ -675,6 +524,8 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 			append_key(ap, &p, rm, rec);
 			buf_puts(&ap->sql, " AND ");
 			append_condition(ap, &p);
+			if (ap->fast)
+				return send_change(ap, &p, err, errlen);
 			if ((exists = run_touched(ap, &p, err, errlen)) != 0)
 				return exists > 0;
 			if ((exists = row_exists(ap, rm, rec, err, errlen)) < 0)
@@ -701,7 +552,7 @@ apply_truncate(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 	buf_puts(&ap->sql, "TRUNCATE ");
 	for (uint32_t i = 0; i < rec->u.truncate.nrelids; i++)
 	{
-		wb_relmap  *rm = relmap_find(ap, wb_record_next_relid(&cur));
+		wb_relmap  *rm = relmaps_find(&ap->maps, wb_record_next_relid(&cur));
 
 		if (rm == NULL || rm->error)
 		{
@@ -714,7 +565,7 @@ apply_truncate(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 		buf_puts(&ap->sql, " RESTART IDENTITY");
 	if (rec->u.truncate.flags & WB_TRUNCATE_CASCADE)
 		buf_puts(&ap->sql, " CASCADE");
-	return run_ok(ap, ap->sql.data, 0, NULL, err, errlen, NULL, 0);
+	return exec_or_send(ap, ap->sql.data, 0, NULL, false, err, errlen);
 }
 
 /* Every record of a message, in order. */
@@ -748,11 +599,9 @@ apply_records(wb_applier *ap, const char *payload, size_t len, char *err, size_t
 			case WB_REC_MESSAGE:
 				break;
 			case WB_REC_RELATION:
-				if (!relmap_from_record(ap, &rec))
-				{
-					snprintf(err, errlen, "%s", PQerrorMessage(ap->conn));
+				if (!relmaps_describe(&ap->maps, &ap->stmts, payload + start,
+									  wb_mp_offset(&cur) - start, &rec, err, errlen))
 					return false;
-				}
 				break;
 			case WB_REC_TRUNCATE:
 				if (!apply_truncate(ap, &rec, err, errlen))
@@ -785,19 +634,19 @@ record_progress(wb_applier *ap, int64_t offset, bool with_commit, char *err, siz
 	values[1] = off;
 	values[2] = conflicts;
 	if (!with_commit)
-		return run_ok(ap,
-					  "UPDATE walbridge.apply_progress SET kafka_offset = $2, applied_at = now(),"
-					  " conflicts = conflicts + $3, paused_offset = NULL, last_error = NULL,"
-					  " skip_offset = NULL WHERE peer = $1",
-					  3, values, err, errlen, NULL, 0);
+		return exec_or_send(ap,
+							"UPDATE walbridge.apply_progress SET kafka_offset = $2, applied_at = now(),"
+							" conflicts = conflicts + $3, paused_offset = NULL, last_error = NULL,"
+							" skip_offset = NULL WHERE peer = $1",
+							3, values, true, err, errlen);
 
 	snprintf(lsn, sizeof(lsn), WB_LSN_FORMAT, WB_LSN_ARGS(ap->txn.commit_lsn));
 	sqltext_timestamp(&ts, ap->txn.commit_time - WB_PG_EPOCH_OFFSET_USECS, true);
 	{
 		const char *origin[2] = {lsn, ts.data};
 
-		if (!run_ok(ap, "SELECT pg_replication_origin_xact_setup($1::pg_lsn, $2::timestamptz)",
-					2, origin, err, errlen, NULL, 0))
+		if (!exec_or_send(ap, "SELECT pg_replication_origin_xact_setup($1::pg_lsn, $2::timestamptz)",
+						  2, origin, false, err, errlen))
 		{
 			buf_free(&ts);
 			return false;
@@ -806,11 +655,11 @@ record_progress(wb_applier *ap, int64_t offset, bool with_commit, char *err, siz
 	{
 		const char *v[6] = {ap->peer, off, conflicts, lsn, ts.data, NULL};
 
-		ok = run_ok(ap,
-					"UPDATE walbridge.apply_progress SET kafka_offset = $2, applied_at = now(),"
-					" conflicts = conflicts + $3, source_commit_lsn = $4, source_commit_time = $5,"
-					" paused_offset = NULL, last_error = NULL, skip_offset = NULL WHERE peer = $1",
-					5, v, err, errlen, NULL, 0);
+		ok = exec_or_send(ap,
+						  "UPDATE walbridge.apply_progress SET kafka_offset = $2, applied_at = now(),"
+						  " conflicts = conflicts + $3, source_commit_lsn = $4, source_commit_time = $5,"
+						  " paused_offset = NULL, last_error = NULL, skip_offset = NULL WHERE peer = $1",
+						  5, v, true, err, errlen);
 	}
 	buf_free(&ts);
 	return ok;
@@ -867,18 +716,129 @@ apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
 	return connection_lost(ap) ? WB_APPLY_FAILED : WB_APPLY_PAUSED;
 }
 
-/* Forget what a retry must look at afresh (the local tables may be fixed). */
+/*
+ * Forget what a retry must look at afresh (the local tables may be fixed),
+ * unless this only reads a transaction again to apply it one by one.
+ */
 void
 apply_resume(wb_applier *ap)
 {
-	for (int i = 0; i < ap->nrels; i++)
-		relmap_clear(&ap->rels[i]);
-	ap->nrels = 0;
 	ap->paused = false;
 	ap->waiting = false;
+	if (ap->rewinding)
+	{
+		ap->rewinding = false;
+		return;
+	}
+	relmaps_clear(&ap->maps);
 	/* the tables may have changed: plan everything afresh */
-	PQclear(PQexec(ap->conn, "DEALLOCATE ALL"));
-	forget_prepared(ap);
+	stmts_forget(&ap->stmts);
+}
+
+/*
+ * A change of this transaction needs a closer look (a conflict, or an
+ * error to report), but its first chunks were already read: read it again
+ * from its first message, to apply it one change at a time.
+ */
+static wb_apply_result
+apply_rewind(wb_applier *ap)
+{
+	ap->one_by_one_lsn = ap->txn.commit_lsn;
+	ap->paused = true;
+	ap->rewinding = true;
+	ap->paused_offset = ap->txn_first_offset;
+	ap->retry_at_us = 0;
+	return WB_APPLY_PAUSED;
+}
+
+/* Resolve the message's RELATION records before its pipeline starts. */
+static bool
+describe_relations(wb_applier *ap, const char *payload, size_t len, char *err, size_t errlen)
+{
+	wb_mpcur	cur;
+
+	wb_mp_init(&cur, payload, len);
+	while (!wb_mp_at_end(&cur))
+	{
+		size_t		start = wb_mp_offset(&cur);
+		wb_record	rec;
+		char		perr[WB_RECORD_ERRLEN];
+
+		if (wb_mp_skip(&cur) != WB_MP_OK ||
+			!wb_record_parse(payload + start, wb_mp_offset(&cur) - start, &rec, perr, sizeof(perr)))
+		{
+			snprintf(err, errlen, "the message does not decode");
+			return false;
+		}
+		if (rec.tag == WB_REC_RELATION &&
+			!relmaps_describe(&ap->maps, &ap->stmts, payload + start,
+							  wb_mp_offset(&cur) - start, &rec, err, errlen))
+			return false;
+	}
+	return true;
+}
+
+typedef enum wb_pipelined
+{
+	PIPELINED,					/* applied (and committed, if finish) */
+	ONE_BY_ONE,					/* rolled back: apply it one change at a time */
+	PIPELINE_LOST				/* the connection is gone */
+} wb_pipelined;
+
+/*
+ * A message as one pipeline: BEGIN (begin), its changes (changes), the
+ * progress (finish; with the origin's commit data for with_commit), all
+ * sent without waiting, then COMMIT (finish) once every result is in and
+ * each change touched its row.  Anything else (a conflict, an error) rolls
+ * the local transaction back: applied one change at a time, the same
+ * message gets its conflicts resolved and its errors reported.
+ */
+static wb_pipelined
+apply_pipelined(wb_applier *ap, int64_t offset, const char *payload, size_t len,
+				bool begin, bool changes, bool finish, bool with_commit)
+{
+	char		err[1024] = "";
+	bool		sent;
+	wb_pipeline_result r;
+
+	if (changes && !describe_relations(ap, payload, len, err, sizeof(err)))
+		sent = false;
+	else
+	{
+		if (!stmts_pipeline_begin(&ap->stmts))
+			return connection_lost(ap) ? PIPELINE_LOST : ONE_BY_ONE;
+		ap->fast = true;
+		sent = (!begin || exec_or_send(ap, "BEGIN", 0, NULL, false, err, sizeof(err))) &&
+			(!changes || apply_records(ap, payload, len, err, sizeof(err))) &&
+			(!finish || record_progress(ap, offset, with_commit, err, sizeof(err)));
+		ap->fast = false;
+		r = stmts_pipeline_end(&ap->stmts);
+		if (r == WB_PIPELINE_LOST)
+			return PIPELINE_LOST;
+		if (r != WB_PIPELINE_OK && sent)
+		{
+			sent = false;
+			snprintf(err, sizeof(err), "%s", ap->stmts.why);
+		}
+	}
+	if (sent && finish && run_ok(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL, 0))
+	{
+		ap->in_txn = false;
+		return PIPELINED;
+	}
+	if (sent && !finish)
+	{
+		ap->in_txn = true;
+		return PIPELINED;
+	}
+	if (connection_lost(ap))
+		return PIPELINE_LOST;
+	wb_log(WB_LOG_DEBUG, "applying node \"%s\" at topic %s offset %" PRId64 ": %s; one change at a time",
+		   ap->peer, ap->topic, offset, err);
+	if (PQtransactionStatus(ap->conn) != PQTRANS_IDLE)
+		rollback(ap);
+	ap->in_txn = false;
+	return ONE_BY_ONE;
 }
 
 static wb_apply_result
@@ -886,8 +846,9 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 				  const char *payload, size_t len)
 {
 	char		err[1024];
+	bool		first = meta->chunk == 0;
 
-	if (meta->chunk == 0)
+	if (first)
 	{
 		if (ap->in_txn)
 		{
@@ -898,16 +859,56 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 		ap->txn_first_offset = offset;
 		ap->conflicts = 0;
 		ap->skipping = (meta->commit_lsn <= ap->applied_lsn) || offset == ap->skip_offset;
-		if (!ap->skipping && !run_ok(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL, 0))
-			return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
-		ap->in_txn = true;
 	}
 	else if (!ap->in_txn || meta->xid != ap->txn.xid || meta->commit_lsn != ap->txn.commit_lsn)
 		return apply_pause(ap, offset, "chunk %d of xid %u arrived without the chunks before it",
 						   meta->chunk, meta->xid);
 
+	if (ap->skipping)
+	{
+		ap->in_txn = !meta->last;
+		if (!meta->last)
+			return WB_APPLY_OK;
+		if (offset >= ap->skip_offset && ap->skip_offset >= 0)
+			wb_log(WB_LOG_WARNING, "skipped xid %u of node \"%s\" (topic %s offsets %" PRId64 "-%" PRId64 ") as walbridge.skip() asked",
+				   meta->xid, ap->peer, ap->topic, ap->txn_first_offset, offset);
+		if (!record_progress(ap, offset, false, err, sizeof(err)))
+			return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
+		ap->skip_offset = -1;
+		ap->applied_offset = offset;
+		return WB_APPLY_OK;
+	}
+
+	if (ap->one_by_one_lsn != meta->commit_lsn)
+	{
+		switch (apply_pipelined(ap, offset, payload, len, first, true, meta->last, true))
+		{
+			case PIPELINED:
+				ap->waiting = false;
+				if (meta->last)
+				{
+					ap->applied_offset = offset;
+					ap->applied_lsn = meta->commit_lsn;
+				}
+				return WB_APPLY_OK;
+			case PIPELINE_LOST:
+				return WB_APPLY_FAILED;
+			case ONE_BY_ONE:
+				ap->one_by_one_lsn = meta->commit_lsn;
+				if (!first)
+					return apply_rewind(ap);
+				break;
+		}
+	}
+
+	if (first)
+	{
+		if (!run_ok(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL, 0))
+			return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
+		ap->in_txn = true;
+	}
 	ap->sqlstate[0] = '\0';
-	if (!ap->skipping && !apply_records(ap, payload, len, err, sizeof(err)))
+	if (!apply_records(ap, payload, len, err, sizeof(err)))
 	{
 		if (connection_lost(ap))
 			return WB_APPLY_FAILED;
@@ -919,18 +920,6 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 	if (!meta->last)
 		return WB_APPLY_OK;
 
-	if (ap->skipping)
-	{
-		ap->in_txn = false;
-		if (offset >= ap->skip_offset && ap->skip_offset >= 0)
-			wb_log(WB_LOG_WARNING, "skipped xid %u of node \"%s\" (topic %s offsets %" PRId64 "-%" PRId64 ") as walbridge.skip() asked",
-				   meta->xid, ap->peer, ap->topic, ap->txn_first_offset, offset);
-		if (!record_progress(ap, offset, false, err, sizeof(err)))
-			return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
-		ap->skip_offset = -1;
-		ap->applied_offset = offset;
-		return WB_APPLY_OK;
-	}
 	if (!record_progress(ap, offset, true, err, sizeof(err)) ||
 		!run_ok(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL, 0))
 	{
@@ -957,6 +946,18 @@ apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 	ap->txn.commit_time = meta->commit_time;
 	ap->conflicts = 0;
 	ap->txn_first_offset = offset;
+	switch (apply_pipelined(ap, offset, payload, len, true, apply, true, false))
+	{
+		case PIPELINED:
+			ap->applied_offset = offset;
+			ap->skip_offset = -1;
+			return WB_APPLY_OK;
+		case PIPELINE_LOST:
+			return WB_APPLY_FAILED;
+		case ONE_BY_ONE:
+			break;
+	}
+
 	if (!run_ok(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL, 0))
 		return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
 	ap->in_txn = true;
@@ -1032,6 +1033,7 @@ apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *n
 	ap->applied_offset = -1;
 	ap->skip_offset = -1;
 	ap->conn = PQconnectdbParams(keys, values, 1);
+	stmts_init(&ap->stmts, ap->conn);
 	if (PQstatus(ap->conn) != CONNECTION_OK)
 	{
 		wb_log(WB_LOG_ERROR, "could not connect to apply node \"%s\": %s", peer, PQerrorMessage(ap->conn));
@@ -1061,12 +1063,12 @@ apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *n
 void
 apply_close(wb_applier *ap)
 {
-	for (int i = 0; i < ap->nrels; i++)
-		relmap_clear(&ap->rels[i]);
-	free(ap->rels);
-	forget_prepared(ap);
+	relmaps_clear(&ap->maps);
 	if (ap->conn)
 		PQfinish(ap->conn);
+	ap->stmts.conn = NULL;		/* gone with the connection */
+	stmts_forget(&ap->stmts);
+	free(ap->stmts.pending);
 	buf_free(&ap->sql);
 	buf_free(&ap->text);
 	free(ap->peer);

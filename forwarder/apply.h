@@ -19,7 +19,9 @@
 
 #include <libpq-fe.h>
 
+#include "relmap.h"
 #include "sqltext.h"
+#include "stmts.h"
 
 /* What a Kafka message's headers say. */
 typedef struct wb_msgmeta
@@ -31,18 +33,6 @@ typedef struct wb_msgmeta
 	int			chunk;
 	bool		last;
 } wb_msgmeta;
-
-/* A peer's table as this node has it. */
-typedef struct wb_relmap
-{
-	uint32_t	relid;			/* on the peer */
-	char	   *display;		/* schema.table, for messages */
-	char	   *local;			/* quoted, qualified */
-	int			ncols;
-	char	  **cols;			/* quoted local column names, peer order */
-	uint32_t   *flags;			/* the peer's WB_COLUMN_* flags */
-	char	   *error;			/* why it cannot be applied, or NULL */
-} wb_relmap;
 
 typedef struct wb_applier
 {
@@ -70,13 +60,12 @@ typedef struct wb_applier
 	wb_msgmeta	txn;
 	int			conflicts;
 
-	wb_relmap  *rels;
-	int			nrels;
+	wb_relmaps	maps;			/* the peer's tables, here */
+	wb_stmts	stmts;			/* prepared statements, pipelines */
+	bool		fast;			/* sending this message as one pipeline */
+	bool		rewinding;		/* read the transaction again, one by one */
+	uint64_t	one_by_one_lsn; /* the transaction that needs it */
 
-	/* prepared statements of this session, by their SQL text */
-	char	  **prepared;		/* open addressing; index+1 names it */
-	size_t		prepared_cap;	/* a power of two */
-	size_t		prepared_used;
 	wb_buf		sql;
 	wb_buf		text;			/* parameter values, NUL-separated */
 	int64_t		end_offset;		/* topic end when last seen */

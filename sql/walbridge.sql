@@ -438,30 +438,6 @@ AS $$
 				   FROM pg_replication_origin WHERE roident = origin) END
 $$;
 
-/*
- * Whether a change from a peer may overwrite the local row whose version
- * is local_xmin: last writer wins.  The row's last writer is known from
- * its commit timestamp and replication origin (track_commit_timestamp).
- * A row last written by that same peer is simply its next version.
- * Otherwise the later commit wins, and on a tie the greater node name, so
- * every node decides alike.  A row with no commit timestamp (written before
- * track_commit_timestamp, or in this very transaction) is overwritten.
- */
-CREATE FUNCTION walbridge.remote_wins(local_xmin xid, remote_time timestamptz,
-	remote_origin oid, remote_node text)
-RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog
-AS $$
-	SELECT CASE
-		WHEN c.timestamp IS NULL THEN true
-		WHEN c.roident = remote_origin THEN true
-		WHEN c.timestamp <> remote_time THEN c.timestamp < remote_time
-		ELSE remote_node > walbridge.writer_node(c.roident)
-	END
-	FROM pg_xact_commit_timestamp_origin(local_xmin) AS c
-$$;
-
 /* The commit time and writer of a local row version, for conflict records. */
 CREATE FUNCTION walbridge.row_writer(local_xmin xid, OUT commit_time timestamptz, OUT node text)
 LANGUAGE sql STABLE

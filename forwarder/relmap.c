@@ -1,0 +1,257 @@
+/*-------------------------------------------------------------------------
+ *
+ * relmap.c
+ *		A peer's tables as this node has them.
+ *
+ * Every message is self-contained, so the same RELATION records come with
+ * every message: each distinct one (compared by its bytes) is resolved
+ * with one catalog query per session, the rest are a lookup.  A relid may
+ * be described again in the middle of a stream (ALTER TABLE on the peer):
+ * "current" always points at the latest description.
+ *
+ * Names are matched exactly (same schema, table and column names); the
+ * local names are quoted by the server (format('%I'), quote_ident), never
+ * by us.
+ *
+ * IDENTIFICATION
+ *		forwarder/relmap.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "relmap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqltext.h"
+
+/*
+ * One row per column the peer sent, in its order, with the local quoted
+ * name (NULL: no such column, or a generated one) and whether it is an
+ * identity column GENERATED ALWAYS; no row at all when the table is
+ * missing, one row with a NULL position for a table without columns.
+ */
+#define RESOLVE_SQL \
+	"SELECT format('%I.%I', n.nspname, c.relname), w.i, quote_ident(a.attname), a.attidentity = 'a'" \
+	" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
+	" LEFT JOIN LATERAL unnest($3::text[]) WITH ORDINALITY AS w(name, i) ON true" \
+	" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = w.name" \
+	"  AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''" \
+	" WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')" \
+	" ORDER BY w.i"
+
+static uint64_t
+hash_bytes(const char *p, size_t len)
+{
+	uint64_t	h = UINT64_C(1469598103934665603);
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char) p[i]) * UINT64_C(1099511628211);
+	return h;
+}
+
+static char *
+copy_str(const char *s, size_t n)
+{
+	char	   *copy = malloc(n + 1);
+
+	if (copy == NULL)
+		abort();
+	memcpy(copy, s, n);
+	copy[n] = '\0';
+	return copy;
+}
+
+static void
+relmap_free(wb_relmap *rm)
+{
+	free(rm->key);
+	free(rm->display);
+	free(rm->local);
+	for (int i = 0; i < rm->ncols; i++)
+		free(rm->cols[i]);
+	free(rm->cols);
+	free(rm->flags);
+	free(rm->always);
+	free(rm->error);
+	free(rm);
+}
+
+void
+relmaps_clear(wb_relmaps *maps)
+{
+	for (int i = 0; i < maps->nknown; i++)
+		relmap_free(maps->known[i]);
+	free(maps->known);
+	free(maps->current);
+	memset(maps, 0, sizeof(*maps));
+}
+
+wb_relmap *
+relmaps_find(const wb_relmaps *maps, uint32_t relid)
+{
+	for (int i = 0; i < maps->ncurrent; i++)
+		if (maps->current[i].relid == relid)
+			return maps->current[i].rm;
+	return NULL;
+}
+
+static void
+set_current(wb_relmaps *maps, wb_relmap *rm)
+{
+	for (int i = 0; i < maps->ncurrent; i++)
+		if (maps->current[i].relid == rm->relid)
+		{
+			maps->current[i].rm = rm;
+			return;
+		}
+	maps->current = realloc(maps->current, sizeof(wb_relmap_current) * (maps->ncurrent + 1));
+	if (maps->current == NULL)
+		abort();
+	maps->current[maps->ncurrent++] = (wb_relmap_current) {.relid = rm->relid, .rm = rm};
+}
+
+/* The peer's column names as a text[] literal. */
+static void
+column_array(wb_buf *out, const wb_record *rec, wb_relmap *rm)
+{
+	wb_mpcur	cur = rec->u.relation.columns;
+
+	buf_puts(out, "{");
+	for (int i = 0; i < rm->ncols; i++)
+	{
+		wb_column	col;
+
+		wb_record_next_column(&cur, &col);
+		rm->flags[i] = col.flags;
+		buf_puts(out, i > 0 ? ",\"" : "\"");
+		for (size_t j = 0; j < col.name.len; j++)
+		{
+			char		ch = col.name.ptr[j];
+
+			if (ch == '"' || ch == '\\')
+				buf_append(out, "\\", 1);
+			buf_append(out, &ch, 1);
+		}
+		buf_puts(out, "\"");
+	}
+	buf_puts(out, "}");
+}
+
+/* The first column the peer sent that this node lacks, as the error. */
+static void
+missing_column(wb_relmap *rm, const wb_record *rec, int missing)
+{
+	wb_mpcur	cur = rec->u.relation.columns;
+	wb_column	col = {0};
+	wb_buf		e = {0};
+
+	for (int i = 0; i <= missing; i++)
+		wb_record_next_column(&cur, &col);
+	buf_printf(&e, "column \"%.*s\" of table %s does not exist on this node",
+			   (int) col.name.len, col.name.ptr, rm->display);
+	rm->error = e.data;
+}
+
+static bool
+resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t errlen)
+{
+	char	   *schema = copy_str(rec->u.relation.schema.ptr, rec->u.relation.schema.len);
+	char	   *table = copy_str(rec->u.relation.table.ptr, rec->u.relation.table.len);
+	wb_buf		display = {0};
+	wb_buf		names = {0};
+	const char *params[3];
+	PGresult   *res;
+	bool		ok = true;
+
+	buf_printf(&display, "%s.%s", schema, table);
+	rm->display = display.data;
+	rm->relid = rec->u.relation.relid;
+	rm->ncols = (int) rec->u.relation.ncolumns;
+	rm->cols = calloc(rm->ncols + 1, sizeof(char *));
+	rm->flags = calloc(rm->ncols + 1, sizeof(uint32_t));
+	rm->always = calloc(rm->ncols + 1, sizeof(bool));
+	if (rm->cols == NULL || rm->flags == NULL || rm->always == NULL)
+		abort();
+	column_array(&names, rec, rm);
+
+	params[0] = schema;
+	params[1] = table;
+	params[2] = names.data;
+	res = stmts_exec(st, RESOLVE_SQL, 3, params);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		snprintf(err, errlen, "could not look up table %s: %s", rm->display,
+				 PQresultErrorMessage(res));
+		ok = false;
+	}
+	else if (PQntuples(res) == 0)
+	{
+		wb_buf		e = {0};
+
+		buf_printf(&e, "table %s does not exist on this node", rm->display);
+		rm->error = e.data;
+	}
+	else
+	{
+		int			missing = -1;
+
+		rm->local = strdup(PQgetvalue(res, 0, 0));
+		for (int row = 0; row < PQntuples(res) && row < rm->ncols; row++)
+		{
+			if (PQgetisnull(res, row, 2))
+			{
+				if (missing < 0)
+					missing = row;
+				continue;
+			}
+			rm->cols[row] = strdup(PQgetvalue(res, row, 2));
+			rm->always[row] = strcmp(PQgetvalue(res, row, 3), "t") == 0;
+			rm->any_always |= rm->always[row];
+		}
+		if (missing >= 0)
+			missing_column(rm, rec, missing);
+	}
+	PQclear(res);
+	buf_free(&names);
+	free(schema);
+	free(table);
+	return ok;
+}
+
+bool
+relmaps_describe(wb_relmaps *maps, wb_stmts *st, const char *bytes, size_t len,
+				 const wb_record *rec, char *err, size_t errlen)
+{
+	uint64_t	h = hash_bytes(bytes, len);
+	wb_relmap  *rm;
+
+	for (int i = 0; i < maps->nknown; i++)
+	{
+		rm = maps->known[i];
+		if (rm->keyhash == h && rm->keylen == len && memcmp(rm->key, bytes, len) == 0)
+		{
+			set_current(maps, rm);
+			return true;
+		}
+	}
+
+	rm = calloc(1, sizeof(wb_relmap));
+	if (rm == NULL)
+		abort();
+	if (!resolve(rm, st, rec, err, errlen))
+	{
+		relmap_free(rm);
+		return false;
+	}
+	rm->key = copy_str(bytes, len);
+	rm->keylen = len;
+	rm->keyhash = h;
+	maps->known = realloc(maps->known, sizeof(wb_relmap *) * (maps->nknown + 1));
+	if (maps->known == NULL)
+		abort();
+	maps->known[maps->nknown++] = rm;
+	set_current(maps, rm);
+	return true;
+}

@@ -1,0 +1,68 @@
+/*-------------------------------------------------------------------------
+ *
+ * relmap.h
+ *		A peer's tables as this node has them: each RELATION record mapped
+ *		to the local table and columns, once per session.
+ *
+ * IDENTIFICATION
+ *		forwarder/relmap.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WB_RELMAP_H
+#define WB_RELMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+#include "stmts.h"
+
+/* One RELATION record, resolved against the local catalog. */
+typedef struct wb_relmap
+{
+	char	   *key;			/* the RELATION record's bytes */
+	size_t		keylen;
+	uint64_t	keyhash;
+
+	uint32_t	relid;			/* on the peer */
+	char	   *display;		/* schema.table, for messages */
+	char	   *local;			/* quoted, qualified */
+	int			ncols;
+	char	  **cols;			/* quoted local column names, peer order */
+	uint32_t   *flags;			/* the peer's WB_COLUMN_* flags */
+	bool	   *always;			/* GENERATED ALWAYS AS IDENTITY here */
+	bool		any_always;
+	char	   *error;			/* why it cannot be applied, or NULL */
+} wb_relmap;
+
+typedef struct wb_relmap_current
+{
+	uint32_t	relid;
+	wb_relmap  *rm;
+} wb_relmap_current;
+
+typedef struct wb_relmaps
+{
+	wb_relmap **known;			/* every RELATION seen, by its bytes */
+	int			nknown;
+	wb_relmap_current *current; /* what each peer relid means now */
+	int			ncurrent;
+} wb_relmaps;
+
+/*
+ * A RELATION record (its bytes and parsed form) now describes its relid.
+ * Looked up in the catalog only the first time these exact bytes are seen;
+ * a table or column missing here is remembered as the relmap's error,
+ * raised when a change uses it.  False (with err) only if the catalog
+ * could not be read.
+ */
+extern bool relmaps_describe(wb_relmaps *maps, wb_stmts *st, const char *bytes, size_t len,
+							 const wb_record *rec, char *err, size_t errlen);
+extern wb_relmap *relmaps_find(const wb_relmaps *maps, uint32_t relid);
+
+/* Forget everything (the local tables may have changed). */
+extern void relmaps_clear(wb_relmaps *maps);
+
+#endif							/* WB_RELMAP_H */

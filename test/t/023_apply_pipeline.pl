@@ -1,0 +1,116 @@
+# Pipelined apply: a message's changes go to the server as one libpq
+# pipeline; a change that conflicts (touches no row) or fails sends the
+# transaction back to be applied one change at a time, from its first
+# message when it spans several, with the conflict resolved and recorded
+# exactly as before.  Also: identity columns GENERATED ALWAYS, and an error
+# found while preparing a statement is the one reported.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+use WalbridgeTest;
+
+my $broker = start_broker('walbridge.a', 'walbridge.b');
+my $a = walbridge_node('a');
+my $b = walbridge_node('b');
+
+my $schema = q{
+	CREATE TABLE items (id integer PRIMARY KEY, v text);
+	CREATE TABLE gen (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);
+};
+$a->safe_psql('postgres', $schema);
+$b->safe_psql('postgres', $schema);
+$a->safe_psql('postgres', q{SELECT walbridge.create_node('a'); SELECT walbridge.start_sync('{}');});
+$b->safe_psql('postgres', q{SELECT walbridge.create_node('b'); SELECT walbridge.start_sync('{a}');});
+
+# Small messages: one source transaction of a few thousand rows spans many.
+my $wa = start_walbridged($a, $broker, chunk_size => '16kB');
+my $wb = start_walbridged($b, $broker, log_level => 'debug');
+
+sub table_text
+{
+	my ($node, $table) = @_;
+	return $node->safe_psql('postgres', "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM $table t");
+}
+
+sub converged
+{
+	my ($what) = @_;
+	for (1 .. 600)
+	{
+		return 1 unless grep { table_text($a, $_) ne table_text($b, $_) } qw(items gen);
+		usleep(100_000);
+	}
+	is(table_text($b, $_), table_text($a, $_), "$what: $_ identical") for qw(items gen);
+	return 0;
+}
+
+sub one_by_one_count
+{
+	my @lines = $wb->log_contents =~ /one change at a time/g;
+	return scalar @lines;
+}
+
+# 1. Many changes in one transaction, nothing conflicting: all pipelined.
+$a->safe_psql('postgres', q{
+	INSERT INTO items SELECT g, 'first ' || g FROM generate_series(1, 3000) g;
+	UPDATE items SET v = v || ' updated' WHERE id % 3 = 0;
+	DELETE FROM items WHERE id % 7 = 0;
+});
+ok(converged('a 3,000-row transaction'), 'a large transaction over many messages arrives');
+is(one_by_one_count(), 0, 'nothing conflicted: no change was applied one at a time');
+is($b->safe_psql('postgres', q{SELECT count(*) FROM walbridge.conflicts}), '0', 'no conflict recorded');
+
+# 2. A conflict in a late message of a multi-message transaction: B wrote
+# key 102900 itself, earlier; A's later insert of the same key wins.
+$b->safe_psql('postgres', q{INSERT INTO items VALUES (102900, 'written on b first')});
+$a->safe_psql('postgres', q{INSERT INTO items SELECT g, 'second ' || g FROM generate_series(100001, 103000) g});
+ok(converged('a conflict in a late message'), 'the transaction with a conflict in a late message arrives whole');
+cmp_ok(one_by_one_count(), '>=', 1, 'the conflict sent the transaction back to be applied one change at a time');
+like($wb->log_contents, qr/retrying node "a" from offset/, 'it was read again from its first message');
+is($b->safe_psql('postgres', q{SELECT kind || ' ' || decision || ' ' || (remote_row->>'v') FROM walbridge.conflicts}),
+	'insert_exists apply_remote second 102900', 'the conflict is recorded once, with the later write winning');
+
+# 3. A conflict in a one-message transaction: B's local write is later than
+# A's, so it stays; the other row of the same transaction is applied.
+$wb->stop;
+$a->safe_psql('postgres', q{UPDATE items SET v = 'a wrote 5' WHERE id = 5; UPDATE items SET v = 'a wrote 6' WHERE id = 6;});
+usleep(20_000);
+$b->safe_psql('postgres', q{UPDATE items SET v = 'b wrote 5 later' WHERE id = 5});
+my $before = one_by_one_count();
+$wb = start_walbridged($b, $broker, log_level => 'debug');
+ok($b->poll_query_until('postgres', q{SELECT v = 'a wrote 6' FROM items WHERE id = 6}),
+	'the rest of the transaction is applied');
+is($b->safe_psql('postgres', q{SELECT v FROM items WHERE id = 5}), 'b wrote 5 later', 'the later local write is kept');
+is($b->safe_psql('postgres', q{SELECT decision FROM walbridge.conflicts WHERE kind = 'update_differs'}),
+	'keep_local', 'and the conflict recorded');
+cmp_ok(one_by_one_count(), '>', $before, 'that transaction too was applied one change at a time');
+$b->safe_psql('postgres', q{UPDATE items SET v = 'a wrote 5' WHERE id = 5});
+
+# 4. Identity columns GENERATED ALWAYS keep the peer's values.
+$a->safe_psql('postgres', q{
+	INSERT INTO gen (v) SELECT 'gen ' || g FROM generate_series(1, 5) g;
+	UPDATE gen SET v = 'changed' WHERE id = 2;
+	DELETE FROM gen WHERE id = 3;
+});
+ok(converged('identity GENERATED ALWAYS'), 'a table with an identity column GENERATED ALWAYS syncs');
+
+# 5. A statement that fails while being prepared: its own error is shown,
+# not "current transaction is aborted".
+$b->safe_psql('postgres', q{ALTER TABLE items RENAME COLUMN v TO w});
+$a->safe_psql('postgres', q{INSERT INTO items VALUES (200000, 'after the rename')});
+ok($b->poll_query_until('postgres', q{SELECT state = 'paused' FROM walbridge.status() WHERE peer = 'a'}),
+	'a column renamed on B pauses apply');
+my $error = $b->safe_psql('postgres', q{SELECT last_error FROM walbridge.status() WHERE peer = 'a'});
+like($error, qr/column "v"/, 'status() names the column');
+unlike($error, qr/current transaction is aborted/, 'the real error, not what followed it');
+$b->safe_psql('postgres', q{ALTER TABLE items RENAME COLUMN w TO v});
+ok(converged('after the fix'), 'apply resumes after the fix');
+
+$wa->stop;
+$wb->stop;
+$broker->stop;
+done_testing();
