@@ -24,8 +24,7 @@
 #   1. installs missing Debian packages (test/install-deps), builds and
 #      installs this tree;
 #   2. starts two throwaway servers, A and B (test/servers.sh; fsync off
-#      and autovacuum off: the disk is not what is measured;
-#      wal_sender_timeout off, see below) and the mock Kafka broker
+#      and autovacuum off: the disk is not what is measured) and the mock Kafka broker
 #      (test/broker/mock_broker) with the topics walbridge.a and walbridge.b;
 #   3. two separate pairs of databases with the same tables:
 #        bench(id int primary key, a int, b text, c timestamptz, d numeric)
@@ -62,16 +61,11 @@
 #      is the row's arrival on B (the trigger) minus its commit time on A
 #      (pg_xact_commit_timestamp(xmin); track_commit_timestamp is on);
 #      B's own commit follows the trigger within the same transaction
-#      (for walbridge after two more statements: its progress row);
+#      (for walbridge, its origin and progress statements are in the same
+#      pipeline as the row; COMMIT is one more round trip);
 #   7. prints each measurement, the medians, walbridge / native ratios,
 #      and the CPU seconds of each process involved during the throughput
 #      phases.
-#
-# wal_sender_timeout is off on both servers: walbridged on B applies up to
-# 500 Kafka messages (500 transactions of 1,000 rows here, minutes of work)
-# before it looks at its own slot's stream again, so with the default 60 s
-# B's walsender gives up on it, walbridged restarts its session and drops
-# what it had fetched from Kafka.  Native replication is unaffected.
 #
 # The mock broker keeps only the newest ~5 MiB per partition.  A publishes
 # faster than B applies, so B's walbridged is told to prefetch (librdkafka's
@@ -162,9 +156,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# wal_sender_timeout = 0: see the header.
-conf=("autovacuum = off" "fsync = off" "max_wal_size = 4GB" "shared_buffers = 256MB"
-	"wal_sender_timeout = 0")
+conf=("autovacuum = off" "fsync = off" "max_wal_size = 4GB" "shared_buffers = 256MB")
 server_start a "$port_a" "${conf[@]}"
 server_start b "$port_b" "${conf[@]}"
 work=$servers_root/sync
