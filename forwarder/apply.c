@@ -86,7 +86,7 @@ exec_or_send(wb_applier *ap, const char *sql, int nparams, const char *const *va
 {
 	if (!ap->fast)
 		return run_ok(ap, sql, nparams, values, err, errlen, NULL, 0);
-	if (stmts_send(&ap->stmts, sql, nparams, values, expect_one))
+	if (stmts_send(&ap->stmts, sql, nparams, values, expect_one ? 1 : -1))
 		return true;
 	snprintf(err, errlen, "%s", ap->stmts.why);
 	return false;
@@ -160,7 +160,7 @@ params_fix(wb_applier *ap, params *p)
  * track_commit_timestamp, or in this very transaction) is overwritten.
  */
 static void
-append_condition(wb_applier *ap, params *p)
+append_condition(wb_applier *ap, params *p, const char *row)
 {
 	char		ts[64];
 	wb_buf		t = {0};
@@ -183,13 +183,13 @@ append_condition(wb_applier *ap, params *p)
 		buf_printf(&ap->sql, "(SELECT CASE WHEN c.timestamp IS NULL OR c.roident = $%d::oid THEN true"
 				   " WHEN c.timestamp <> $%d::timestamptz THEN c.timestamp < $%d::timestamptz"
 				   " ELSE $%d::text > walbridge.writer_node(c.roident) END"
-				   " FROM pg_catalog.pg_xact_commit_timestamp_origin(xmin) c)", b, a, a, c);
+				   " FROM pg_catalog.pg_xact_commit_timestamp_origin(%sxmin) c)", b, a, a, c, row);
 		return;
 	}
 	/* keep_local, error: only rows this peer wrote last (or unknown) */
 	buf_printf(&ap->sql, "(SELECT c.timestamp IS NULL OR c.roident = $%d::oid"
-			   " FROM pg_catalog.pg_xact_commit_timestamp_origin(xmin) c)",
-			   param_string(ap, p, ap->origin_oid));
+			   " FROM pg_catalog.pg_xact_commit_timestamp_origin(%sxmin) c)",
+			   param_string(ap, p, ap->origin_oid), row);
 }
 
 /* WHERE key columns = values: from the old tuple when given, else new. */
@@ -361,7 +361,7 @@ build_update(wb_applier *ap, params *p, const wb_relmap *rm, const wb_record *re
 	if (!append_key(ap, p, rm, rec))
 		return false;
 	buf_puts(&ap->sql, " AND ");
-	append_condition(ap, p);
+	append_condition(ap, p, "");
 	return n > 0;
 }
 
@@ -394,10 +394,88 @@ static bool
 send_change(wb_applier *ap, params *p, char *err, size_t errlen)
 {
 	params_fix(ap, p);
-	if (stmts_send(&ap->stmts, ap->sql.data, p->n, p->values, true))
+	if (stmts_send(&ap->stmts, ap->sql.data, p->n, p->values, 1))
 		return true;
 	snprintf(err, errlen, "%s", ap->stmts.why);
 	return false;
+}
+
+/*
+ * Send the batch gathered so far as one statement over unnest() of its
+ * arrays, which must touch every one of its rows.
+ */
+static bool
+flush_batch(wb_applier *ap, char *err, size_t errlen)
+{
+	wb_batch   *b = &ap->batch;
+	const wb_relmap *rm = b->rm;
+	params		p;
+	int			rows = b->rows;
+	int			n = b->nset + b->nkey;
+	bool		insert = b->tag == WB_REC_INSERT || b->tag == WB_REC_SNAPSHOT;
+
+	if (rows == 0)
+		return true;
+	start_statement(ap, &p);
+	if (insert)
+	{
+		buf_printf(&ap->sql, "INSERT INTO %s (", rm->local);
+		for (int i = 0; i < b->nset; i++)
+			buf_printf(&ap->sql, "%s%s", i > 0 ? ", " : "", rm->cols[b->col[i]]);
+		buf_printf(&ap->sql, ")%s SELECT * FROM ", rm->any_always ? " OVERRIDING SYSTEM VALUE" : "");
+	}
+	else if (b->tag == WB_REC_UPDATE)
+	{
+		buf_printf(&ap->sql, "UPDATE %s wb_t SET ", rm->local);
+		for (int i = 0; i < b->nset; i++)
+			buf_printf(&ap->sql, "%s%s = wb_v.p%d", i > 0 ? ", " : "", rm->cols[b->col[i]], i + 1);
+		buf_puts(&ap->sql, " FROM ");
+	}
+	else
+		buf_printf(&ap->sql, "DELETE FROM %s wb_t USING ", rm->local);
+
+	buf_puts(&ap->sql, "unnest(");
+	for (int i = 0; i < n; i++)
+		buf_printf(&ap->sql, "%s$%d::%s[]", i > 0 ? ", " : "",
+				   param_string(ap, &p, batch_array(b, i)), rm->types[b->col[i]]);
+	buf_puts(&ap->sql, ")");
+	if (insert)
+		buf_puts(&ap->sql, " ON CONFLICT DO NOTHING");
+	else
+	{
+		buf_puts(&ap->sql, " AS wb_v(");
+		for (int i = 0; i < n; i++)
+			buf_printf(&ap->sql, "%sp%d", i > 0 ? ", " : "", i + 1);
+		buf_puts(&ap->sql, ") WHERE ");
+		for (int i = b->nset; i < n; i++)
+			buf_printf(&ap->sql, "wb_t.%s = wb_v.p%d AND ", rm->cols[b->col[i]], i + 1);
+		append_condition(ap, &p, "wb_t.");
+	}
+	batch_reset(b);
+	params_fix(ap, &p);
+	if (stmts_send(&ap->stmts, ap->sql.data, p.n, p.values, rows))
+		return true;
+	snprintf(err, errlen, "%s", ap->stmts.why);
+	return false;
+}
+
+/*
+ * In a pipeline: gather the change into the batch (sending the batch when
+ * it is full, or when this change does not fit it).  False, with *taken
+ * false, if it cannot go in bulk at all.
+ */
+static bool
+batch_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, bool *taken,
+			 char *err, size_t errlen)
+{
+	*taken = false;
+	if (ap->batch.rows > 0 && !batch_accepts(&ap->batch, rm, rec) && !flush_batch(ap, err, errlen))
+		return false;
+	if (!batch_accepts(&ap->batch, rm, rec))
+		return true;
+	*taken = true;
+	batch_add(&ap->batch, rm, rec);
+	return !batch_full(&ap->batch) || flush_batch(ap, err, errlen);
 }
 
 /*
@@ -432,6 +510,19 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 		return false;
 	}
 
+	if (ap->fast)
+	{
+		bool		taken;
+
+		if (!batch_change(ap, rm, rec, &taken, err, errlen))
+			return false;
+		if (taken)
+			return true;
+		/* alone, after what was gathered before it */
+		if (!flush_batch(ap, err, errlen))
+			return false;
+	}
+
 	buf_reset(&ap->sql);
 	buf_reset(&ap->text);
 	switch (rec->tag)
@@ -455,7 +546,7 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 			start_statement(ap, &p);
 			buf_printf(&ap->sql, "SELECT CASE WHEN (SELECT c.roident = $%d::oid FROM pg_xact_commit_timestamp_origin(xmin) c)"
 					   " THEN 'same' WHEN ", param_string(ap, &p, ap->origin_oid));
-			append_condition(ap, &p);
+			append_condition(ap, &p, "");
 			buf_printf(&ap->sql, " THEN 'remote' ELSE 'local' END FROM %s WHERE ", rm->local);
 			append_key(ap, &p, rm, rec);
 			buf_puts(&ap->sql, " FOR UPDATE");
@@ -523,7 +614,7 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 			buf_printf(&ap->sql, "DELETE FROM %s WHERE ", rm->local);
 			append_key(ap, &p, rm, rec);
 			buf_puts(&ap->sql, " AND ");
-			append_condition(ap, &p);
+			append_condition(ap, &p, "");
 			if (ap->fast)
 				return send_change(ap, &p, err, errlen);
 			if ((exists = run_touched(ap, &p, err, errlen)) != 0)
@@ -548,6 +639,8 @@ apply_truncate(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 {
 	wb_mpcur	cur = rec->u.truncate.relids;
 
+	if (ap->fast && !flush_batch(ap, err, errlen))
+		return false;
 	buf_reset(&ap->sql);
 	buf_puts(&ap->sql, "TRUNCATE ");
 	for (uint32_t i = 0; i < rec->u.truncate.nrelids; i++)
@@ -613,7 +706,7 @@ apply_records(wb_applier *ap, const char *payload, size_t len, char *err, size_t
 				break;
 		}
 	}
-	return true;
+	return !ap->fast || flush_batch(ap, err, errlen);
 }
 
 /* ------------------------------------------------------------- progress */
@@ -808,10 +901,12 @@ apply_pipelined(wb_applier *ap, int64_t offset, const char *payload, size_t len,
 		if (!stmts_pipeline_begin(&ap->stmts))
 			return connection_lost(ap) ? PIPELINE_LOST : ONE_BY_ONE;
 		ap->fast = true;
+		batch_reset(&ap->batch);
 		sent = (!begin || exec_or_send(ap, "BEGIN", 0, NULL, false, err, sizeof(err))) &&
 			(!changes || apply_records(ap, payload, len, err, sizeof(err))) &&
 			(!finish || record_progress(ap, offset, with_commit, err, sizeof(err)));
 		ap->fast = false;
+		batch_reset(&ap->batch);
 		r = stmts_pipeline_end(&ap->stmts);
 		if (r == WB_PIPELINE_LOST)
 			return PIPELINE_LOST;
@@ -1064,6 +1159,7 @@ void
 apply_close(wb_applier *ap)
 {
 	relmaps_clear(&ap->maps);
+	batch_free(&ap->batch);
 	if (ap->conn)
 		PQfinish(ap->conn);
 	ap->stmts.conn = NULL;		/* gone with the connection */

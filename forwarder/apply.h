@@ -19,6 +19,7 @@
 
 #include <libpq-fe.h>
 
+#include "batch.h"
 #include "relmap.h"
 #include "sqltext.h"
 #include "stmts.h"
@@ -63,6 +64,7 @@ typedef struct wb_applier
 	wb_relmaps	maps;			/* the peer's tables, here */
 	wb_stmts	stmts;			/* prepared statements, pipelines */
 	bool		fast;			/* sending this message as one pipeline */
+	wb_batch	batch;			/* changes gathered for one statement */
 	bool		rewinding;		/* read the transaction again, one by one */
 	uint64_t	one_by_one_lsn; /* the transaction that needs it */
 

@@ -28,16 +28,20 @@
 
 /*
  * One row per column the peer sent, in its order, with the local quoted
- * name (NULL: no such column, or a generated one) and whether it is an
- * identity column GENERATED ALWAYS; no row at all when the table is
- * missing, one row with a NULL position for a table without columns.
+ * name (NULL: no such column, or a generated one), whether it is an
+ * identity column GENERATED ALWAYS, its type and whether an array literal
+ * cannot carry it (an array, or a type whose array delimiter is not ',');
+ * no row at all when the table is missing, one row with a NULL position
+ * for a table without columns.
  */
 #define RESOLVE_SQL \
-	"SELECT format('%I.%I', n.nspname, c.relname), w.i, quote_ident(a.attname), a.attidentity = 'a'" \
+	"SELECT format('%I.%I', n.nspname, c.relname), w.i, quote_ident(a.attname), a.attidentity = 'a'," \
+	"  pg_catalog.format_type(a.atttypid, a.atttypmod), ty.typcategory = 'A' OR ty.typdelim <> ','" \
 	" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
 	" LEFT JOIN LATERAL unnest($3::text[]) WITH ORDINALITY AS w(name, i) ON true" \
 	" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = w.name" \
 	"  AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''" \
+	" LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid" \
 	" WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')" \
 	" ORDER BY w.i"
 
@@ -70,8 +74,12 @@ relmap_free(wb_relmap *rm)
 	free(rm->display);
 	free(rm->local);
 	for (int i = 0; i < rm->ncols; i++)
+	{
 		free(rm->cols[i]);
+		free(rm->types[i]);
+	}
 	free(rm->cols);
+	free(rm->types);
 	free(rm->flags);
 	free(rm->always);
 	free(rm->error);
@@ -172,7 +180,8 @@ resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t err
 	rm->cols = calloc(rm->ncols + 1, sizeof(char *));
 	rm->flags = calloc(rm->ncols + 1, sizeof(uint32_t));
 	rm->always = calloc(rm->ncols + 1, sizeof(bool));
-	if (rm->cols == NULL || rm->flags == NULL || rm->always == NULL)
+	rm->types = calloc(rm->ncols + 1, sizeof(char *));
+	if (rm->cols == NULL || rm->flags == NULL || rm->always == NULL || rm->types == NULL)
 		abort();
 	column_array(&names, rec, rm);
 
@@ -198,6 +207,7 @@ resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t err
 		int			missing = -1;
 
 		rm->local = strdup(PQgetvalue(res, 0, 0));
+		rm->batchable = true;
 		for (int row = 0; row < PQntuples(res) && row < rm->ncols; row++)
 		{
 			if (PQgetisnull(res, row, 2))
@@ -209,9 +219,16 @@ resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t err
 			rm->cols[row] = strdup(PQgetvalue(res, row, 2));
 			rm->always[row] = strcmp(PQgetvalue(res, row, 3), "t") == 0;
 			rm->any_always |= rm->always[row];
+			rm->types[row] = strdup(PQgetvalue(res, row, 4));
+			/* unnest() would flatten an array column's values; box uses ';' */
+			if (strcmp(PQgetvalue(res, row, 5), "t") == 0)
+				rm->batchable = false;
 		}
 		if (missing >= 0)
+		{
 			missing_column(rm, rec, missing);
+			rm->batchable = false;
+		}
 	}
 	PQclear(res);
 	buf_free(&names);

@@ -34,6 +34,8 @@ typedef struct wb_relmap
 	uint32_t   *flags;			/* the peer's WB_COLUMN_* flags */
 	bool	   *always;			/* GENERATED ALWAYS AS IDENTITY here */
 	bool		any_always;
+	char	  **types;			/* local column types, format_type() */
+	bool		batchable;		/* several rows per statement (unnest) */
 	char	   *error;			/* why it cannot be applied, or NULL */
 } wb_relmap;
 

@@ -146,7 +146,7 @@ differs(wb_stmts *st, const char *fmt, const char *detail)
 }
 
 static void
-push_pending(wb_stmts *st, int entry, bool expect_one)
+push_pending(wb_stmts *st, int entry, int expect_rows)
 {
 	if (st->npending == st->pending_cap)
 	{
@@ -155,7 +155,7 @@ push_pending(wb_stmts *st, int entry, bool expect_one)
 		if (st->pending == NULL)
 			abort();
 	}
-	st->pending[st->npending++] = (wb_stmt_pending) {.entry = entry, .expect_one = expect_one};
+	st->pending[st->npending++] = (wb_stmt_pending) {.entry = entry, .expect_rows = expect_rows};
 }
 
 /*
@@ -196,9 +196,14 @@ collect(wb_stmts *st)
 		k++;
 		if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
 		{
-			if (p && p->expect_one && strcmp(PQcmdTuples(res), "1") != 0)
-				differs(st, "a change touched %s rows (a conflict, looked at one change at a time)",
-						PQcmdTuples(res)[0] ? PQcmdTuples(res) : "no");
+			if (p && p->expect_rows >= 0 && atol(PQcmdTuples(res)) != p->expect_rows)
+			{
+				char		what[96];
+
+				snprintf(what, sizeof(what), "%d change(s) touched %s row(s)", p->expect_rows,
+						 PQcmdTuples(res)[0] ? PQcmdTuples(res) : "no");
+				differs(st, "%s (a conflict)", what);
+			}
 		}
 		else
 		{
@@ -225,7 +230,7 @@ stmts_pipeline_begin(wb_stmts *st)
 }
 
 bool
-stmts_send(wb_stmts *st, const char *sql, int nparams, const char *const *values, bool expect_one)
+stmts_send(wb_stmts *st, const char *sql, int nparams, const char *const *values, int expect_rows)
 {
 	int			sent;
 
@@ -246,7 +251,7 @@ stmts_send(wb_stmts *st, const char *sql, int nparams, const char *const *values
 				differs(st, "%s", PQerrorMessage(st->conn));
 				return false;
 			}
-			push_pending(st, (int) (e - st->entries), false);
+			push_pending(st, (int) (e - st->entries), -1);
 			e->ready = true;	/* the next use in this pipeline must not prepare again */
 		}
 		sent = PQsendQueryPrepared(st->conn, name, nparams, values, NULL, NULL, 0);
@@ -256,7 +261,7 @@ stmts_send(wb_stmts *st, const char *sql, int nparams, const char *const *values
 		differs(st, "%s", PQerrorMessage(st->conn));
 		return false;
 	}
-	push_pending(st, -1, expect_one);
+	push_pending(st, -1, expect_rows);
 
 	if (st->npending >= PIPELINE_SYNC_EVERY)
 	{

@@ -30,7 +30,7 @@ typedef struct wb_stmt_entry
 typedef struct wb_stmt_pending
 {
 	int			entry;			/* >= 0: the PREPARE of this entry */
-	bool		expect_one;		/* a change that must touch exactly one row */
+	int			expect_rows;	/* rows the command must touch, or -1 */
 } wb_stmt_pending;
 
 typedef enum wb_pipeline_result
@@ -66,14 +66,14 @@ extern void stmts_forget(wb_stmts *st);
 extern PGresult *stmts_exec(wb_stmts *st, const char *sql, int nparams, const char *const *values);
 
 /*
- * A pipeline: stmts_send() queues commands (expect_one: a change that must
- * touch one row); stmts_pipeline_end() collects every result and leaves
+ * A pipeline: stmts_send() queues commands (expect_rows: how many rows
+ * the command must touch, -1 for any); stmts_pipeline_end() collects every result and leaves
  * pipeline mode.  stmts_send() returns false once something differed or
  * failed: the caller may stop sending, the end reports it.
  */
 extern bool stmts_pipeline_begin(wb_stmts *st);
 extern bool stmts_send(wb_stmts *st, const char *sql, int nparams, const char *const *values,
-					   bool expect_one);
+					   int expect_rows);
 extern wb_pipeline_result stmts_pipeline_end(wb_stmts *st);
 
 #endif							/* WB_STMTS_H */
