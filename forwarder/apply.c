@@ -259,11 +259,12 @@ log_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, const ch
 			 const char *decision, char *err, size_t errlen)
 {
 	wb_buf		remote = {0};
-	params		p = {0};
+	params		p;				/* 34 kB: never zeroed, only p.n is read first */
 	char		lsn[32];
 	wb_buf		ts = {0};
 	bool		ok;
 
+	p.n = 0;
 	remote_json(ap, &remote, rm, rec->u.change.new.present ? &rec->u.change.new : &rec->u.change.old,
 				!rec->u.change.new.present, rec->u.change.old_kind);
 	snprintf(lsn, sizeof(lsn), WB_LSN_FORMAT, WB_LSN_ARGS(ap->txn.commit_lsn));
@@ -297,9 +298,10 @@ log_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, const ch
 static int
 row_exists(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
 {
-	params		p = {0};
+	params		p;				/* 34 kB: never zeroed, only p.n is read first */
 	char		got[8] = "";
 
+	p.n = 0;
 	buf_reset(&ap->sql);
 	buf_reset(&ap->text);
 	buf_printf(&ap->sql, "SELECT count(*) FROM %s WHERE ", rm->local);
@@ -371,7 +373,7 @@ start_statement(wb_applier *ap, params *p)
 {
 	buf_reset(&ap->sql);
 	buf_reset(&ap->text);
-	memset(p, 0, sizeof(*p));
+	p->n = 0;					/* only the first n entries are read */
 }
 
 /* Run the statement built so far: 1 if it touched one row, 0 if none, -1 on error. */
@@ -488,10 +490,11 @@ static bool
 apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 {
 	wb_relmap  *rm = relmaps_find(&ap->maps, rec->u.change.relid);
-	params		p = {0};
+	params		p;				/* 34 kB: never zeroed, only p.n is read first */
 	char		touched[32] = "";
 	int			exists;
 
+	p.n = 0;
 	if (rm == NULL)
 	{
 		snprintf(err, errlen, "%s record for relid %u without its RELATION record",

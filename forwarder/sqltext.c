@@ -66,14 +66,36 @@ buf_printf(wb_buf *b, const char *fmt,...)
 	va_list		ap;
 	int			n;
 
+	/* usually it fits in what is left: format once */
+	buf_reserve(b, 64);
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
 	va_end(ap);
-	buf_reserve(b, (size_t) n);
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t) n + 1, fmt, ap);
-	va_end(ap);
+	if ((size_t) n >= b->cap - b->len)
+	{
+		buf_reserve(b, (size_t) n);
+		va_start(ap, fmt);
+		vsnprintf(b->data + b->len, (size_t) n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t) n;
+}
+
+/* Integers are most of what apply sends: no printf machinery for them. */
+static void
+append_uint(wb_buf *b, uint64_t v, bool negative)
+{
+	char		digits[24];
+	int			n = 0;
+
+	do
+	{
+		digits[sizeof(digits) - 1 - n++] = (char) ('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	if (negative)
+		digits[sizeof(digits) - 1 - n++] = '-';
+	buf_append(b, digits + sizeof(digits) - n, (size_t) n);
 }
 
 void
@@ -172,10 +194,14 @@ sqltext_value(wb_buf *b, const wb_value *val)
 			buf_puts(b, o->v.b ? "t" : "f");
 			return true;
 		case WB_MP_UINT:
-			buf_printf(b, "%" PRIu64, o->v.u);
+			append_uint(b, o->v.u, false);
 			return true;
 		case WB_MP_INT:
-			buf_printf(b, "%" PRId64, o->v.i);
+			/* the reader keeps this for negatives; -(v + 1) + 1 holds INT64_MIN */
+			if (o->v.i < 0)
+				append_uint(b, (uint64_t) (-(o->v.i + 1)) + 1, true);
+			else
+				append_uint(b, (uint64_t) o->v.i, false);
 			return true;
 		case WB_MP_FLOAT32:
 			append_float(b, o->v.f32, 9);
@@ -184,9 +210,24 @@ sqltext_value(wb_buf *b, const wb_value *val)
 			append_float(b, o->v.f64, 17);
 			return true;
 		case WB_MP_BIN:
-			buf_puts(b, "\\x");
-			for (uint32_t i = 0; i < o->v.raw.len; i++)
-				buf_printf(b, "%02x", (unsigned char) o->v.raw.ptr[i]);
+			{
+				static const char hex[] = "0123456789abcdef";
+				char	   *out;
+
+				buf_reserve(b, 2 + 2 * (size_t) o->v.raw.len);
+				out = b->data + b->len;
+				*out++ = '\\';
+				*out++ = 'x';
+				for (uint32_t i = 0; i < o->v.raw.len; i++)
+				{
+					unsigned char c = (unsigned char) o->v.raw.ptr[i];
+
+					*out++ = hex[c >> 4];
+					*out++ = hex[c & 15];
+				}
+				*out = '\0';
+				b->len = (size_t) (out - b->data);
+			}
 			return true;
 		case WB_MP_STR:
 			buf_append(b, o->v.raw.ptr, o->v.raw.len);
