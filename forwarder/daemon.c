@@ -38,6 +38,8 @@
 #define MAX_BACKOFF_MS			30000
 #define RECORDS_PER_TURN		1000
 #define APPLY_TURN_US			(100 * INT64_C(1000))
+#define COALESCE_BELOW			64
+#define COALESCE_US				1000
 #define SHUTDOWN_FLUSH_MS		30000
 #define STATS_EVERY_US			(60 * INT64_C(1000000))
 
@@ -309,8 +311,9 @@ stream(wb_session *s)
 	{
 		bool		idle = false;
 		bool		apply_pending = false;
+		int			n;
 
-		for (int n = 0; n < RECORDS_PER_TURN && !publish_backlogged(&s->pub); n++)
+		for (n = 0; n < RECORDS_PER_TURN && !publish_backlogged(&s->pub); n++)
 		{
 			wb_pgrecord rec;
 			wb_pgread	got = pgstream_read(&s->ps, &rec);
@@ -349,7 +352,17 @@ stream(wb_session *s)
 			}
 		}
 
-		if (idle && !apply_pending)
+		if (idle && !apply_pending && n > 0 && n < COALESCE_BELOW)
+		{
+			/*
+			 * The walsender sends each record as it decodes it: read them
+			 * as they come and we wake (and so does it) for every few
+			 * records.  Let a millisecond's worth gather first; the
+			 * producer lingers longer than that anyway.
+			 */
+			usleep(COALESCE_US);
+		}
+		else if (idle && !apply_pending)
 		{
 			/* deliveries are served by polling Kafka: wake often while some are due */
 			int			timeout = inflight_count(&s->pub.inflight) > 0 ? 5 : 200;
