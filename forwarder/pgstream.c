@@ -30,6 +30,7 @@
 
 /* Microseconds between the Unix and PostgreSQL (2000-01-01) epochs. */
 #define PG_EPOCH_OFFSET_US INT64_C(946684800000000)
+#define STATUS_MIN_INTERVAL_US INT64_C(100000)	/* at most 10 new positions a second */
 
 int64_t
 wb_now_us(void)
@@ -354,7 +355,12 @@ pgstream_send_status(wb_pgstream *ps, uint64_t flush_lsn, bool force)
 {
 	char		reply[1 + 8 + 8 + 8 + 8 + 1];
 
-	if (!force && !ps->reply_requested && flush_lsn == ps->reported_flush)
+	/*
+	 * A new position is worth telling, but not on every acknowledgement:
+	 * each status makes the walsender update (and at times save) the slot.
+	 */
+	if (!force && !ps->reply_requested &&
+		(flush_lsn == ps->reported_flush || wb_now_us() - ps->last_status_us < STATUS_MIN_INTERVAL_US))
 		return WB_OK;
 
 	reply[0] = 'r';
