@@ -149,15 +149,10 @@ params_fix(wb_applier *ap, params *p)
 }
 
 /*
- * The condition under which the peer's change may overwrite a local row,
- * inlined into each statement (a SQL function would be planned per row).
- *
- * last_writer_wins: the row's last writer is known from its commit
- * timestamp and replication origin (track_commit_timestamp).  A row last
- * written by this same peer is simply its next version; otherwise the later
- * commit wins, and on a tie the greater node name, so every node decides
- * alike.  A row with no commit timestamp (written before
- * track_commit_timestamp, or in this very transaction) is overwritten.
+ * The condition under which the peer's change may overwrite a local row
+ * (row: how the statement names the target table's xmin).
+ * last_writer_wins: walbridge.remote_wins(), in C, as it runs per row.
+ * keep_local and error: only rows this peer wrote last (or unknown).
  */
 static void
 append_condition(wb_applier *ap, params *p, const char *row)
@@ -180,10 +175,8 @@ append_condition(wb_applier *ap, params *p, const char *row)
 		int			b = param_string(ap, p, ap->origin_oid);
 		int			c = param_string(ap, p, ap->peer);
 
-		buf_printf(&ap->sql, "(SELECT CASE WHEN c.timestamp IS NULL OR c.roident = $%d::oid THEN true"
-				   " WHEN c.timestamp <> $%d::timestamptz THEN c.timestamp < $%d::timestamptz"
-				   " ELSE $%d::text > walbridge.writer_node(c.roident) END"
-				   " FROM pg_catalog.pg_xact_commit_timestamp_origin(%sxmin) c)", b, a, a, c, row);
+		buf_printf(&ap->sql, "walbridge.remote_wins(%sxmin, $%d::timestamptz, $%d::oid, $%d::text)",
+				   row, a, b, c);
 		return;
 	}
 	/* keep_local, error: only rows this peer wrote last (or unknown) */

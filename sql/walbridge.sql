@@ -438,6 +438,19 @@ AS $$
 				   FROM pg_replication_origin WHERE roident = origin) END
 $$;
 
+/*
+ * Whether a change from a peer may overwrite the local row whose version
+ * is local_xmin: last writer wins (the later commit timestamp; a row the
+ * same peer wrote last is its next version; on a tie, the greater node
+ * name, byte by byte).  walbridged calls it for every row an UPDATE or
+ * DELETE from a peer touches: it is C (plugin/conflict_sql.c).
+ */
+CREATE FUNCTION walbridge.remote_wins(local_xmin xid, remote_time timestamptz,
+	remote_origin oid, remote_node text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'walbridge_remote_wins'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+
 /* The commit time and writer of a local row version, for conflict records. */
 CREATE FUNCTION walbridge.row_writer(local_xmin xid, OUT commit_time timestamptz, OUT node text)
 LANGUAGE sql STABLE

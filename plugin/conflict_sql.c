@@ -1,0 +1,90 @@
+/*-------------------------------------------------------------------------
+ *
+ * conflict_sql.c
+ *		walbridge.remote_wins(xid, timestamptz, oid, text) RETURNS boolean:
+ *		last writer wins, decided for one local row version.
+ *
+ * walbridged evaluates it for every row a peer's UPDATE or DELETE touches,
+ * so it reads the commit timestamp and origin directly (no SQL, no
+ * tuplestore of pg_xact_commit_timestamp_origin()); only an exact tie of
+ * timestamps needs the writer's node name, looked up then.
+ *
+ * IDENTIFICATION
+ *		plugin/conflict_sql.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/commit_ts.h"
+#include "access/transam.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "replication/origin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(walbridge_remote_wins);
+
+#define ORIGIN_PREFIX "walbridge_"
+
+/* The node that wrote under origin (InvalidRepOriginId: this node), or "". */
+static char *
+writer_node(RepOriginId origin)
+{
+	char	   *name = NULL;
+
+	if (origin == InvalidRepOriginId)
+	{
+		MemoryContext caller = CurrentMemoryContext;	/* outlives SPI_finish */
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute("SELECT name FROM walbridge.node", true, 1) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+		{
+			char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (value)
+				name = MemoryContextStrdup(caller, value);
+		}
+		SPI_finish();
+		return name ? name : "";
+	}
+	if (!replorigin_by_oid(origin, true, &name) || name == NULL)
+		return "";
+	if (strncmp(name, ORIGIN_PREFIX, strlen(ORIGIN_PREFIX)) == 0)
+		return name + strlen(ORIGIN_PREFIX);
+	return name;
+}
+
+/*
+ * Whether a change from a peer may overwrite the local row whose version
+ * is local_xmin.  A row with no commit timestamp (written before
+ * track_commit_timestamp, frozen, or in this very transaction) is
+ * overwritten; a row last written by that same peer is simply its next
+ * version; otherwise the later commit wins, and on a tie the greater node
+ * name, compared byte by byte so every node decides alike whatever its
+ * collation.
+ */
+Datum
+walbridge_remote_wins(PG_FUNCTION_ARGS)
+{
+	TransactionId xmin = DatumGetTransactionId(PG_GETARG_DATUM(0));
+	TimestampTz remote_time = PG_GETARG_TIMESTAMPTZ(1);
+	Oid			remote_origin = PG_GETARG_OID(2);
+	TimestampTz local_time = 0;
+	RepOriginId local_origin = InvalidRepOriginId;
+	char	   *remote_node;
+
+	if (!TransactionIdIsNormal(xmin) ||
+		!TransactionIdGetCommitTsData(xmin, &local_time, &local_origin) ||
+		local_time == 0)
+		PG_RETURN_BOOL(true);
+	if ((Oid) local_origin == remote_origin)
+		PG_RETURN_BOOL(true);
+	if (local_time != remote_time)
+		PG_RETURN_BOOL(local_time < remote_time);
+	remote_node = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	PG_RETURN_BOOL(strcmp(remote_node, writer_node(local_origin)) > 0);
+}
