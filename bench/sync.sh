@@ -17,6 +17,10 @@
 #   BENCH_LATENCY_TPS      its rate, transactions per second (default 2000)
 #   BENCH_TIMEOUT          seconds a phase may take before the script gives
 #                          up (default 3600)
+#   BENCH_TRANSPORT        how walbridged and the native subscription reach
+#                          PostgreSQL: unix (the servers' sockets, default)
+#                          or tcp (127.0.0.1); the same for both methods,
+#                          see below
 #   BENCH_FETCH_WAIT_MS    fetch.wait.max.ms of B's Kafka consumer (default
 #                          10; 500 is librdkafka's default, see below)
 #
@@ -67,6 +71,15 @@
 #      and the CPU seconds of each process involved during the throughput
 #      phases.
 #
+# Transport: a walsender sends every change as soon as it is decoded, so
+# when its client keeps up (walbridged does; native's apply worker, the
+# slower reader, mostly does not) each change is a TCP segment of its own:
+# over TCP loopback that cost A's walsender about 1.7 times the CPU of
+# native's in our runs, on a machine where every CPU second counts.  Over
+# the Unix socket it does not.  walbridged runs beside its database, where
+# the socket is the natural way in, so both methods use it by default;
+# BENCH_TRANSPORT=tcp measures the other case (BENCHMARKS.md has both).
+#
 # The mock broker keeps only the newest ~5 MiB per partition.  A publishes
 # faster than B applies, so B's walbridged is told to prefetch (librdkafka's
 # queued.max.messages.kbytes and queued.min.messages at their maximums,
@@ -97,6 +110,7 @@ lat_secs=${BENCH_LATENCY_SECONDS:-$lat_default}
 lat_tps=${BENCH_LATENCY_TPS:-2000}
 phase_timeout=${BENCH_TIMEOUT:-3600}
 fetch_wait=${BENCH_FETCH_WAIT_MS:-10}
+transport=${BENCH_TRANSPORT:-unix}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 die() { echo "bench/sync.sh: $*" >&2; exit 1; }
@@ -113,6 +127,7 @@ done
 [[ $lat_tps =~ ^[0-9]+$ && $lat_tps -ge 1 ]] || die "BENCH_LATENCY_TPS must be a positive integer"
 [[ $phase_timeout =~ ^[0-9]+$ && $phase_timeout -ge 10 ]] || die "BENCH_TIMEOUT must be an integer >= 10"
 [[ $fetch_wait =~ ^[0-9]+$ ]] || die "BENCH_FETCH_WAIT_MS must be an integer"
+[[ $transport == unix || $transport == tcp ]] || die "BENCH_TRANSPORT must be unix or tcp"
 
 # ---------------------------------------------------------------------------
 # Build, servers, broker
@@ -164,6 +179,11 @@ mkdir -p "$work"
 chmod 755 "$work"
 hz=$(getconf CLK_TCK)
 
+# pg_host NODE: the libpq host setting both methods use to reach server NODE.
+pg_host() {
+	if [[ $transport == unix ]]; then echo "host=$servers_root/$1"; else echo "host=127.0.0.1"; fi
+}
+
 # sql NODE DB [psql args...]
 sql() {
 	local node=$1 db=$2
@@ -196,7 +216,7 @@ poll_query() {
 # ---------------------------------------------------------------------------
 
 log "walbridge $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '(no git)'), PostgreSQL $(sql a postgres -c 'SHOW server_version'): A on 127.0.0.1:$port_a, B on 127.0.0.1:$port_b, broker $bootstraps"
-log "$rows rows ($((3 * rows)) changes), $runs run(s), latency test ${lat_secs} s at $lat_tps tps, B's fetch.wait.max.ms $fetch_wait"
+log "$rows rows ($((3 * rows)) changes), $runs run(s), latency test ${lat_secs} s at $lat_tps tps, B's fetch.wait.max.ms $fetch_wait, transport $transport"
 
 tables_sql="
 CREATE TABLE bench (id int PRIMARY KEY, a int, b text, c timestamptz, d numeric);
@@ -273,7 +293,7 @@ $arrival_sql
 ALTER TABLE lat ENABLE ALWAYS TRIGGER lat_arrival;
 ALTER TABLE mark ENABLE ALWAYS TRIGGER mark_arrival;
 CREATE SUBSCRIPTION bench_sub
-	CONNECTION 'host=127.0.0.1 port=$port_a user=postgres dbname=native'
+	CONNECTION '$(pg_host a) port=$port_a user=postgres dbname=native'
 	PUBLICATION bench_pub;
 EOF
 for _ in $(seq 600); do
@@ -303,7 +323,7 @@ wbd_start() {
 			echo "kafka.fetch.wait.max.ms = $fetch_wait"
 		fi
 	} >"$cfg"
-	"$walbridged" -d "host=127.0.0.1 port=$port user=postgres dbname=postgres" -b "$bootstraps" \
+	"$walbridged" -d "$(pg_host "$node") port=$port user=postgres dbname=postgres" -b "$bootstraps" \
 		-c "$cfg" >>"$work/wbd_$node.log" 2>&1 &
 	pid=$!
 	if [[ $node == a ]]; then wbd_a_pid=$pid; else wbd_b_pid=$pid; fi
