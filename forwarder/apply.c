@@ -662,30 +662,47 @@ apply_truncate(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 	return exec_or_send(ap, ap->sql.data, 0, NULL, false, err, errlen);
 }
 
+/*
+ * The next record of a message (its bytes at payload + *start, *reclen
+ * long): 1, or 0 at the end, or -1 with err if it does not decode.
+ */
+static int
+next_record(wb_mpcur *cur, const char *payload, wb_record *rec, size_t *start, size_t *reclen,
+			char *err, size_t errlen)
+{
+	char		perr[WB_RECORD_ERRLEN];
+	int			rc;
+
+	if (wb_mp_at_end(cur))
+		return 0;
+	*start = wb_mp_offset(cur);
+	if ((rc = wb_mp_skip(cur)) != WB_MP_OK)
+	{
+		snprintf(err, errlen, "the message does not decode: byte %zu: %s", *start, wb_mp_strerror(rc));
+		return -1;
+	}
+	*reclen = wb_mp_offset(cur) - *start;
+	if (!wb_record_parse(payload + *start, *reclen, rec, perr, sizeof(perr)))
+	{
+		snprintf(err, errlen, "the message does not decode: %s", perr);
+		return -1;
+	}
+	return 1;
+}
+
 /* Every record of a message, in order. */
 static bool
 apply_records(wb_applier *ap, const char *payload, size_t len, char *err, size_t errlen)
 {
 	wb_mpcur	cur;
+	wb_record	rec;
+	size_t		start;
+	size_t		reclen;
+	int			got;
 
 	wb_mp_init(&cur, payload, len);
-	while (!wb_mp_at_end(&cur))
+	while ((got = next_record(&cur, payload, &rec, &start, &reclen, err, errlen)) > 0)
 	{
-		size_t		start = wb_mp_offset(&cur);
-		wb_record	rec;
-		char		perr[WB_RECORD_ERRLEN];
-		int			rc = wb_mp_skip(&cur);
-
-		if (rc != WB_MP_OK)
-		{
-			snprintf(err, errlen, "the message does not decode: byte %zu: %s", start, wb_mp_strerror(rc));
-			return false;
-		}
-		if (!wb_record_parse(payload + start, wb_mp_offset(&cur) - start, &rec, perr, sizeof(perr)))
-		{
-			snprintf(err, errlen, "the message does not decode: %s", perr);
-			return false;
-		}
 		switch (rec.tag)
 		{
 			case WB_REC_BEGIN:
@@ -693,8 +710,7 @@ apply_records(wb_applier *ap, const char *payload, size_t len, char *err, size_t
 			case WB_REC_MESSAGE:
 				break;
 			case WB_REC_RELATION:
-				if (!relmaps_describe(&ap->maps, &ap->stmts, payload + start,
-									  wb_mp_offset(&cur) - start, &rec, err, errlen))
+				if (!relmaps_describe(&ap->maps, &ap->stmts, payload + start, reclen, &rec, err, errlen))
 					return false;
 				break;
 			case WB_REC_TRUNCATE:
@@ -707,7 +723,7 @@ apply_records(wb_applier *ap, const char *payload, size_t len, char *err, size_t
 				break;
 		}
 	}
-	return !ap->fast || flush_batch(ap, err, errlen);
+	return got == 0 && (!ap->fast || flush_batch(ap, err, errlen));
 }
 
 /* ------------------------------------------------------------- progress */
@@ -850,26 +866,17 @@ static bool
 describe_relations(wb_applier *ap, const char *payload, size_t len, char *err, size_t errlen)
 {
 	wb_mpcur	cur;
+	wb_record	rec;
+	size_t		start;
+	size_t		reclen;
+	int			got;
 
 	wb_mp_init(&cur, payload, len);
-	while (!wb_mp_at_end(&cur))
-	{
-		size_t		start = wb_mp_offset(&cur);
-		wb_record	rec;
-		char		perr[WB_RECORD_ERRLEN];
-
-		if (wb_mp_skip(&cur) != WB_MP_OK ||
-			!wb_record_parse(payload + start, wb_mp_offset(&cur) - start, &rec, perr, sizeof(perr)))
-		{
-			snprintf(err, errlen, "the message does not decode");
-			return false;
-		}
+	while ((got = next_record(&cur, payload, &rec, &start, &reclen, err, errlen)) > 0)
 		if (rec.tag == WB_REC_RELATION &&
-			!relmaps_describe(&ap->maps, &ap->stmts, payload + start,
-							  wb_mp_offset(&cur) - start, &rec, err, errlen))
+			!relmaps_describe(&ap->maps, &ap->stmts, payload + start, reclen, &rec, err, errlen))
 			return false;
-	}
-	return true;
+	return got == 0;
 }
 
 typedef enum wb_pipelined
