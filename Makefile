@@ -57,9 +57,16 @@ installcheck: test/logical.generated.conf
 test/logical.generated.conf: test/logical.conf
 	test/gen-conf $(shell $(PG_CONFIG) --bindir) $< > $@
 
-.PHONY: test bench demo
+.PHONY: test sanitize valgrind bench demo
 test:
 	test/run
+
+# walbridged built with ASan+UBSan, and under valgrind, over the end-to-end tests
+sanitize:
+	test/run sanitize
+
+valgrind:
+	test/run valgrind
 
 bench:
 	bench/run

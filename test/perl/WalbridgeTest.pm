@@ -118,7 +118,9 @@ sub start_walbridged
 	{
 		open STDOUT, '>>', $log or die;
 		open STDERR, '>>', $log or die;
-		exec('walbridged', '-d', $conninfo, '-b', $broker->bootstraps,
+		# WALBRIDGED_WRAPPER: a command to run it under (valgrind, for one)
+		my @wrapper = split ' ', ($ENV{WALBRIDGED_WRAPPER} // '');
+		exec(@wrapper, 'walbridged', '-d', $conninfo, '-b', $broker->bootstraps,
 			'-c', $conf) or die "exec walbridged: $!";
 	}
 	return bless { pid => $pid, log => $log, node => $node }, 'WalbridgeTest::Daemon';
