@@ -526,9 +526,14 @@ wb_record_next_column(wb_mpcur *cur, wb_column *col)
 void
 wb_record_next_value(wb_mpcur *cur, wb_value *val)
 {
-	wb_mp_next(cur, &val->obj);
 	val->unchanged_toast = false;
 	val->timestamp_ext = 0;
+	/* past the tuple's end (a caller's count gone wrong): a NULL, never garbage */
+	if (wb_mp_next(cur, &val->obj) != WB_MP_OK)
+	{
+		val->obj.type = WB_MP_NIL;
+		return;
+	}
 	if (val->obj.type != WB_MP_EXT)
 		return;
 	if (val->obj.v.raw.ext_type == WB_EXT_UNCHANGED_TOAST)

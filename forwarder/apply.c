@@ -510,6 +510,13 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 				 wb_record_tag_name(rec->tag), rm->display, rec->u.change.new.count, rm->ncols);
 		return false;
 	}
+	if (rec->u.change.old.present && rec->u.change.old.count != relmap_old_count(rm, rec))
+	{
+		snprintf(err, errlen, "%s record for %s has %u old values for %u %scolumns",
+				 wb_record_tag_name(rec->tag), rm->display, rec->u.change.old.count,
+				 relmap_old_count(rm, rec), rec->u.change.old_kind == WB_OLD_FULL ? "" : "identity ");
+		return false;
+	}
 
 	if (ap->fast)
 	{

@@ -59,6 +59,8 @@ shape_of(const wb_relmap *rm, const wb_record *rec, bool *set)
 
 	if (!rm->batchable || rm->error)
 		return false;
+	if (rec->u.change.old.present && rec->u.change.old.count != relmap_old_count(rm, rec))
+		return false;			/* goes alone, to be reported */
 	if (!insert && rec->tag != WB_REC_UPDATE && rec->tag != WB_REC_DELETE)
 		return false;
 	if (rec->tag != WB_REC_DELETE)

@@ -133,6 +133,7 @@ column_array(wb_buf *out, const wb_record *rec, wb_relmap *rm)
 
 		wb_record_next_column(&cur, &col);
 		rm->flags[i] = col.flags;
+		rm->nidentity += (col.flags & WB_COLUMN_IDENTITY) != 0;
 		buf_puts(out, i > 0 ? ",\"" : "\"");
 		for (size_t j = 0; j < col.name.len; j++)
 		{

@@ -32,6 +32,7 @@ typedef struct wb_relmap
 	int			ncols;
 	char	  **cols;			/* quoted local column names, peer order */
 	uint32_t   *flags;			/* the peer's WB_COLUMN_* flags */
+	uint32_t	nidentity;		/* columns flagged WB_COLUMN_IDENTITY */
 	bool	   *always;			/* GENERATED ALWAYS AS IDENTITY here */
 	bool		any_always;
 	char	  **types;			/* local column types, format_type() */
@@ -63,6 +64,13 @@ typedef struct wb_relmaps
 extern bool relmaps_describe(wb_relmaps *maps, wb_stmts *st, const char *bytes, size_t len,
 							 const wb_record *rec, char *err, size_t errlen);
 extern wb_relmap *relmaps_find(const wb_relmaps *maps, uint32_t relid);
+
+/* How many values a change's old tuple must carry for this relation. */
+static inline uint32_t
+relmap_old_count(const wb_relmap *rm, const wb_record *rec)
+{
+	return rec->u.change.old_kind == WB_OLD_FULL ? (uint32_t) rm->ncols : rm->nidentity;
+}
 
 /* Forget everything (the local tables may have changed). */
 extern void relmaps_clear(wb_relmaps *maps);

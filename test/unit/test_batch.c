@@ -78,7 +78,7 @@ main(void)
 	uint32_t	flags[] = {WB_COLUMN_IDENTITY | WB_COLUMN_PRIMARY_KEY, 0, 0};
 	bool		always[] = {false, false, false};
 	wb_relmap	rm = {.relid = 16384, .local = "public.t", .ncols = 3, .cols = cols, .types = types,
-	.flags = flags, .always = always, .batchable = true};
+	.flags = flags, .nidentity = 1, .always = always, .batchable = true};
 	wb_relmap	other = rm;
 	wb_batch	b = {0};
 
@@ -159,6 +159,13 @@ main(void)
 		batch_reset(&b);
 		/* without its key (replica identity nothing) it goes alone */
 		CHECK(!batch_accepts(&b, &rm, change(WB_REC_DELETE, 0, NULL, 0, NULL)));
+	}
+
+	/* an old tuple that does not match the identity columns goes alone */
+	{
+		const char *two[] = {"#1", "#2"};
+
+		CHECK(!batch_accepts(&b, &rm, change(WB_REC_DELETE, WB_OLD_KEY, two, 2, NULL)));
 	}
 
 	/* a table that cannot go in bulk (an array column, say): never */
