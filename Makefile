@@ -57,7 +57,7 @@ installcheck: test/logical.generated.conf
 test/logical.generated.conf: test/logical.conf
 	test/gen-conf $(shell $(PG_CONFIG) --bindir) $< > $@
 
-.PHONY: test sanitize valgrind bench demo
+.PHONY: test sanitize valgrind fuzz bench demo
 test:
 	test/run
 
@@ -67,6 +67,9 @@ sanitize:
 
 valgrind:
 	test/run valgrind
+
+fuzz:
+	test/run fuzz
 
 bench:
 	bench/run
