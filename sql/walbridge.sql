@@ -459,3 +459,50 @@ AS $$
 	SELECT c.timestamp, walbridge.writer_node(c.roident)
 	  FROM pg_xact_commit_timestamp_origin(local_xmin) AS c
 $$;
+
+/*
+ * The least a role running walbridged needs, granted by a superuser after
+ * start_sync() (and again when the synced tables change):
+ *
+ *   CREATE ROLE walbridged LOGIN REPLICATION;   -- the slot, over replication
+ *   SELECT walbridge.grant_walbridged('walbridged');
+ *
+ * It reads the extension's tables and writes its progress, status and
+ * conflict records; applies under replication origins (EXECUTE on the
+ * three origin functions it calls, revoked from PUBLIC by PostgreSQL); and
+ * reads, copies and changes the synced tables.  Nothing else: no
+ * superuser, no ownership, no CREATE.
+ */
+CREATE FUNCTION walbridge.grant_walbridged(role name)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	tbl text;
+BEGIN
+	EXECUTE format('GRANT USAGE ON SCHEMA walbridge TO %I', role);
+	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA walbridge TO %I', role);
+	EXECUTE format('GRANT UPDATE ON walbridge.node, walbridge.sync, walbridge.apply_progress TO %I', role);
+	EXECUTE format('GRANT INSERT, UPDATE ON walbridge.publish_status TO %I', role);
+	EXECUTE format('GRANT INSERT ON walbridge.conflicts TO %I', role);
+	EXECUTE format('GRANT USAGE ON SEQUENCE walbridge.conflicts_id_seq TO %I', role);
+	EXECUTE format('GRANT EXECUTE ON FUNCTION pg_replication_origin_session_setup(text),'
+				   ' pg_replication_origin_xact_setup(pg_lsn, timestamptz),'
+				   ' pg_replication_origin_oid(text) TO %I', role);
+	/* the synced tables: those start_sync() named, or every table with a primary key */
+	FOR tbl IN
+		SELECT unnest(s.tables) FROM walbridge.sync s WHERE s.tables IS NOT NULL
+		UNION
+		SELECT format('%I.%I', n.nspname, c.relname)
+		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE NOT EXISTS (SELECT 1 FROM walbridge.sync s WHERE s.tables IS NOT NULL)
+		   AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+		   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'walbridge')
+		   AND n.nspname !~ '^pg_'
+		   AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+	LOOP
+		EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON %s TO %I', tbl, role);
+	END LOOP;
+END
+$$;

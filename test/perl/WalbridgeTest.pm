@@ -129,7 +129,7 @@ sub start_walbridged
 package WalbridgeTest::Daemon;
 
 sub pid { return $_[0]{pid}; }
-sub log_contents { return PostgreSQL::Test::Utils::slurp_file($_[0]{log}); }
+sub log_contents { return -e $_[0]{log} ? PostgreSQL::Test::Utils::slurp_file($_[0]{log}) : ''; }
 
 # Send a signal and, unless KILL is followed by nothing, wait for the exit.
 # Returns the exit status (or -1 if it did not exit within 60 s).
