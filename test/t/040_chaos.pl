@@ -1,0 +1,219 @@
+# Chaos: three nodes all writing (node-owned inserts, updates and deletes;
+# updates of shared rows from every node, so conflicts; an insert-only
+# ledger) while, at random moments, walbridged is killed with SIGKILL and
+# restarted (at least 20 times), a server restarts in immediate mode (at
+# least 3 times) and the broker fails requests or goes down for a few
+# seconds (at least 5 times).  After the writes stop: every node identical
+# on every table, every ledger row applied exactly once everywhere, no
+# conflict the workload cannot explain, walbridged's memory under a bound.
+#
+# WALBRIDGE_CHAOS_SECONDS sets how long the faults go on (default 60; CI
+# runs the default, a long run is e.g. 600).  The seed is printed, and
+# WALBRIDGE_CHAOS_SEED replays a run's schedule.
+#
+# Not in the workload: a delete of a shared row racing an update of it on
+# another node.  Without tombstones a node that deleted the row inserts it
+# back from the older update (an update of a missing row inserts it), so
+# the nodes could differ; see README, known limits.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time);
+use List::Util qw(shuffle max);
+use WalbridgeTest;
+
+my $seconds = $ENV{WALBRIDGE_CHAOS_SECONDS} // 60;
+my $seed = $ENV{WALBRIDGE_CHAOS_SEED} // int(time * 1000) % 1000000;
+srand($seed);
+my $rss_bound_kb = 128 * 1024;
+diag("chaos for $seconds s, seed $seed");
+
+my @names = qw(a b c);
+my $broker = start_broker(map { "walbridge.$_" } @names);
+my %node = map { $_ => walbridge_node("chaos_$_") } @names;
+
+my $schema = q{
+	CREATE TABLE shared (id integer PRIMARY KEY, v integer NOT NULL, writer text);
+	CREATE TABLE owned (node text, id integer, v text, PRIMARY KEY (node, id));
+	CREATE TABLE ledger (node text, id integer, PRIMARY KEY (node, id));
+	-- not synced: a row per insert or update of a ledger row, on each node
+	CREATE TABLE ledger_audit (node text, id integer, op text);
+	CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN INSERT INTO ledger_audit VALUES (NEW.node, NEW.id, TG_OP); RETURN NEW; END $$;
+	CREATE TRIGGER ledger_audit AFTER INSERT OR UPDATE ON ledger FOR EACH ROW EXECUTE FUNCTION audit();
+	CREATE PROCEDURE work(me text, first_id integer) LANGUAGE plpgsql AS $$
+	BEGIN
+		FOR i IN first_id .. first_id + 1000000 LOOP
+			INSERT INTO owned VALUES (me, i, 'v' || i);
+			INSERT INTO ledger VALUES (me, i);
+			COMMIT;
+			UPDATE shared SET v = v + 1, writer = me WHERE id = 1 + (i * 7) % 30;
+			COMMIT;
+			IF i % 3 = 0 THEN UPDATE owned SET v = v || '+' WHERE node = me AND id = i - 1; COMMIT; END IF;
+			IF i % 5 = 0 THEN DELETE FROM owned WHERE node = me AND id = i - 3; COMMIT; END IF;
+			PERFORM pg_sleep(0.02);
+		END LOOP;
+	END $$;
+};
+for my $n (values %node)
+{
+	$n->safe_psql('postgres', $schema);
+	$n->safe_psql('postgres', q{INSERT INTO shared SELECT g, 0, 'seed' FROM generate_series(1, 30) g});
+}
+
+my %wb;
+for my $me (@names)
+{
+	my $peers = join(',', grep { $_ ne $me } @names);
+	$node{$me}->safe_psql('postgres', "SELECT walbridge.create_node('$me')");
+	$node{$me}->safe_psql('postgres',
+		"SELECT walbridge.start_sync('{$peers}', tables => '{shared,owned,ledger}', snapshot => false)");
+	$wb{$me} = start_walbridged($node{$me}, $broker);
+}
+for my $me (@names)
+{
+	$node{$me}->poll_query_until('postgres', 'SELECT snapshot_lsn IS NOT NULL FROM walbridge.node')
+	  or die "walbridged on $me did not start";
+}
+sleep 2;	# consumers assigned at the topics' ends
+
+# ------------------------------------------------------------- writers
+my %writer;
+
+sub start_writer
+{
+	my ($me) = @_;
+	my $first = 1 + ($node{$me}->safe_psql('postgres', "SELECT coalesce(max(id), 0) FROM ledger WHERE node = '$me'"));
+	$writer{$me} = IPC::Run::start([ 'psql', '-XAtq', '-d', $node{$me}->connstr('postgres') . ' application_name=chaos_writer',
+		'-c', "CALL work('$me', $first)" ], '>', \my $o, '2>', \my $e);
+}
+
+sub stop_writer
+{
+	my ($me) = @_;
+	return unless $writer{$me};
+	# the procedure would go on without its client: end its backend
+	$node{$me}->safe_psql('postgres',
+		q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'chaos_writer'});
+	$writer{$me}->kill_kill(grace => 1);
+	delete $writer{$me};
+}
+
+start_writer($_) for @names;
+
+# ------------------------------------------------------------- faults
+my $peak_rss = 0;
+
+sub note_rss
+{
+	for my $me (@names)
+	{
+		my $kb = $wb{$me}->peak_rss_kb;
+		$peak_rss = max($peak_rss, $kb) if defined $kb;
+	}
+}
+
+my @events = ((('kill') x 20), (('restart') x 3), (('broker-down', 'produce-errors', 'fetch-errors', 'broker-down', 'produce-errors')));
+@events = shuffle(@events);
+my $step = $seconds / (@events + 1);
+my %done = map { $_ => 0 } qw(kill restart broker);
+my $t0 = time;
+for my $i (0 .. $#events)
+{
+	my $at = $t0 + $step * ($i + 1) + rand($step / 2);
+	while (time < $at) { note_rss(); usleep(100_000); }
+	my $event = $events[$i];
+	my $me = $names[ int(rand(@names)) ];
+	if ($event eq 'kill')
+	{
+		note_rss();
+		$wb{$me}->kill9;
+		usleep(int(rand(1_000_000)));
+		$wb{$me} = start_walbridged($node{$me}, $broker);
+		$done{kill}++;
+	}
+	elsif ($event eq 'restart')
+	{
+		$writer{$me}->kill_kill(grace => 1);	# the restart ends its backend
+		delete $writer{$me};
+		$node{$me}->stop('immediate');
+		$node{$me}->start;
+		start_writer($me);
+		$done{restart}++;
+	}
+	elsif ($event eq 'broker-down')
+	{
+		$broker->command('down 1');
+		sleep(2 + int(rand(3)));
+		$broker->command('up 1');
+		$done{broker}++;
+	}
+	elsif ($event eq 'produce-errors')
+	{
+		$broker->command('errors 0 7 20');		# Produce: REQUEST_TIMED_OUT, retried
+		$done{broker}++;
+	}
+	else
+	{
+		$broker->command('errors 1 6 20');		# Fetch: NOT_LEADER_FOR_PARTITION
+		$done{broker}++;
+	}
+	note(sprintf('%5.1f s: %s on %s', time - $t0, $event, $event =~ /broker|errors/ ? 'the broker' : $me));
+}
+stop_writer($_) for @names;
+note_rss();
+diag("injected: $done{kill} SIGKILLs of walbridged, $done{restart} immediate server restarts, $done{broker} broker faults");
+cmp_ok($done{kill}, '>=', 20, 'at least 20 SIGKILLs of walbridged');
+cmp_ok($done{restart}, '>=', 3, 'at least 3 immediate server restarts');
+cmp_ok($done{broker}, '>=', 5, 'at least 5 broker faults');
+
+# ------------------------------------------------------------- checks
+sub table_text
+{
+	my ($n, $table) = @_;
+	return $n->safe_psql('postgres', "SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) || ' ' || count(*) FROM $table t");
+}
+
+my $converged = 0;
+for (1 .. 2400)
+{
+	note_rss();
+	my %seen = map { my $me = $_; join(';', map { table_text($node{$me}, $_) } qw(shared owned ledger)) => 1 } @names;
+	if (keys %seen == 1) { $converged = 1; last; }
+	usleep(100_000);
+}
+ok($converged, 'after the writes stop, every node converges');
+for my $table (qw(shared owned ledger))
+{
+	my %text = map { $_ => table_text($node{$_}, $table) } @names;
+	is($text{b}, $text{a}, "$table: b identical to a");
+	is($text{c}, $text{a}, "$table: c identical to a");
+}
+
+my $ledger_rows = $node{a}->safe_psql('postgres', 'SELECT count(*) FROM ledger');
+cmp_ok($ledger_rows, '>', 100, "the workload wrote ($ledger_rows ledger rows)");
+for my $me (@names)
+{
+	is($node{$me}->safe_psql('postgres', q{SELECT count(*) FROM ledger_audit WHERE op <> 'INSERT'}), '0',
+		"$me: no ledger row applied twice (no upsert of one)");
+	is($node{$me}->safe_psql('postgres', q{SELECT count(*) FROM (SELECT node, id FROM ledger_audit GROUP BY 1, 2 HAVING count(*) > 1) d}), '0',
+		"$me: every ledger row inserted exactly once");
+	is($node{$me}->safe_psql('postgres', q{SELECT count(*) FROM ledger_audit}), $ledger_rows,
+		"$me: and every one of them");
+	is($node{$me}->safe_psql('postgres', q{SELECT count(*) FROM walbridge.conflicts
+		WHERE table_name <> 'public.shared' OR kind <> 'update_differs'}), '0',
+		"$me: the only conflicts are concurrent updates of shared rows");
+	is($node{$me}->safe_psql('postgres', q{SELECT count(*) FROM walbridge.apply_progress WHERE last_error IS NOT NULL}), '0',
+		"$me: no peer paused");
+}
+my $conflicts = join(', ', map { "$_ " . $node{$_}->safe_psql('postgres', 'SELECT count(*) FROM walbridge.conflicts') } @names);
+diag("conflicts recorded (all on shared rows): $conflicts");
+ok($peak_rss > 0 && $peak_rss < $rss_bound_kb,
+	sprintf('walbridged peak RSS %.1f MB stayed under %d MB', $peak_rss / 1024, $rss_bound_kb / 1024));
+
+$wb{$_}->stop for @names;
+$broker->stop;
+done_testing();
