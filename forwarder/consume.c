@@ -162,6 +162,13 @@ parse_meta(const rd_kafka_message_t *rkm, wb_msgmeta *meta, char *err, size_t er
 				 header(rkm, "wb.format", v, sizeof(v)) ? v : "missing", WALBRIDGE_FORMAT_VERSION);
 		return false;
 	}
+	if (strcmp(meta->kind, "txn") != 0 && strcmp(meta->kind, "snapshot") != 0 &&
+		strcmp(meta->kind, "message") != 0)
+	{
+		snprintf(err, errlen, "unknown message kind \"%s\" (wb.kind): this walbridged knows txn, snapshot and message",
+				 meta->kind);
+		return false;
+	}
 	meta->chunk = header(rkm, "wb.chunk", v, sizeof(v)) ? atoi(v) : 0;
 	meta->last = header(rkm, "wb.last", v, sizeof(v)) ? strcmp(v, "1") == 0 : true;
 	if (strcmp(meta->kind, "txn") != 0)
