@@ -140,7 +140,17 @@ report_progress(wb_session *s, bool force)
 	if (s->conn && wb_now_us() - s->last_state_us >= 1000000)
 	{
 		s->last_state_us = wb_now_us();
-		nodeinfo_publish_state(s->conn, "running", NULL, true);
+		if (s->pub.queue_full || publish_backlogged(&s->pub))
+		{
+			char		why[256];
+
+			/* what status() shows while Kafka does not keep up (or is down) */
+			snprintf(why, sizeof(why), "waiting: Kafka has not acknowledged %d queued messages and the producer queue is full; reading the slot resumes when it does",
+					 publish_queue_length(&s->pub));
+			nodeinfo_publish_state(s->conn, "waiting", why, false);
+		}
+		else
+			nodeinfo_publish_state(s->conn, "running", NULL, true);
 	}
 
 	/*

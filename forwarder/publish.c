@@ -208,12 +208,14 @@ produce(wb_publisher *pub, uint64_t id, const char *kind, bool last, uint64_t en
 			return WB_PUBLISH_FAILED;
 		}
 		/* backpressure: let deliveries drain, keep the caller alive */
+		pub->queue_full = true;
 		rd_kafka_poll(pub->rk, 100);
 		if (pub->failed)
 			return WB_PUBLISH_FAILED;
 		if (pub->wait_hook != NULL && !pub->wait_hook(pub->wait_arg))
 			return WB_PUBLISH_STOPPED;
 	}
+	pub->queue_full = false;
 	inflight_add_message(&pub->inflight, id);
 	pub->messages++;
 	pub->bytes += pub->len;
@@ -667,6 +669,13 @@ bool
 publish_backlogged(const wb_publisher *pub)
 {
 	return rd_kafka_outq_len(pub->rk) > 50000;
+}
+
+/* Messages (and requests) Kafka has not acknowledged yet. */
+int
+publish_queue_length(const wb_publisher *pub)
+{
+	return pub->rk ? rd_kafka_outq_len(pub->rk) : 0;
 }
 
 /* Wait up to timeout_ms for Kafka to acknowledge everything produced. */

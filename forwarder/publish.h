@@ -70,6 +70,7 @@ typedef struct wb_publisher
 	char		snapshot_table[256];
 
 	bool		failed;			/* a delivery failed: restart the session */
+	bool		queue_full;		/* waiting for room in the producer queue */
 	wb_wait_hook wait_hook;
 	void	   *wait_arg;
 
@@ -96,6 +97,7 @@ extern void publish_poll(wb_publisher *pub, int timeout_ms);
 extern uint64_t publish_take_confirmable(wb_publisher *pub);
 extern bool publish_idle(const wb_publisher *pub);
 extern bool publish_backlogged(const wb_publisher *pub);
+extern int	publish_queue_length(const wb_publisher *pub);
 extern int	publish_flush(wb_publisher *pub, int timeout_ms);
 extern void publish_close(wb_publisher *pub);
 
