@@ -10,10 +10,35 @@
 #include <string.h>
 
 #include "../../forwarder/batch.h"
-#include "mpread.h"
-#include "record.h"
+#include "fuzz_message.h"
 
 #define MAX_COLS 16
+
+typedef struct gather
+{
+	wb_relmap  *rm;
+	wb_batch   *b;
+} gather;
+
+/* As apply_change() does in a pipeline, after its checks. */
+static void
+gather_change(const wb_record *rec, void *arg)
+{
+	gather	   *g = arg;
+
+	if (rec->tag != WB_REC_INSERT && rec->tag != WB_REC_SNAPSHOT &&
+		rec->tag != WB_REC_UPDATE && rec->tag != WB_REC_DELETE)
+		return;
+	/* apply checks the new tuple's width before anything else */
+	if (rec->u.change.new.present && rec->u.change.new.count != (uint32_t) g->rm->ncols)
+		return;
+	if (g->b->rows > 0 && !batch_accepts(g->b, g->rm, rec))
+		batch_reset(g->b);
+	if (batch_accepts(g->b, g->rm, rec))
+		batch_add(g->b, g->rm, rec);
+	if (batch_full(g->b))
+		batch_reset(g->b);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -25,7 +50,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool		always[MAX_COLS];
 	wb_relmap	rm;
 	wb_batch	b;
-	wb_mpcur	cur;
+	gather		g;
 	int			ncols;
 
 	if (size < 1 + 2 * MAX_COLS)
@@ -56,30 +81,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size -= 1 + 2 * MAX_COLS;
 
 	memset(&b, 0, sizeof(b));
-	wb_mp_init(&cur, (const char *) data, size);
-	while (!wb_mp_at_end(&cur))
-	{
-		size_t		start = wb_mp_offset(&cur);
-		wb_record	rec;
-		char		err[WB_RECORD_ERRLEN];
-
-		if (wb_mp_skip(&cur) != WB_MP_OK)
-			break;
-		if (!wb_record_parse((const char *) data + start, wb_mp_offset(&cur) - start, &rec, err, sizeof(err)))
-			continue;
-		if (rec.tag != WB_REC_INSERT && rec.tag != WB_REC_SNAPSHOT &&
-			rec.tag != WB_REC_UPDATE && rec.tag != WB_REC_DELETE)
-			continue;
-		/* apply checks the new tuple's width before anything else */
-		if (rec.u.change.new.present && rec.u.change.new.count != (uint32_t) ncols)
-			continue;
-		if (b.rows > 0 && !batch_accepts(&b, &rm, &rec))
-			batch_reset(&b);
-		if (batch_accepts(&b, &rm, &rec))
-			batch_add(&b, &rm, &rec);
-		if (batch_full(&b))
-			batch_reset(&b);
-	}
+	g.rm = &rm;
+	g.b = &b;
+	for_each_record(data, size, gather_change, &g);
 	for (int i = 0; b.rows > 0 && i < b.nset + b.nkey; i++)
 		(void) batch_array(&b, i);
 	batch_free(&b);

@@ -10,8 +10,7 @@
 #include <stdint.h>
 
 #include "../../forwarder/sqltext.h"
-#include "mpread.h"
-#include "record.h"
+#include "fuzz_message.h"
 
 static void
 walk_tuple(const wb_tuple *t, wb_buf *text)
@@ -33,8 +32,9 @@ walk_tuple(const wb_tuple *t, wb_buf *text)
 }
 
 static void
-walk(const wb_record *rec, wb_buf *text)
+walk(const wb_record *rec, void *arg)
 {
+	wb_buf	   *text = arg;
 	wb_mpcur	cur;
 
 	switch (rec->tag)
@@ -71,19 +71,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static wb_buf text;
-	wb_mpcur	cur;
 
-	wb_mp_init(&cur, (const char *) data, size);
-	while (!wb_mp_at_end(&cur))
-	{
-		size_t		start = wb_mp_offset(&cur);
-		wb_record	rec;
-		char		err[WB_RECORD_ERRLEN];
-
-		if (wb_mp_skip(&cur) != WB_MP_OK)
-			break;
-		if (wb_record_parse((const char *) data + start, wb_mp_offset(&cur) - start, &rec, err, sizeof(err)))
-			walk(&rec, &text);
-	}
+	for_each_record(data, size, walk, &text);
 	return 0;
 }

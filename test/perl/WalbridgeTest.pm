@@ -21,7 +21,7 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(walbridge_node start_broker start_walbridged dump_topic
-  topic_transactions wait_slot_caught_up);
+  topic_transactions wait_slot_caught_up table_text tables_converge);
 
 my $test_dir = File::Spec->rel2abs(dirname(__FILE__) . '/..');
 
@@ -218,6 +218,40 @@ sub topic_transactions
 		}
 	}
 	return \@txns;
+}
+
+# A table's whole content as text, rows in a stable order.
+sub table_text
+{
+	my ($node, $table) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM $table t");
+}
+
+# Wait up to $timeout seconds (default 60) until every node of @$nodes has
+# the same content in every table of @$tables.  On a timeout, one failing
+# test per table that differs shows the difference; returns whether they
+# converged.
+sub tables_converge
+{
+	my ($what, $nodes, $tables, $timeout) = @_;
+	my ($first, @others) = @$nodes;
+	for (1 .. ($timeout // 60) * 10)
+	{
+		my $differ = 0;
+		for my $t (@$tables)
+		{
+			my $want = table_text($first, $t);
+			$differ ||= grep { table_text($_, $t) ne $want } @others;
+		}
+		return 1 unless $differ;
+		usleep(100_000);
+	}
+	for my $t (@$tables)
+	{
+		is(table_text($_, $t), table_text($first, $t), "$what: $t identical on " . $_->name) for @others;
+	}
+	return 0;
 }
 
 # Wait until walbridged confirmed everything written so far on $node.

@@ -15,6 +15,20 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use WalbridgeTest;
 
+# 80 transactions of 100 rows (about 2.8 MB) into r; their xids.
+sub write_load
+{
+	my ($node) = @_;
+	my @xids;
+	for my $i (1 .. 80)
+	{
+		push @xids, (split /\n/, $node->safe_psql('postgres',
+				"BEGIN; INSERT INTO r SELECT $i * 1000 + g, repeat(md5(g::text), 11) FROM generate_series(1, 100) g;"
+				  . " SELECT txid_current(); COMMIT;"))[-1];
+	}
+	return @xids;
+}
+
 my $broker = start_broker('walbridge.stop', 'walbridge.row', 'walbridge.down');
 
 # ---- SIGTERM under backpressure
@@ -29,13 +43,7 @@ $node->poll_query_until('postgres', 'SELECT snapshot_lsn IS NOT NULL FROM walbri
   or die 'walbridged did not start';
 
 $broker->command('rtt 1 1000');
-my @xids;
-for my $i (1 .. 80)
-{
-	push @xids, (split /\n/, $node->safe_psql('postgres',
-			"BEGIN; INSERT INTO r SELECT $i * 1000 + g, repeat(md5(g::text), 11) FROM generate_series(1, 100) g;"
-			  . " SELECT txid_current(); COMMIT;"))[-1];
-}
+my @xids = write_load($node);
 sleep 2;
 is($wb->stop, 0, 'SIGTERM with the producer queue full: clean exit');
 $broker->command('rtt 1 0');
@@ -57,13 +65,7 @@ $wb = start_walbridged($down, $broker, %tiny_queue);
 $down->poll_query_until('postgres', 'SELECT snapshot_lsn IS NOT NULL FROM walbridge.node')
   or die 'walbridged did not start';
 $broker->command('down 1');
-my @down_xids;
-for my $i (1 .. 80)
-{
-	push @down_xids, (split /\n/, $down->safe_psql('postgres',
-			"BEGIN; INSERT INTO r SELECT $i * 1000 + g, repeat(md5(g::text), 11) FROM generate_series(1, 100) g;"
-			  . " SELECT txid_current(); COMMIT;"))[-1];
-}
+my @down_xids = write_load($down);
 ok($down->poll_query_until('postgres', q{SELECT state = 'waiting' AND last_error LIKE 'waiting: Kafka has not acknowledged%producer queue is full%'
 	FROM walbridge.status() WHERE direction = 'publish'}), 'status() says publishing waits for Kafka, and why');
 my $end = $down->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');

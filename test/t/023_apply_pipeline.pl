@@ -40,24 +40,12 @@ $b->safe_psql('postgres', q{SELECT walbridge.create_node('b'); SELECT walbridge.
 my $wa = start_walbridged($a, $broker, chunk_size => '16kB');
 my $wb = start_walbridged($b, $broker, log_level => 'debug');
 
-sub table_text
-{
-	my ($node, $table) = @_;
-	return $node->safe_psql('postgres', "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM $table t");
-}
-
 my @tables = qw(items gen scalars unbatchable);
 
 sub converged
 {
 	my ($what) = @_;
-	for (1 .. 600)
-	{
-		return 1 unless grep { table_text($a, $_) ne table_text($b, $_) } @tables;
-		usleep(100_000);
-	}
-	is(table_text($b, $_), table_text($a, $_), "$what: $_ identical") for @tables;
-	return 0;
+	return tables_converge($what, [ $a, $b ], \@tables);
 }
 
 sub one_by_one_count

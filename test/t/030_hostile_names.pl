@@ -37,22 +37,10 @@ my $wb = start_walbridged($b, $broker);
 
 my @tables = ('"Mixed Schema"."Order Items"', 'public."user"', '"Ünïcode_テーブル"');
 
-sub table_text
-{
-	my ($node, $table) = @_;
-	return $node->safe_psql('postgres', "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM $table t");
-}
-
 sub converged
 {
 	my ($what) = @_;
-	for (1 .. 600)
-	{
-		return 1 unless grep { table_text($a, $_) ne table_text($b, $_) } @tables;
-		usleep(100_000);
-	}
-	is(table_text($b, $_), table_text($a, $_), "$what: $_ identical") for @tables;
-	return 0;
+	return tables_converge($what, [ $a, $b ], \@tables);
 }
 
 ok($wa->wait_for_log(qr/streaming slot "walbridge_a" \(3 tables\)/),

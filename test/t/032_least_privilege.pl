@@ -40,24 +40,13 @@ is($a->safe_psql('postgres', q{SELECT rolsuper OR rolcreaterole OR rolcreatedb F
 my $wa = start_walbridged($a, $broker, conninfo => $a->connstr('postgres') . ' user=wbd');
 my $wb = start_walbridged($b, $broker, conninfo => $b->connstr('postgres') . ' user=wbd');
 
-sub table_text
-{
-	my ($node, $table) = @_;
-	return $node->safe_psql('postgres', "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM $table t");
-}
-
 sub converged
 {
-	for (1 .. 600)
-	{
-		return 1 unless grep { table_text($a, $_) ne table_text($b, $_) } qw(items notes);
-		usleep(100_000);
-	}
-	is(table_text($b, $_), table_text($a, $_), "$_ identical") for qw(items notes);
-	return 0;
+	my ($what) = @_;
+	return tables_converge($what, [ $a, $b ], [qw(items notes)]);
 }
 
-ok(converged(), 'the initial copy arrives under wbd');
+ok(converged('initial copy'), 'the initial copy arrives under wbd');
 is($b->safe_psql('postgres', q{SELECT count(DISTINCT usename) || ' ' || min(usename) FROM pg_stat_activity
 	WHERE application_name LIKE 'walbridged%' OR backend_type = 'walsender'}), '1 wbd',
 	'every connection of walbridged is wbd');
@@ -65,7 +54,7 @@ is($b->safe_psql('postgres', q{SELECT count(DISTINCT usename) || ' ' || min(usen
 $a->safe_psql('postgres', q{INSERT INTO notes SELECT g, g, 'from a' FROM generate_series(1, 50) g});
 $b->safe_psql('postgres', q{INSERT INTO items SELECT g, 'from b' FROM generate_series(101, 150) g});
 $b->safe_psql('postgres', q{UPDATE items SET v = 'b changed' WHERE id <= 10});
-ok(converged(), 'writes on both sides converge');
+ok(converged('writes'), 'writes on both sides converge');
 
 # A conflict (recorded by wbd) and a truncate.
 $wb->stop;
@@ -73,11 +62,11 @@ $a->safe_psql('postgres', q{UPDATE items SET v = 'a first' WHERE id = 20});
 usleep(20_000);
 $b->safe_psql('postgres', q{UPDATE items SET v = 'b later' WHERE id = 20});
 $wb = start_walbridged($b, $broker, conninfo => $b->connstr('postgres') . ' user=wbd');
-ok(converged(), 'a conflict converges');
+ok(converged('conflict'), 'a conflict converges');
 is($a->safe_psql('postgres', q{SELECT v FROM items WHERE id = 20}), 'b later', 'the later write won');
 cmp_ok($b->safe_psql('postgres', q{SELECT count(*) FROM walbridge.conflicts}), '>=', 1, 'the conflict is recorded');
 $a->safe_psql('postgres', q{TRUNCATE notes});
-ok(converged(), 'a truncate arrives');
+ok(converged('truncate'), 'a truncate arrives');
 is($b->safe_psql('postgres', q{SELECT count(*) FROM notes}), '0', 'notes is empty on B');
 
 $wa->stop;
