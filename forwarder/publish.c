@@ -595,10 +595,16 @@ publish_open(wb_publisher *pub, const struct wb_config *cfg, const char *node)
 	/*
 	 * Defaults for no loss and in-order delivery: idempotence (so retries
 	 * neither duplicate nor reorder), acks from all replicas, and retrying
-	 * until it works.  kafka.* settings come last and may change them.
+	 * until it works.  Gapless: a message that fails for good stops the
+	 * producer instead of letting later ones through; appliers pass over
+	 * a transaction whose commit LSN is not above the last applied one (a
+	 * duplicate after a restart), so one published again after a gap
+	 * would be lost.  The session then restarts from the confirmed
+	 * position.  kafka.* settings come last and may change them.
 	 */
 	static const wb_kafka_default defaults[] = {
 		{"enable.idempotence", "true"},
+		{"enable.gapless.guarantee", "true"},
 		{"acks", "all"},
 		{"message.timeout.ms", "0"},
 		{"linger.ms", "5"},
