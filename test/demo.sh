@@ -18,7 +18,11 @@ if [ "$(id -u)" -eq 0 ]; then make -C "$repo" -s install >/dev/null; else sudo m
 source "$repo/test/servers.sh"
 pids=()
 cleanup() {
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	# as root the daemons run under runuser, which does not pass SIGTERM on
+	for pid in "${pids[@]}"; do
+		pkill -TERM -P "$pid" 2>/dev/null || true
+		kill -TERM "$pid" 2>/dev/null || true
+	done
 	wait 2>/dev/null || true
 	servers_cleanup
 }
