@@ -42,12 +42,6 @@ $b->safe_psql('postgres', q{SELECT walbridge.create_node('b'); SELECT walbridge.
 my $wa = start_walbridged($a, $broker);
 my $wb = start_walbridged($b, $broker);
 
-sub table_text
-{
-	my ($node, $table) = @_;
-	return $node->safe_psql('postgres', "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM $table t");
-}
-
 sub converged
 {
 	my ($what, $timeout) = @_;

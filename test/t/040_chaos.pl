@@ -182,7 +182,7 @@ cmp_ok($done{restart}, '>=', 3, 'at least 3 immediate server restarts');
 cmp_ok($done{broker}, '>=', 5, 'at least 5 broker faults');
 
 # ------------------------------------------------------------- checks
-sub table_text
+sub table_digest
 {
 	my ($n, $table) = @_;
 	return $n->safe_psql('postgres', "SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) || ' ' || count(*) FROM $table t");
@@ -192,14 +192,14 @@ my $converged = 0;
 for (1 .. 2400)
 {
 	note_rss();
-	my %seen = map { my $me = $_; join(';', map { table_text($node{$me}, $_) } qw(shared owned ledger)) => 1 } @names;
+	my %seen = map { my $me = $_; join(';', map { table_digest($node{$me}, $_) } qw(shared owned ledger)) => 1 } @names;
 	if (keys %seen == 1) { $converged = 1; last; }
 	usleep(100_000);
 }
 ok($converged, 'after the writes stop, every node converges');
 for my $table (qw(shared owned ledger))
 {
-	my %text = map { $_ => table_text($node{$_}, $table) } @names;
+	my %text = map { $_ => table_digest($node{$_}, $table) } @names;
 	is($text{b}, $text{a}, "$table: b identical to a");
 	is($text{c}, $text{a}, "$table: c identical to a");
 }
