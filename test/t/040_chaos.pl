@@ -124,7 +124,13 @@ sub note_rss
 	}
 }
 
-my @events = ((('kill') x 20), (('restart') x 3), (('broker-down', 'produce-errors', 'fetch-errors', 'broker-down', 'produce-errors')));
+# at least 20 kills, 3 restarts and 5 broker faults; more in a longer run
+my $kills = max(20, int($seconds / 3));
+my $restarts = max(3, int($seconds / 20));
+my $broker_faults = max(5, int($seconds / 12));
+my @broker_kinds = ('broker-down', 'produce-errors', 'fetch-errors');
+my @events = ((('kill') x $kills), (('restart') x $restarts),
+	map { $broker_kinds[ $_ % @broker_kinds ] } 0 .. $broker_faults - 1);
 @events = shuffle(@events);
 my $step = $seconds / (@events + 1);
 my %done = map { $_ => 0 } qw(kill restart broker);
