@@ -77,6 +77,20 @@ run_ok(wb_applier *ap, const char *sql, int nparams, const char *const *values,
 }
 
 /*
+ * Into the pipeline (expect_rows: how many rows it must touch, or -1);
+ * false with what went wrong first once something did.
+ */
+static bool
+pipeline_send(wb_applier *ap, const char *sql, int nparams, const char *const *values,
+			  int expect_rows, char *err, size_t errlen)
+{
+	if (stmts_send(&ap->stmts, sql, nparams, values, expect_rows))
+		return true;
+	snprintf(err, errlen, "%s", ap->stmts.why);
+	return false;
+}
+
+/*
  * A statement whose result needs no look: run now, or, in a pipeline,
  * sent (expect_one: it must touch one row).
  */
@@ -86,10 +100,7 @@ exec_or_send(wb_applier *ap, const char *sql, int nparams, const char *const *va
 {
 	if (!ap->fast)
 		return run_ok(ap, sql, nparams, values, err, errlen, NULL, 0);
-	if (stmts_send(&ap->stmts, sql, nparams, values, expect_one ? 1 : -1))
-		return true;
-	snprintf(err, errlen, "%s", ap->stmts.why);
-	return false;
+	return pipeline_send(ap, sql, nparams, values, expect_one ? 1 : -1, err, errlen);
 }
 
 static bool
@@ -157,13 +168,6 @@ params_fix(wb_applier *ap, params *p)
 static void
 append_condition(wb_applier *ap, params *p, const char *row)
 {
-	char		ts[64];
-	wb_buf		t = {0};
-
-	sqltext_timestamp(&t, ap->txn.commit_time - WB_PG_EPOCH_OFFSET_USECS, true);
-	snprintf(ts, sizeof(ts), "%s", t.data ? t.data : "");
-	buf_free(&t);
-
 	if (strcmp(ap->policy, "apply_remote") == 0)
 	{
 		buf_puts(&ap->sql, "true");
@@ -171,7 +175,7 @@ append_condition(wb_applier *ap, params *p, const char *row)
 	}
 	if (strcmp(ap->policy, "last_writer_wins") == 0)
 	{
-		int			a = param_string(ap, p, ts);
+		int			a = param_string(ap, p, ap->txn_time);
 		int			b = param_string(ap, p, ap->origin_oid);
 		int			c = param_string(ap, p, ap->peer);
 
@@ -197,10 +201,8 @@ append_key(wb_applier *ap, params *p, const wb_relmap *rm, const wb_record *rec)
 	for (int i = 0; i < rm->ncols; i++)
 	{
 		wb_value	v;
-		bool		in_tuple = !from_old || rec->u.change.old_kind == WB_OLD_FULL ||
-			(rm->flags[i] & WB_COLUMN_IDENTITY);
 
-		if (!in_tuple)
+		if (!relmap_in_key_tuple(rm, rec, i))
 			continue;
 		wb_record_next_value(&cur, &v);
 		if (!(rm->flags[i] & WB_COLUMN_PRIMARY_KEY))
@@ -211,12 +213,12 @@ append_key(wb_applier *ap, params *p, const wb_relmap *rm, const wb_record *rec)
 	return nkey > 0;
 }
 
-/* The remote row as JSON, for the conflict record. */
+/* The remote row as JSON, for the conflict record: the new one, or the old (key) of a DELETE. */
 static void
-remote_json(wb_applier *ap, wb_buf *out, const wb_relmap *rm, const wb_tuple *t, bool old_key_only,
-			char old_kind)
+remote_json(wb_applier *ap, wb_buf *out, const wb_relmap *rm, const wb_record *rec)
 {
-	wb_mpcur	cur = t->values;
+	bool		is_new = rec->u.change.new.present;
+	wb_mpcur	cur = is_new ? rec->u.change.new.values : rec->u.change.old.values;
 	int			n = 0;
 
 	buf_puts(out, "{");
@@ -225,7 +227,7 @@ remote_json(wb_applier *ap, wb_buf *out, const wb_relmap *rm, const wb_tuple *t,
 		wb_value	v;
 		wb_buf		val = {0};
 
-		if (old_key_only && old_kind != WB_OLD_FULL && !(rm->flags[i] & WB_COLUMN_IDENTITY))
+		if (!is_new && !relmap_in_key_tuple(rm, rec, i))
 			continue;
 		wb_record_next_value(&cur, &v);
 		if (n++ > 0)
@@ -253,15 +255,10 @@ log_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, const ch
 {
 	wb_buf		remote = {0};
 	params		p;				/* 34 kB: never zeroed, only p.n is read first */
-	char		lsn[32];
-	wb_buf		ts = {0};
 	bool		ok;
 
 	p.n = 0;
-	remote_json(ap, &remote, rm, rec->u.change.new.present ? &rec->u.change.new : &rec->u.change.old,
-				!rec->u.change.new.present, rec->u.change.old_kind);
-	snprintf(lsn, sizeof(lsn), WB_LSN_FORMAT, WB_LSN_ARGS(ap->txn.commit_lsn));
-	sqltext_timestamp(&ts, ap->txn.commit_time - WB_PG_EPOCH_OFFSET_USECS, true);
+	remote_json(ap, &remote, rm, rec);
 
 	buf_reset(&ap->sql);
 	buf_reset(&ap->text);
@@ -277,12 +274,11 @@ log_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, const ch
 	buf_printf(&ap->sql, "), (SELECT (walbridge.row_writer(t.xmin)).commit_time FROM %s t WHERE ", rm->local);
 	append_key(ap, &p, rm, rec);
 	buf_printf(&ap->sql, "), $%d::jsonb, $%d::timestamptz, $%d::pg_lsn",
-			   param_string(ap, &p, remote.data), param_string(ap, &p, ts.data),
-			   param_string(ap, &p, lsn));
+			   param_string(ap, &p, remote.data), param_string(ap, &p, ap->txn_time),
+			   param_string(ap, &p, ap->txn_lsn));
 	params_fix(ap, &p);
 	ok = run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL, 0);
 	buf_free(&remote);
-	buf_free(&ts);
 	ap->conflicts++;
 	return ok;
 }
@@ -389,10 +385,7 @@ static bool
 send_change(wb_applier *ap, params *p, char *err, size_t errlen)
 {
 	params_fix(ap, p);
-	if (stmts_send(&ap->stmts, ap->sql.data, p->n, p->values, 1))
-		return true;
-	snprintf(err, errlen, "%s", ap->stmts.why);
-	return false;
+	return pipeline_send(ap, ap->sql.data, p->n, p->values, 1, err, errlen);
 }
 
 /*
@@ -453,25 +446,25 @@ flush_batch(wb_applier *ap, char *err, size_t errlen)
 	}
 	batch_reset(b);
 	params_fix(ap, &p);
-	if (stmts_send(&ap->stmts, ap->sql.data, p.n, p.values, rows))
-		return true;
-	snprintf(err, errlen, "%s", ap->stmts.why);
-	return false;
+	return pipeline_send(ap, ap->sql.data, p.n, p.values, rows, err, errlen);
 }
 
 /*
- * In a pipeline: gather the change into the batch (sending the batch when
- * it is full, or when this change does not fit it).  False, with *taken
- * false, if it cannot go in bulk at all.
+ * In a pipeline: gather the change into the batch, sending what was
+ * gathered first when the change does not fit it, and the batch when it
+ * is full.  *taken false: the change cannot go in bulk; the batch is then
+ * empty, so its own statement comes after everything before it.
  */
 static bool
 batch_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, bool *taken,
 			 char *err, size_t errlen)
 {
+	bool		bulk = batch_shape(&ap->batch, rm, rec);
+
 	*taken = false;
-	if (ap->batch.rows > 0 && !batch_accepts(&ap->batch, rm, rec) && !flush_batch(ap, err, errlen))
+	if ((!bulk || !batch_fits(&ap->batch, rm, rec)) && !flush_batch(ap, err, errlen))
 		return false;
-	if (!batch_accepts(&ap->batch, rm, rec))
+	if (!bulk)
 		return true;
 	*taken = true;
 	batch_add(&ap->batch, rm, rec);
@@ -479,10 +472,11 @@ batch_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, bool *ta
 }
 
 /*
- * One change.  In a pipeline (ap->fast), only the statement that applies
- * it when nothing conflicts.  One at a time, the fast path is one statement that applies unless the
- * local row belongs to a newer write (the policy's condition); only when
- * it touches no row do we look closer, decide and record the conflict.
+ * One change.  In a pipeline (ap->fast): only the statement that applies
+ * it when nothing conflicts, in bulk where it can.  One at a time: one
+ * statement that applies unless the local row belongs to a newer write
+ * (the policy's condition); only when it touches no row do we look
+ * closer, decide and record the conflict.
  */
 static bool
 apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
@@ -526,9 +520,6 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 			return false;
 		if (taken)
 			return true;
-		/* alone, after what was gathered before it */
-		if (!flush_batch(ap, err, errlen))
-			return false;
 	}
 
 	buf_reset(&ap->sql);
@@ -735,51 +726,48 @@ apply_records(wb_applier *ap, const char *payload, size_t len, char *err, size_t
 
 /* ------------------------------------------------------------- progress */
 
+/*
+ * The source transaction applied from now on.  Its commit time and LSN go
+ * into every conflict check, conflict record and the progress row: made
+ * text once here, not per change.
+ */
+static void
+begin_source_txn(wb_applier *ap, const wb_msgmeta *meta, int64_t offset)
+{
+	wb_buf		t = {0};
+
+	ap->txn = *meta;
+	ap->txn_first_offset = offset;
+	ap->conflicts = 0;
+	sqltext_timestamp(&t, meta->commit_time - WB_PG_EPOCH_OFFSET_USECS, true);
+	snprintf(ap->txn_time, sizeof(ap->txn_time), "%s", t.data ? t.data : "");
+	buf_free(&t);
+	snprintf(ap->txn_lsn, sizeof(ap->txn_lsn), WB_LSN_FORMAT, WB_LSN_ARGS(meta->commit_lsn));
+}
+
 static bool
 record_progress(wb_applier *ap, int64_t offset, bool with_commit, char *err, size_t errlen)
 {
 	char		off[32];
-	char		lsn[32];
 	char		conflicts[16];
-	wb_buf		ts = {0};
-	const char *values[4];
-	bool		ok;
+	const char *origin[2] = {ap->txn_lsn, ap->txn_time};
+	const char *values[5] = {ap->peer, off, conflicts, ap->txn_lsn, ap->txn_time};
 
 	snprintf(off, sizeof(off), "%" PRId64, offset);
 	snprintf(conflicts, sizeof(conflicts), "%d", ap->conflicts);
-	values[0] = ap->peer;
-	values[1] = off;
-	values[2] = conflicts;
 	if (!with_commit)
 		return exec_or_send(ap,
 							"UPDATE walbridge.apply_progress SET kafka_offset = $2, applied_at = now(),"
 							" conflicts = conflicts + $3, paused_offset = NULL, last_error = NULL,"
 							" skip_offset = NULL WHERE peer = $1",
 							3, values, true, err, errlen);
-
-	snprintf(lsn, sizeof(lsn), WB_LSN_FORMAT, WB_LSN_ARGS(ap->txn.commit_lsn));
-	sqltext_timestamp(&ts, ap->txn.commit_time - WB_PG_EPOCH_OFFSET_USECS, true);
-	{
-		const char *origin[2] = {lsn, ts.data};
-
-		if (!exec_or_send(ap, "SELECT pg_replication_origin_xact_setup($1::pg_lsn, $2::timestamptz)",
-						  2, origin, false, err, errlen))
-		{
-			buf_free(&ts);
-			return false;
-		}
-	}
-	{
-		const char *v[6] = {ap->peer, off, conflicts, lsn, ts.data, NULL};
-
-		ok = exec_or_send(ap,
-						  "UPDATE walbridge.apply_progress SET kafka_offset = $2, applied_at = now(),"
-						  " conflicts = conflicts + $3, source_commit_lsn = $4, source_commit_time = $5,"
-						  " paused_offset = NULL, last_error = NULL, skip_offset = NULL WHERE peer = $1",
-						  5, v, true, err, errlen);
-	}
-	buf_free(&ts);
-	return ok;
+	return exec_or_send(ap, "SELECT pg_replication_origin_xact_setup($1::pg_lsn, $2::timestamptz)",
+						2, origin, false, err, errlen) &&
+		exec_or_send(ap,
+					 "UPDATE walbridge.apply_progress SET kafka_offset = $2, applied_at = now(),"
+					 " conflicts = conflicts + $3, source_commit_lsn = $4, source_commit_time = $5,"
+					 " paused_offset = NULL, last_error = NULL, skip_offset = NULL WHERE peer = $1",
+					 5, values, true, err, errlen);
 }
 
 /* --------------------------------------------------------------- public */
@@ -965,9 +953,7 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 			/* the publisher restarted inside a transaction and sends it again */
 			rollback(ap);
 		}
-		ap->txn = *meta;
-		ap->txn_first_offset = offset;
-		ap->conflicts = 0;
+		begin_source_txn(ap, meta, offset);
 		ap->skipping = (meta->commit_lsn <= ap->applied_lsn) || offset == ap->skip_offset;
 	}
 	else if (!ap->in_txn || meta->xid != ap->txn.xid || meta->commit_lsn != ap->txn.commit_lsn)
@@ -1052,10 +1038,9 @@ apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 	char		err[1024];
 	bool		apply = strcmp(meta->kind, "snapshot") == 0 && offset != ap->skip_offset;
 
-	memset(&ap->txn, 0, sizeof(ap->txn));
-	ap->txn.commit_time = meta->commit_time;
-	ap->conflicts = 0;
-	ap->txn_first_offset = offset;
+	wb_msgmeta	alone = {.commit_time = meta->commit_time};
+
+	begin_source_txn(ap, &alone, offset);
 	switch (apply_pipelined(ap, offset, payload, len, true, apply, true, false))
 	{
 		case PIPELINED:
@@ -1177,9 +1162,7 @@ apply_close(wb_applier *ap)
 	batch_free(&ap->batch);
 	if (ap->conn)
 		PQfinish(ap->conn);
-	ap->stmts.conn = NULL;		/* gone with the connection */
-	stmts_forget(&ap->stmts);
-	free(ap->stmts.pending);
+	stmts_close(&ap->stmts);
 	buf_free(&ap->sql);
 	buf_free(&ap->text);
 	free(ap->peer);

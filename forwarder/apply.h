@@ -59,6 +59,8 @@ typedef struct wb_applier
 	bool		skipping;		/* already applied, or skipped */
 	int64_t		txn_first_offset;
 	wb_msgmeta	txn;
+	char		txn_time[48];	/* its commit time, as timestamptz text */
+	char		txn_lsn[32];	/* its commit LSN, as pg_lsn text */
 	int			conflicts;
 
 	wb_relmaps	maps;			/* the peer's tables, here */

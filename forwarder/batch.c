@@ -38,14 +38,6 @@ ensure_columns(wb_batch *b, int ncols)
 		abort();
 }
 
-/* Whether column i is in the tuple the key is read from. */
-static bool
-in_key_tuple(const wb_relmap *rm, const wb_record *rec, int i)
-{
-	return !rec->u.change.old.present || rec->u.change.old_kind == WB_OLD_FULL ||
-		(rm->flags[i] & WB_COLUMN_IDENTITY);
-}
-
 /*
  * The change's shape into set[]: the columns it inserts or updates.  False
  * if it cannot be applied in bulk.
@@ -98,7 +90,7 @@ shape_of(const wb_relmap *rm, const wb_record *rec, bool *set)
 		{
 			wb_value	v;
 
-			if (!in_key_tuple(rm, rec, i))
+			if (!relmap_in_key_tuple(rm, rec, i))
 			{
 				if (rm->flags[i] & WB_COLUMN_PRIMARY_KEY)
 					return false;
@@ -116,11 +108,15 @@ shape_of(const wb_relmap *rm, const wb_record *rec, bool *set)
 }
 
 bool
-batch_accepts(wb_batch *b, const wb_relmap *rm, const wb_record *rec)
+batch_shape(wb_batch *b, const wb_relmap *rm, const wb_record *rec)
 {
 	ensure_columns(b, rm->ncols);
-	if (!shape_of(rm, rec, b->scratch))
-		return false;
+	return shape_of(rm, rec, b->scratch);
+}
+
+bool
+batch_fits(const wb_batch *b, const wb_relmap *rm, const wb_record *rec)
+{
 	if (b->rows == 0)
 		return true;
 	return b->rm == rm &&
@@ -129,6 +125,12 @@ batch_accepts(wb_batch *b, const wb_relmap *rm, const wb_record *rec)
 		b->from_old == rec->u.change.old.present &&
 		b->old_kind == rec->u.change.old_kind &&
 		memcmp(b->set, b->scratch, sizeof(bool) * rm->ncols) == 0;
+}
+
+bool
+batch_accepts(wb_batch *b, const wb_relmap *rm, const wb_record *rec)
+{
+	return batch_shape(b, rm, rec) && batch_fits(b, rm, rec);
 }
 
 static void
@@ -158,7 +160,7 @@ start(wb_batch *b, const wb_relmap *rm, const wb_record *rec)
 	b->nset = n;
 	if (!is_insert(rec->tag))
 		for (int i = 0; i < rm->ncols; i++)
-			if ((rm->flags[i] & WB_COLUMN_PRIMARY_KEY) && in_key_tuple(rm, rec, i))
+			if ((rm->flags[i] & WB_COLUMN_PRIMARY_KEY) && relmap_in_key_tuple(rm, rec, i))
 				b->col[n++] = i;
 	b->nkey = n - b->nset;
 	for (int i = 0; i < n; i++)
@@ -170,19 +172,19 @@ start(wb_batch *b, const wb_relmap *rm, const wb_record *rec)
 
 /* One element: NULL, or the value's text double-quoted. */
 static void
-append_element(wb_batch *b, int array, const wb_value *v, wb_buf *scratch)
+append_element(wb_batch *b, int array, const wb_value *v)
 {
 	wb_buf	   *a = &b->arrays[array];
 	size_t		before = a->len;
 
 	if (b->rows > 0)
 		buf_puts(a, ",");
-	buf_reset(scratch);
-	if (!sqltext_value(scratch, v))
+	buf_reset(&b->value);
+	if (!sqltext_value(&b->value, v))
 		buf_puts(a, "NULL");
 	else
 	{
-		const char *s = scratch->data;
+		const char *s = b->value.data;
 		const char *run = s;
 
 		buf_puts(a, "\"");
@@ -202,7 +204,6 @@ append_element(wb_batch *b, int array, const wb_value *v, wb_buf *scratch)
 void
 batch_add(wb_batch *b, const wb_relmap *rm, const wb_record *rec)
 {
-	wb_buf		scratch = {0};
 	int			array = 0;
 
 	if (b->rows == 0)
@@ -217,7 +218,7 @@ batch_add(wb_batch *b, const wb_relmap *rm, const wb_record *rec)
 
 			wb_record_next_value(&cur, &v);
 			if (b->set[i])
-				append_element(b, array++, &v, &scratch);
+				append_element(b, array++, &v);
 		}
 	}
 	if (b->nkey > 0)
@@ -229,14 +230,13 @@ batch_add(wb_batch *b, const wb_relmap *rm, const wb_record *rec)
 		{
 			wb_value	v;
 
-			if (!in_key_tuple(rm, rec, i))
+			if (!relmap_in_key_tuple(rm, rec, i))
 				continue;
 			wb_record_next_value(&cur, &v);
 			if (rm->flags[i] & WB_COLUMN_PRIMARY_KEY)
-				append_element(b, array++, &v, &scratch);
+				append_element(b, array++, &v);
 		}
 	}
-	buf_free(&scratch);
 	b->rows++;
 }
 
@@ -270,5 +270,6 @@ batch_free(wb_batch *b)
 	free(b->col);
 	free(b->set);
 	free(b->scratch);
+	buf_free(&b->value);
 	memset(b, 0, sizeof(*b));
 }

@@ -41,14 +41,23 @@ typedef struct wb_batch
 	int		   *col;			/* rm's column index of each array */
 	wb_buf	   *arrays;			/* text[] literals, without the closing brace */
 	int			narrays_alloc;
+	wb_buf		value;			/* one value's text, before quoting */
 } wb_batch;
 
 /*
- * Whether rec can join the batch (an empty batch takes any change it can
- * apply in bulk).  A change that cannot go in bulk at all (array columns,
- * no key, nothing to set) is never accepted: it goes alone, one statement.
+ * The shape of rec (kept in the batch for batch_fits and batch_add);
+ * false if it cannot go in bulk at all (array columns, no key, nothing to
+ * set): it goes alone, one statement.
  */
+extern bool batch_shape(wb_batch *b, const wb_relmap *rm, const wb_record *rec);
+
+/* After batch_shape(rec): whether rec can join (an empty batch takes it). */
+extern bool batch_fits(const wb_batch *b, const wb_relmap *rm, const wb_record *rec);
+
+/* batch_shape() and batch_fits() in one. */
 extern bool batch_accepts(wb_batch *b, const wb_relmap *rm, const wb_record *rec);
+
+/* Add rec, the change batch_shape() last looked at. */
 extern void batch_add(wb_batch *b, const wb_relmap *rm, const wb_record *rec);
 extern bool batch_full(const wb_batch *b);
 

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "sqltext.h"
 
 /*
@@ -44,16 +45,6 @@
 	" LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid" \
 	" WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')" \
 	" ORDER BY w.i"
-
-static uint64_t
-hash_bytes(const char *p, size_t len)
-{
-	uint64_t	h = UINT64_C(1469598103934665603);
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char) p[i]) * UINT64_C(1099511628211);
-	return h;
-}
 
 static char *
 copy_str(const char *s, size_t n)
@@ -242,7 +233,7 @@ bool
 relmaps_describe(wb_relmaps *maps, wb_stmts *st, const char *bytes, size_t len,
 				 const wb_record *rec, char *err, size_t errlen)
 {
-	uint64_t	h = hash_bytes(bytes, len);
+	uint64_t	h = wb_hash_bytes(bytes, len);
 	wb_relmap  *rm;
 
 	for (int i = 0; i < maps->nknown; i++)

@@ -72,6 +72,18 @@ relmap_old_count(const wb_relmap *rm, const wb_record *rec)
 	return rec->u.change.old_kind == WB_OLD_FULL ? (uint32_t) rm->ncols : rm->nidentity;
 }
 
+/*
+ * Whether column i has a value in the tuple a change's key is read from:
+ * the old tuple when there is one (every column, or the identity ones),
+ * else the new tuple (every column).
+ */
+static inline bool
+relmap_in_key_tuple(const wb_relmap *rm, const wb_record *rec, int i)
+{
+	return !rec->u.change.old.present || rec->u.change.old_kind == WB_OLD_FULL ||
+		(rm->flags[i] & WB_COLUMN_IDENTITY);
+}
+
 /* Forget everything (the local tables may have changed). */
 extern void relmaps_clear(wb_relmaps *maps);
 

@@ -22,26 +22,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "log.h"
 
 #define PIPELINE_SYNC_EVERY	500
 #define MAX_SHAPES			4096
-
-static uint64_t
-hash_text(const char *s)
-{
-	uint64_t	h = UINT64_C(1469598103934665603);
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
-	return h;
-}
 
 void
 stmts_init(wb_stmts *st, PGconn *conn)
 {
 	memset(st, 0, sizeof(*st));
 	st->conn = conn;
+}
+
+/* Free everything; the connection is already gone. */
+void
+stmts_close(wb_stmts *st)
+{
+	st->conn = NULL;
+	stmts_forget(st);
+	free(st->pending);
+	memset(st, 0, sizeof(*st));
 }
 
 /* Forget every prepared statement, here and on the server. */
@@ -60,7 +61,7 @@ stmts_forget(wb_stmts *st)
 static size_t
 slot_for(const wb_stmt_entry *entries, size_t cap, const char *sql)
 {
-	size_t		i = hash_text(sql) & (cap - 1);
+	size_t		i = wb_hash_bytes(sql, strlen(sql)) & (cap - 1);
 
 	while (entries[i].sql != NULL && strcmp(entries[i].sql, sql) != 0)
 		i = (i + 1) & (cap - 1);

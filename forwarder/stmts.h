@@ -58,6 +58,7 @@ typedef struct wb_stmts
 
 extern void stmts_init(wb_stmts *st, PGconn *conn);
 extern void stmts_forget(wb_stmts *st);
+extern void stmts_close(wb_stmts *st);
 
 /*
  * Run one statement and wait: prepared when it has parameters.  If the
