@@ -133,12 +133,9 @@ done
 # Build, servers, broker
 # ---------------------------------------------------------------------------
 
-"$repo/test/install-deps"
-make -C "$repo" -s
-if [[ $EUID -eq 0 ]]; then make -C "$repo" -s install >/dev/null; else sudo make -C "$repo" -s install >/dev/null; fi
-
 # shellcheck source-path=SCRIPTDIR/.. source=test/servers.sh
 source "$repo/test/servers.sh"
+install_walbridge "$repo"
 walbridged=$pg_bindir/walbridged
 broker_bin=$repo/test/broker/mock_broker
 for f in "$walbridged" "$broker_bin" "$pg_bindir/pgbench"; do

@@ -11,11 +11,8 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
-"$repo/test/install-deps"
-make -C "$repo" -s
-if [ "$(id -u)" -eq 0 ]; then make -C "$repo" -s install >/dev/null; else sudo make -C "$repo" -s install >/dev/null; fi
-
 source "$repo/test/servers.sh"
+install_walbridge "$repo"
 pids=()
 cleanup() {
 	# as root the daemons run under runuser, which does not pass SIGTERM on

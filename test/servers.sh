@@ -7,6 +7,8 @@
 #       its own directory.  Sets up logical decoding for walbridge.
 #   server_psql NAME [psql args...]         psql to that server as postgres
 #   servers_cleanup                         stop every server, remove dirs
+#   install_walbridge REPO                  missing Debian packages, then
+#       build and install that tree (sudo when not root)
 
 pg_bindir=${pg_bindir:-/usr/lib/postgresql/15/bin}
 servers_root=${servers_root:-$(mktemp -d /tmp/walbridge-servers.XXXXXX)}
@@ -55,6 +57,16 @@ server_psql() {
 	local name=$1
 	shift
 	psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${server_port[$name]}" -U postgres -d postgres "$@"
+}
+
+install_walbridge() {
+	"$1/test/install-deps"
+	make -C "$1" -s
+	if [ "$(id -u)" -eq 0 ]; then
+		make -C "$1" -s install >/dev/null
+	else
+		sudo make -C "$1" -s install >/dev/null
+	fi
 }
 
 servers_cleanup() {
