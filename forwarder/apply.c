@@ -1087,7 +1087,7 @@ apply_reload_progress(wb_applier *ap)
 {
 	const char *values[1] = {ap->peer};
 	PGresult   *res = run(ap,
-						  "SELECT coalesce(kafka_offset, -1), coalesce(source_commit_lsn - '0/0', 0),"
+						  "SELECT coalesce(kafka_offset, -2), coalesce(source_commit_lsn - '0/0', 0),"
 						  " coalesce(skip_offset, -1)"
 						  " FROM walbridge.apply_progress WHERE peer = $1", 1, values);
 	int			rc = WB_OK;
@@ -1104,6 +1104,35 @@ apply_reload_progress(wb_applier *ap)
 		ap->applied_lsn = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 		ap->skip_offset = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	}
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Applying a peer without the initial copy starts at its topic's end as
+ * it is the first time: record that start at once, so that a restart
+ * before the first message is applied starts there too, not at a later
+ * end (which would pass over what arrived meanwhile).
+ */
+int
+apply_pin_start(wb_applier *ap, int64_t next)
+{
+	char		before[24];
+	const char *values[2] = {ap->peer, before};
+	PGresult   *res;
+	int			rc = WB_OK;
+
+	snprintf(before, sizeof(before), "%" PRId64, next - 1);
+	res = run(ap, "UPDATE walbridge.apply_progress SET kafka_offset = $2::bigint"
+			  " WHERE peer = $1 AND kafka_offset IS NULL", 2, values);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		wb_log(WB_LOG_ERROR, "could not record where applying node \"%s\" starts: %s",
+			   ap->peer, PQerrorMessage(ap->conn));
+		rc = WB_ERR;
+	}
+	else
+		ap->applied_offset = next - 1;
 	PQclear(res);
 	return rc;
 }
@@ -1125,7 +1154,7 @@ apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *n
 	ap->node = strdup(node);
 	ap->topic = strdup(topic);
 	ap->policy = strdup(policy);
-	ap->applied_offset = -1;
+	ap->applied_offset = WB_OFFSET_NONE;
 	ap->skip_offset = -1;
 	ap->conn = PQconnectdbParams(keys, values, 1);
 	stmts_init(&ap->stmts, ap->conn);

@@ -44,7 +44,9 @@ typedef struct wb_applier
 	PGconn	   *conn;			/* its own session: the origin is per session */
 	char		origin_oid[16];
 
-	int64_t		applied_offset; /* last message applied, -1 none */
+	int64_t		applied_offset; /* last message applied (or passed over
+								 * as before the start), -1: start at 0,
+								 * WB_OFFSET_NONE: no start chosen yet */
 	uint64_t	applied_lsn;	/* commit LSN of the last transaction */
 	int64_t		skip_offset;	/* skip() asked to pass this message */
 
@@ -75,6 +77,8 @@ typedef struct wb_applier
 	int64_t		end_offset;		/* topic end when last seen */
 } wb_applier;
 
+#define WB_OFFSET_NONE	INT64_C(-2)
+
 typedef enum wb_apply_result
 {
 	WB_APPLY_OK,
@@ -90,6 +94,7 @@ extern wb_apply_result apply_pause(wb_applier *ap, int64_t offset, const char *f
 			__attribute__((format(printf, 3, 4)));
 extern void apply_resume(wb_applier *ap);
 extern int	apply_reload_progress(wb_applier *ap);
+extern int	apply_pin_start(wb_applier *ap, int64_t next);
 extern void apply_close(wb_applier *ap);
 
 #endif							/* WB_APPLY_H */

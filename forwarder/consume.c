@@ -50,6 +50,26 @@ one_partition(const char *topic, int64_t offset)
 	return parts;
 }
 
+/* A topic's end offset now (its single partition; 0 if it does not exist), or -1 with the error logged. */
+static int64_t
+topic_end(wb_consumer *c, const char *topic)
+{
+	int64_t		low;
+	int64_t		high;
+	rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(c->rk, topic, 0, &low, &high, 10000);
+
+	/* not created yet: the peer has published nothing, all of it is to come */
+	if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+		err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
+		return 0;
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		wb_log(WB_LOG_ERROR, "could not read the end of topic %s: %s", topic, rd_kafka_err2str(err));
+		return -1;
+	}
+	return high;
+}
+
 int
 consume_open(wb_consumer *c, const struct wb_config *cfg, const char *node,
 			 wb_applier *appliers, int count, bool from_start)
@@ -94,13 +114,19 @@ consume_open(wb_consumer *c, const struct wb_config *cfg, const char *node,
 	{
 		int64_t		next = appliers[i].applied_offset + 1;
 
-		if (appliers[i].applied_offset < 0 && !from_start)
-			next = RD_KAFKA_OFFSET_END;
+		if (appliers[i].applied_offset == WB_OFFSET_NONE && from_start)
+			next = 0;
+		else if (appliers[i].applied_offset == WB_OFFSET_NONE &&
+				 ((next = topic_end(c, appliers[i].topic)) < 0 ||
+				  apply_pin_start(&appliers[i], next) != WB_OK))
+		{
+			rd_kafka_topic_partition_list_destroy(parts);
+			return WB_ERR;
+		}
 		c->expect[i] = next;
 		rd_kafka_topic_partition_list_add(parts, appliers[i].topic, 0)->offset = next;
-		wb_log(WB_LOG_INFO, "applying node \"%s\" from topic %s offset %s%" PRId64,
-			   appliers[i].peer, appliers[i].topic, next == RD_KAFKA_OFFSET_END ? "(end) " : "",
-			   next == RD_KAFKA_OFFSET_END ? (int64_t) 0 : next);
+		wb_log(WB_LOG_INFO, "applying node \"%s\" from topic %s offset %" PRId64,
+			   appliers[i].peer, appliers[i].topic, next);
 	}
 	rd_kafka_assign(c->rk, parts);
 	rd_kafka_topic_partition_list_destroy(parts);
