@@ -318,6 +318,10 @@ BEGIN
 	   SET running = true, peers = excluded.peers, tables = excluded.tables,
 		   conflict = excluded.conflict, snapshot = excluded.snapshot,
 		   drop_slot_requested = false, changed_at = now();
+	/* last writer wins orders a peer's update after a delete here too */
+	IF conflict = 'last_writer_wins' AND cardinality(peers) > 0 THEN
+		PERFORM walbridge.track_deletes(x::regclass) FROM walbridge.synced_tables() AS x;
+	END IF;
 	NOTIFY walbridge_control;
 END;
 $$;
@@ -460,6 +464,159 @@ AS $$
 	  FROM pg_xact_commit_timestamp_origin(local_xmin) AS c
 $$;
 
+/* ------------------------------------------------------------------------
+ * Deleted rows: tombstones.  Under last writer wins, a peer's UPDATE that
+ * finds no row must know whether a later DELETE here removed it (the
+ * update loses) or the row never came (the update brings it).  Each
+ * tracked table gets a tombstone table in this schema, keyed like it, and
+ * a trigger (plugin/tombstone.c) that writes the key there when a row is
+ * deleted or its key changes, in the deleting transaction: the tombstone's
+ * xmin gives the delete's commit time and origin, as a live row's does.
+ * walbridged consults it for updates of missing rows and for inserts,
+ * records a peer's delete of a row already gone, and purges tombstones
+ * once every peer has applied past them.
+ * --------------------------------------------------------------------- */
+
+/* The tables start_sync() syncs: those it named, or every table with a primary key. */
+CREATE FUNCTION walbridge.synced_tables()
+RETURNS SETOF text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog
+AS $$
+	SELECT unnest(s.tables) FROM walbridge.sync s WHERE s.tables IS NOT NULL
+	UNION
+	SELECT format('%I.%I', n.nspname, c.relname)
+	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE NOT EXISTS (SELECT 1 FROM walbridge.sync s WHERE s.tables IS NOT NULL)
+	   AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+	   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'walbridge')
+	   AND n.nspname !~ '^pg_'
+	   AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+$$;
+
+CREATE TABLE walbridge.tombstone_tables (
+	tbl regclass PRIMARY KEY,
+	tombstones regclass NOT NULL UNIQUE
+);
+SELECT pg_catalog.pg_extension_config_dump('walbridge.tombstone_tables', '');
+
+CREATE FUNCTION walbridge.record_tombstone()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'walbridge_record_tombstone'
+LANGUAGE C SECURITY DEFINER;
+
+/*
+ * Remember the keys deleted from tbl from now on (start_sync() does it for
+ * the tables it syncs under last_writer_wins).  Returns the tombstone
+ * table.  The trigger fires ALWAYS: also when rows are deleted by a
+ * peer's change, or with session_replication_role = replica.
+ */
+CREATE FUNCTION walbridge.track_deletes(tbl regclass)
+RETURNS regclass
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	existing regclass;
+	tomb text := format('walbridge.%I', 'tombstones_' || tbl::oid);
+	cols text;
+	old_key text;
+	new_key text;
+	defs text;
+BEGIN
+	SELECT t.tombstones INTO existing FROM walbridge.tombstone_tables t WHERE t.tbl = track_deletes.tbl;
+	IF existing IS NOT NULL THEN
+		RETURN existing;
+	END IF;
+	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
+		   string_agg('OLD.' || quote_ident(a.attname), ', ' ORDER BY a.attnum),
+		   string_agg('NEW.' || quote_ident(a.attname), ', ' ORDER BY a.attnum),
+		   string_agg(format('%I %s%s NOT NULL', a.attname, format_type(a.atttypid, a.atttypmod),
+							 CASE WHEN a.attcollation <> 0 THEN
+								  ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END),
+					  ', ' ORDER BY a.attnum)
+	  INTO cols, old_key, new_key, defs
+	  FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+	 WHERE i.indrelid = tbl AND i.indisprimary;
+	IF cols IS NULL THEN
+		RAISE EXCEPTION 'table % has no primary key', tbl
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Deleted rows are remembered by their primary key.';
+	END IF;
+	EXECUTE format('CREATE TABLE %s (%s, PRIMARY KEY (%s))', tomb, defs, cols);
+	EXECUTE format('COMMENT ON TABLE %s IS %L', tomb,
+				   format('keys deleted from %s, with the deleting transaction as xmin (walbridge.track_deletes)', tbl));
+	EXECUTE format('CREATE TRIGGER walbridge_tombstone AFTER DELETE ON %s'
+				   ' FOR EACH ROW EXECUTE FUNCTION walbridge.record_tombstone(%L)', tbl, tomb);
+	/* an update that sets the key to what it was (as apply's do) queues nothing */
+	EXECUTE format('CREATE TRIGGER walbridge_tombstone_key AFTER UPDATE OF %s ON %s'
+				   ' FOR EACH ROW WHEN ((%s) IS DISTINCT FROM (%s))'
+				   ' EXECUTE FUNCTION walbridge.record_tombstone(%L)', cols, tbl, old_key, new_key, tomb);
+	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER walbridge_tombstone', tbl);
+	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER walbridge_tombstone_key', tbl);
+	INSERT INTO walbridge.tombstone_tables (tbl, tombstones) VALUES (tbl, tomb::regclass);
+	RETURN tomb::regclass;
+END;
+$$;
+
+COMMENT ON FUNCTION walbridge.track_deletes(regclass) IS
+	'remember the keys deleted from a table, so that last writer wins also orders deletes';
+
+CREATE FUNCTION walbridge.untrack_deletes(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	existing regclass;
+BEGIN
+	DELETE FROM walbridge.tombstone_tables t WHERE t.tbl = untrack_deletes.tbl
+	RETURNING t.tombstones INTO existing;
+	IF existing IS NOT NULL THEN
+		EXECUTE format('DROP TRIGGER IF EXISTS walbridge_tombstone ON %s', tbl);
+		EXECUTE format('DROP TRIGGER IF EXISTS walbridge_tombstone_key ON %s', tbl);
+		EXECUTE format('DROP TABLE %s', existing);
+	END IF;
+END;
+$$;
+
+/*
+ * Drop the tombstones no peer's change can still lose to: older than what
+ * every peer has been applied up to (less a minute: concurrent commits on
+ * a peer may reach its WAL slightly out of timestamp order).  A peer never
+ * applied yet, or one that writes nothing, holds them back.  walbridged
+ * calls it every minute.  Returns how many went.
+ */
+CREATE FUNCTION walbridge.purge_tombstones()
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	horizon timestamptz;
+	tombstones regclass;
+	n bigint;
+	total bigint := 0;
+BEGIN
+	SELECT CASE WHEN count(*) > 0 AND count(*) = count(p.source_commit_time)
+				THEN min(p.source_commit_time) - interval '1 minute' END
+	  INTO horizon
+	  FROM walbridge.sync s CROSS JOIN LATERAL unnest(s.peers) AS peer(name)
+	  LEFT JOIN walbridge.apply_progress p ON p.peer = peer.name;
+	IF horizon IS NULL THEN
+		RETURN 0;
+	END IF;
+	FOR tombstones IN SELECT t.tombstones FROM walbridge.tombstone_tables t LOOP
+		EXECUTE format('DELETE FROM %s WHERE pg_xact_commit_timestamp(xmin) < $1', tombstones)
+		USING horizon;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		total := total + n;
+	END LOOP;
+	RETURN total;
+END;
+$$;
+
 /*
  * The least a role running walbridged needs, granted by a superuser after
  * start_sync() (and again when the synced tables change):
@@ -490,19 +647,12 @@ BEGIN
 	EXECUTE format('GRANT EXECUTE ON FUNCTION pg_replication_origin_session_setup(text),'
 				   ' pg_replication_origin_xact_setup(pg_lsn, timestamptz),'
 				   ' pg_replication_origin_oid(text) TO %I', role);
-	/* the synced tables: those start_sync() named, or every table with a primary key */
-	FOR tbl IN
-		SELECT unnest(s.tables) FROM walbridge.sync s WHERE s.tables IS NOT NULL
-		UNION
-		SELECT format('%I.%I', n.nspname, c.relname)
-		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		 WHERE NOT EXISTS (SELECT 1 FROM walbridge.sync s WHERE s.tables IS NOT NULL)
-		   AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-		   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'walbridge')
-		   AND n.nspname !~ '^pg_'
-		   AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
-	LOOP
+	FOR tbl IN SELECT walbridge.synced_tables() LOOP
 		EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON %s TO %I', tbl, role);
+	END LOOP;
+	/* a delete that finds its row gone here is remembered (delete_missing) */
+	FOR tbl IN SELECT t.tombstones::text FROM walbridge.tombstone_tables t LOOP
+		EXECUTE format('GRANT INSERT, UPDATE ON %s TO %I', tbl, role);
 	END LOOP;
 END
 $$;

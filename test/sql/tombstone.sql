@@ -1,0 +1,91 @@
+-- Tombstones: track_deletes() remembers deleted keys, with the deleting
+-- transaction as the tombstone's xmin; purge_tombstones() drops those no
+-- peer can still need.
+\set VERBOSITY terse
+CREATE TABLE tracked (a integer, b text COLLATE "C", v text, PRIMARY KEY (a, b));
+CREATE TABLE untracked (id integer PRIMARY KEY);
+CREATE TABLE tomb_keyless (x integer);
+INSERT INTO tracked SELECT i, 'k' || i, 'v' FROM generate_series(1, 5) AS i;
+
+SELECT walbridge.track_deletes('tomb_keyless');
+SELECT walbridge.track_deletes('tracked') = walbridge.track_deletes('tracked') AS once;
+SELECT tbl, tombstones::text ~ '^walbridge\.tombstones_\d+$' AS named
+  FROM walbridge.tombstone_tables;
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attcollation::regcollation, a.attnotnull
+  FROM walbridge.tombstone_tables t JOIN pg_attribute a ON a.attrelid = t.tombstones AND a.attnum > 0
+ ORDER BY a.attnum;
+
+-- a delete leaves the key; an update that keeps the key does not; a key change leaves the old key
+DELETE FROM tracked WHERE a = 1;
+UPDATE tracked SET v = 'w' WHERE a = 2;
+UPDATE tracked SET a = a, b = b, v = 'x' WHERE a = 2;		-- as apply does: the key set to itself
+UPDATE tracked SET b = 'changed' WHERE a = 3;
+CREATE FUNCTION tombstones() RETURNS TABLE (a integer, b text, same_txn_as_delete boolean)
+LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN QUERY EXECUTE format('SELECT a, b, xmin = pg_current_xact_id()::xid FROM %s ORDER BY a',
+		(SELECT t.tombstones FROM walbridge.tombstone_tables t WHERE t.tbl = 'tracked'::regclass));
+END $$;
+SELECT a, b FROM tombstones();
+
+-- deleted again: the tombstone takes the newer transaction
+BEGIN;
+INSERT INTO tracked VALUES (1, 'k1', 'back');
+DELETE FROM tracked WHERE a = 1;
+SELECT * FROM tombstones() WHERE a = 1;
+COMMIT;
+
+-- whoever may delete a row records its tombstone, with no privilege on walbridge's tables
+CREATE ROLE tomb_writer;
+GRANT SELECT, DELETE ON tracked TO tomb_writer;
+SET ROLE tomb_writer;
+DELETE FROM tracked WHERE a = 4;
+RESET ROLE;
+SELECT a, b FROM tombstones();
+
+-- also with session_replication_role = replica (the trigger is ENABLE ALWAYS)
+SET session_replication_role = replica;
+DELETE FROM tracked WHERE a = 5;
+RESET session_replication_role;
+SELECT a, b FROM tombstones();
+
+-- called otherwise, it says how it is meant to be used
+SELECT walbridge.record_tombstone();
+CREATE TRIGGER misused BEFORE DELETE ON untracked FOR EACH ROW EXECUTE FUNCTION walbridge.record_tombstone();
+INSERT INTO untracked VALUES (1);
+DELETE FROM untracked;
+DROP TRIGGER misused ON untracked;
+
+-- purge: only tombstones older than every peer's applied commits (less a minute)
+SELECT walbridge.create_node('t');
+SELECT walbridge.purge_tombstones() AS no_sync;
+INSERT INTO walbridge.sync (running, peers, conflict, snapshot) VALUES (true, '{p1, p2}', 'last_writer_wins', false);
+INSERT INTO walbridge.apply_progress (peer, source_commit_time) VALUES ('p1', now() + interval '1 hour');
+SELECT walbridge.purge_tombstones() AS p2_never_applied;
+INSERT INTO walbridge.apply_progress (peer, source_commit_time) VALUES ('p2', now() + interval '30 seconds');
+SELECT walbridge.purge_tombstones() AS p2_not_a_minute_past;
+UPDATE walbridge.apply_progress SET source_commit_time = now() + interval '2 minutes' WHERE peer = 'p2';
+SELECT walbridge.purge_tombstones() AS purged;
+SELECT count(*) AS left FROM tombstones();
+DELETE FROM walbridge.sync; DELETE FROM walbridge.apply_progress;
+
+-- start_sync() tracks the synced tables' deletes under last_writer_wins with peers
+SELECT walbridge.untrack_deletes('tracked');
+SELECT count(*) AS tombstone_tables FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'walbridge' AND c.relname LIKE 'tombstones\_%';
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'tracked'::regclass;
+SELECT walbridge.start_sync('{p1}', tables => '{tracked}', conflict => 'keep_local');
+SELECT count(*) AS keep_local FROM walbridge.tombstone_tables;
+SELECT walbridge.start_sync('{}', tables => '{tracked}');
+SELECT count(*) AS no_peers FROM walbridge.tombstone_tables;
+SELECT walbridge.start_sync('{p1}', tables => '{tracked, untracked}');
+SELECT tbl FROM walbridge.tombstone_tables ORDER BY tbl::text;
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'tracked'::regclass;
+
+-- clean up for later tests
+SELECT walbridge.untrack_deletes(tbl) FROM walbridge.tombstone_tables;
+DELETE FROM walbridge.sync; DELETE FROM walbridge.apply_progress; DELETE FROM walbridge.node;
+SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin;
+DROP FUNCTION tombstones();
+DROP TABLE tracked, untracked, tomb_keyless;
+DROP ROLE tomb_writer;
