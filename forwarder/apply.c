@@ -271,9 +271,16 @@ log_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, const ch
 	param_string(ap, &p, kind);
 	param_string(ap, &p, decision);
 	append_key(ap, &p, rm, rec);
-	buf_printf(&ap->sql, "), (SELECT (walbridge.row_writer(t.xmin)).commit_time FROM %s t WHERE ", rm->local);
+	buf_printf(&ap->sql, "), coalesce((SELECT (walbridge.row_writer(t.xmin)).commit_time FROM %s t WHERE ", rm->local);
 	append_key(ap, &p, rm, rec);
-	buf_printf(&ap->sql, "), $%d::jsonb, $%d::timestamptz, $%d::pg_lsn",
+	if (rm->tombstones)
+	{
+		/* a row deleted here: when */
+		buf_printf(&ap->sql, "), (SELECT (walbridge.row_writer(t.xmin)).commit_time FROM %s t WHERE ",
+				   rm->tombstones);
+		append_key(ap, &p, rm, rec);
+	}
+	buf_printf(&ap->sql, ")), $%d::jsonb, $%d::timestamptz, $%d::pg_lsn",
 			   param_string(ap, &p, remote.data), param_string(ap, &p, ap->txn_time),
 			   param_string(ap, &p, ap->txn_lsn));
 	params_fix(ap, &p);
@@ -281,6 +288,15 @@ log_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, const ch
 	buf_free(&remote);
 	ap->conflicts++;
 	return ok;
+}
+
+/* A fresh statement: empty SQL, parameter text and list. */
+static void
+start_statement(wb_applier *ap, params *p)
+{
+	buf_reset(&ap->sql);
+	buf_reset(&ap->text);
+	p->n = 0;					/* only the first n entries are read */
 }
 
 /* Whether the row with the change's key exists here. */
@@ -301,33 +317,140 @@ row_exists(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err,
 	return strcmp(got, "0") != 0;
 }
 
-/* INSERT of every column the tuple carries (unchanged TOAST left out). */
+/*
+ * The condition under which a change of the row whose key the statement
+ * names (key: the SQL for each key column in turn, from the caller's
+ * list) is not lost to a later delete here: no tombstone of that key the
+ * policy's condition prefers.
+ */
+static void
+append_not_deleted(wb_applier *ap, params *p, const wb_relmap *rm, const char *key_match)
+{
+	buf_printf(&ap->sql, "NOT EXISTS (SELECT FROM %s wb_d WHERE %s AND NOT ", rm->tombstones, key_match);
+	append_condition(ap, p, "wb_d.");
+	buf_puts(&ap->sql, ")");
+}
+
+/*
+ * INSERT of every column the tuple carries (unchanged TOAST left out);
+ * with its deletes tracked, only if no later delete here removed the key.
+ */
 static bool
 build_insert(wb_applier *ap, params *p, const wb_relmap *rm, const wb_tuple *t, bool do_nothing)
 {
 	wb_mpcur	cur = t->values;
 	wb_buf		cols = {0};
 	wb_buf		vals = {0};
+	wb_buf		keys = {0};
 	int			n = 0;
 
 	for (int i = 0; i < rm->ncols; i++)
 	{
 		wb_value	v;
+		int			param;
 
 		wb_record_next_value(&cur, &v);
 		if (v.unchanged_toast)
 			continue;
+		param = param_text(ap, p, &v);
 		buf_printf(&cols, "%s%s", n > 0 ? ", " : "", rm->cols[i]);
-		buf_printf(&vals, "%s$%d", n > 0 ? ", " : "", param_text(ap, p, &v));
+		if (rm->tombstones)
+			buf_printf(&vals, "%s$%d::%s", n > 0 ? ", " : "", param, rm->types[i]);
+		else
+			buf_printf(&vals, "%s$%d", n > 0 ? ", " : "", param);
+		if (rm->tombstones && (rm->flags[i] & WB_COLUMN_PRIMARY_KEY))
+			buf_printf(&keys, "%swb_d.%s = $%d::%s", keys.len > 0 ? " AND " : "", rm->cols[i],
+					   param, rm->types[i]);
 		n++;
 	}
 	/* the peer's identity values are the row's, even where generated always here */
-	buf_printf(&ap->sql, "INSERT INTO %s (%s)%s VALUES (%s)%s", rm->local, cols.data ? cols.data : "",
-			   rm->any_always ? " OVERRIDING SYSTEM VALUE" : "",
-			   vals.data ? vals.data : "", do_nothing ? " ON CONFLICT DO NOTHING" : "");
+	buf_printf(&ap->sql, "INSERT INTO %s (%s)%s", rm->local, cols.data ? cols.data : "",
+			   rm->any_always ? " OVERRIDING SYSTEM VALUE" : "");
+	if (rm->tombstones && keys.len > 0)
+	{
+		buf_printf(&ap->sql, " SELECT %s WHERE ", vals.data);
+		append_not_deleted(ap, p, rm, keys.data);
+	}
+	else
+		buf_printf(&ap->sql, " VALUES (%s)", vals.data ? vals.data : "");
+	if (do_nothing)
+		buf_puts(&ap->sql, " ON CONFLICT DO NOTHING");
 	buf_free(&cols);
 	buf_free(&vals);
+	buf_free(&keys);
 	return n > 0;
+}
+
+/*
+ * Whether a later delete here wins over the change (its key's tombstone,
+ * and the policy's condition): 1 if so, 0 if not (or no tombstone), -1 on
+ * error.
+ */
+static int
+deleted_later(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	params		p;				/* 34 kB: never zeroed, only p.n is read first */
+	char		got[8] = "";
+
+	if (rm->tombstones == NULL)
+		return 0;
+	start_statement(ap, &p);
+	buf_puts(&ap->sql, "SELECT NOT ");
+	append_condition(ap, &p, "wb_d.");
+	buf_printf(&ap->sql, " FROM %s wb_d WHERE ", rm->tombstones);
+	append_key(ap, &p, rm, rec);
+	params_fix(ap, &p);
+	if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, got, sizeof(got)))
+		return -1;
+	return strcmp(got, "t") == 0;
+}
+
+/*
+ * A peer deleted a row that is already gone here: remember its delete
+ * too, unless a tombstone the policy prefers is there, so that an older
+ * change arriving later from another peer loses to it.
+ */
+static bool
+record_tombstone(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	params		p;				/* 34 kB: never zeroed, only p.n is read first */
+	bool		from_old = rec->u.change.old.present;
+	const wb_tuple *t = from_old ? &rec->u.change.old : &rec->u.change.new;
+	wb_mpcur	cur = t->values;
+	wb_buf		cols = {0};
+	wb_buf		vals = {0};
+	const char *first = NULL;
+
+	if (rm->tombstones == NULL)
+		return true;
+	start_statement(ap, &p);
+	for (int i = 0; i < rm->ncols; i++)
+	{
+		wb_value	v;
+
+		if (!relmap_in_key_tuple(rm, rec, i))
+			continue;
+		wb_record_next_value(&cur, &v);
+		if (!(rm->flags[i] & WB_COLUMN_PRIMARY_KEY))
+			continue;
+		if (first == NULL)
+			first = rm->cols[i];
+		buf_printf(&cols, "%s%s", cols.len > 0 ? ", " : "", rm->cols[i]);
+		buf_printf(&vals, "%s$%d", vals.len > 0 ? ", " : "", param_text(ap, &p, &v));
+	}
+	if (first != NULL)
+	{
+		buf_printf(&ap->sql, "INSERT INTO %s AS wb_d (%s) VALUES (%s) ON CONFLICT (%s)"
+				   " DO UPDATE SET %s = excluded.%s WHERE ",
+				   rm->tombstones, cols.data, vals.data, cols.data, first, first);
+		append_condition(ap, &p, "wb_d.");
+	}
+	buf_free(&cols);
+	buf_free(&vals);
+	if (first == NULL)
+		return true;
+	params_fix(ap, &p);
+	return run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL, 0);
 }
 
 static bool
@@ -354,15 +477,6 @@ build_update(wb_applier *ap, params *p, const wb_relmap *rm, const wb_record *re
 	buf_puts(&ap->sql, " AND ");
 	append_condition(ap, p, "");
 	return n > 0;
-}
-
-/* A fresh statement: empty SQL, parameter text and list. */
-static void
-start_statement(wb_applier *ap, params *p)
-{
-	buf_reset(&ap->sql);
-	buf_reset(&ap->text);
-	p->n = 0;					/* only the first n entries are read */
 }
 
 /* Run the statement built so far: 1 if it touched one row, 0 if none, -1 on error. */
@@ -434,6 +548,26 @@ flush_batch(wb_applier *ap, char *err, size_t errlen)
 	 * statement, which sends the transaction one change at a time anyway
 	 * (the server logs that error).
 	 */
+	if (insert && rm->tombstones)
+	{
+		/* with deletes tracked: only keys no later delete here removed */
+		wb_buf		keys = {0};
+
+		buf_puts(&ap->sql, " AS wb_v(");
+		for (int i = 0; i < n; i++)
+		{
+			buf_printf(&ap->sql, "%sp%d", i > 0 ? ", " : "", i + 1);
+			if (rm->flags[b->col[i]] & WB_COLUMN_PRIMARY_KEY)
+				buf_printf(&keys, "%swb_d.%s = wb_v.p%d", keys.len > 0 ? " AND " : "",
+						   rm->cols[b->col[i]], i + 1);
+		}
+		buf_puts(&ap->sql, ") WHERE ");
+		if (keys.len > 0)
+			append_not_deleted(ap, &p, rm, keys.data);
+		else
+			buf_puts(&ap->sql, "true");
+		buf_free(&keys);
+	}
 	if (!insert)
 	{
 		buf_puts(&ap->sql, " AS wb_v(");
@@ -552,6 +686,17 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 			params_fix(ap, &p);
 			if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, touched, sizeof(touched)))
 				return false;
+			if (touched[0] == '\0' && rm->tombstones)
+			{
+				/* no row: the insert lost to a later delete here */
+				if (strcmp(ap->policy, "error") == 0)
+				{
+					snprintf(err, errlen, "conflict: the row inserted into %s was deleted here later (conflict policy \"error\")",
+							 rm->display);
+					return false;
+				}
+				return log_conflict(ap, rm, rec, "insert_deleted", "keep_local", err, errlen);
+			}
 			if (strcmp(touched, "same") != 0)
 			{
 				bool		remote = strcmp(touched, "remote") == 0;
@@ -596,6 +741,10 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 			}
 			if (exists)
 				return log_conflict(ap, rm, rec, "update_differs", "keep_local", err, errlen);
+			/* deleted here by a later transaction: stays deleted */
+			if ((exists = deleted_later(ap, rm, rec, err, errlen)) != 0)
+				return exists > 0 &&
+					log_conflict(ap, rm, rec, "update_deleted", "keep_local", err, errlen);
 			/* missing here: insert it */
 			start_statement(ap, &p);
 			build_insert(ap, &p, rm, &rec->u.change.new, false);
@@ -626,6 +775,8 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 						 rm->display);
 				return false;
 			}
+			if (!exists && !record_tombstone(ap, rm, rec, err, errlen))
+				return false;
 			return log_conflict(ap, rm, rec, exists ? "delete_differs" : "delete_missing",
 								exists ? "keep_local" : "ignore", err, errlen);
 		default:

@@ -39,6 +39,8 @@ struct wb_config
 	size_t		chunk_bytes;	/* largest Kafka message value */
 	int			status_interval_ms; /* standby status updates at least this
 									 * often */
+	int			purge_interval_ms;	/* walbridge.purge_tombstones() this
+									 * often */
 	bool		snapshot;		/* copy existing rows when creating the
 								 * slot */
 	bool		create_topics;	/* create missing topics (CreateTopics) */

@@ -96,6 +96,7 @@ typedef struct wb_session
 	uint64_t	confirmed;		/* acknowledged by Kafka, may be reported */
 	int64_t		last_stats_us;
 	int64_t		last_state_us;	/* publish_status last written */
+	int64_t		last_purge_us;	/* tombstones last purged */
 	wb_applier *appliers;		/* one per peer */
 	int			nappliers;
 	wb_consumer consumer;
@@ -350,6 +351,12 @@ stream(wb_session *s)
 			return SESSION_RETRY;
 		if (!apply_some(s, &apply_pending))
 			return SESSION_RETRY;
+		if (s->nappliers > 0 &&
+			wb_now_us() - s->last_purge_us >= (int64_t) s->cfg->purge_interval_ms * 1000)
+		{
+			s->last_purge_us = wb_now_us();
+			nodeinfo_purge_tombstones(s->conn);
+		}
 		{
 			bool		notified = false;
 

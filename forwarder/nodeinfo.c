@@ -333,6 +333,19 @@ nodeinfo_publish_state(PGconn *conn, const char *state, const char *error, bool 
 	PQclear(res);
 }
 
+/* Drop the tombstones no peer can still need; best effort. */
+void
+nodeinfo_purge_tombstones(PGconn *conn)
+{
+	PGresult   *res = PQexec(conn, "SELECT walbridge.purge_tombstones()");
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		wb_log(WB_LOG_WARNING, "could not purge tombstones: %s", PQerrorMessage(conn));
+	else if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+		wb_log(WB_LOG_DEBUG, "purged %s tombstones", PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
 /* After stop_sync(drop_slot => true): drop the slot walbridged let go of. */
 int
 nodeinfo_forget_slot(PGconn *conn, const char *slot)

@@ -44,6 +44,7 @@ extern void nodeinfo_sync_free(wb_sync *sync);
 extern int	nodeinfo_listen(PGconn *conn);
 extern int	nodeinfo_notified(PGconn *conn, bool *notified);
 extern void nodeinfo_publish_state(PGconn *conn, const char *state, const char *error, bool confirmed);
+extern void nodeinfo_purge_tombstones(PGconn *conn);
 extern int	nodeinfo_forget_slot(PGconn *conn, const char *slot);
 extern int	nodeinfo_node_name(PGconn *conn, char **name);
 extern int	nodeinfo_published_tables(PGconn *conn, const wb_sync *sync, wb_tables *tables);

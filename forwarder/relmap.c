@@ -31,13 +31,14 @@
  * One row per column the peer sent, in its order, with the local quoted
  * name (NULL: no such column, or a generated one), whether it is an
  * identity column GENERATED ALWAYS, its type and whether an array literal
- * cannot carry it (an array, or a type whose array delimiter is not ',');
- * no row at all when the table is missing, one row with a NULL position
+ * cannot carry it (an array, or a type whose array delimiter is not ','),
+ * and the table's tombstone table if its deletes are tracked; no row at all when the table is missing, one row with a NULL position
  * for a table without columns.
  */
 #define RESOLVE_SQL \
 	"SELECT format('%I.%I', n.nspname, c.relname), w.i, quote_ident(a.attname), a.attidentity = 'a'," \
-	"  pg_catalog.format_type(a.atttypid, a.atttypmod), ty.typcategory = 'A' OR ty.typdelim <> ','" \
+	"  pg_catalog.format_type(a.atttypid, a.atttypmod), ty.typcategory = 'A' OR ty.typdelim <> ','," \
+	"  (SELECT t.tombstones::text FROM walbridge.tombstone_tables t WHERE t.tbl = c.oid)" \
 	" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
 	" LEFT JOIN LATERAL unnest($3::text[]) WITH ORDINALITY AS w(name, i) ON true" \
 	" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = w.name" \
@@ -64,6 +65,7 @@ relmap_free(wb_relmap *rm)
 	free(rm->key);
 	free(rm->display);
 	free(rm->local);
+	free(rm->tombstones);
 	for (int i = 0; i < rm->ncols; i++)
 	{
 		free(rm->cols[i]);
@@ -199,6 +201,8 @@ resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t err
 		int			missing = -1;
 
 		rm->local = strdup(PQgetvalue(res, 0, 0));
+		if (!PQgetisnull(res, 0, 6))
+			rm->tombstones = strdup(PQgetvalue(res, 0, 6));
 		rm->batchable = true;
 		for (int row = 0; row < PQntuples(res) && row < rm->ncols; row++)
 		{

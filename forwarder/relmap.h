@@ -29,6 +29,7 @@ typedef struct wb_relmap
 	uint32_t	relid;			/* on the peer */
 	char	   *display;		/* schema.table, for messages */
 	char	   *local;			/* quoted, qualified */
+	char	   *tombstones;		/* its tombstone table (quoted), or NULL */
 	int			ncols;
 	char	  **cols;			/* quoted local column names, peer order */
 	uint32_t   *flags;			/* the peer's WB_COLUMN_* flags */
