@@ -6,8 +6,9 @@
  * Last writer wins needs to know, when a peer's UPDATE finds no row here,
  * whether the row was deleted here by a later transaction (the update
  * loses) or never existed (the update brings it).  A delete leaves nothing
- * to read its commit time from, so this AFTER DELETE trigger (and AFTER
- * UPDATE of the key columns, which deletes the old key; its WHEN clause
+ * to read its commit time from, so this AFTER DELETE trigger (one per
+ * statement, over its transition table of deleted rows; and AFTER UPDATE
+ * of the key columns, per row, which deletes the old key; its WHEN clause
  * leaves out updates that set the key to what it was) writes the key
  * into the table's tombstone table: the tombstone row's xmin then carries
  * the delete's commit timestamp and replication origin, exactly like a
@@ -56,10 +57,13 @@ static HTAB *tombstone_plans = NULL;
 /*
  * INSERT INTO tombstones (k...) VALUES ($1...) ON CONFLICT (k...) DO
  * UPDATE SET k1 = excluded.k1: the update writes nothing new, but gives the
- * row a new version whose xmin is this transaction.
+ * row a new version whose xmin is this transaction.  For a statement's
+ * deletes (deleted: its transition table), SELECT k... FROM deleted in
+ * place of VALUES: one statement for all its rows.
  */
 static void
-prepare_tombstone_plan(TombstonePlan *entry, Relation rel, const char *tombstones)
+prepare_tombstone_plan(TombstonePlan *entry, Relation rel, const char *tombstones,
+					   const char *deleted)
 {
 	Bitmapset  *pkey = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -93,10 +97,20 @@ prepare_tombstone_plan(TombstonePlan *entry, Relation rel, const char *tombstone
 	}
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "INSERT INTO %s (%s) VALUES (", tombstones, cols.data);
-	for (int i = 0; i < n; i++)
-		appendStringInfo(&sql, "%s$%d", i > 0 ? ", " : "", i + 1);
-	appendStringInfo(&sql, ") ON CONFLICT (%s) DO UPDATE SET %s = excluded.%s",
+	if (deleted)
+	{
+		appendStringInfo(&sql, "INSERT INTO %s (%s) SELECT %s FROM %s", tombstones, cols.data,
+						 cols.data, quote_identifier(deleted));
+		n = 0;
+	}
+	else
+	{
+		appendStringInfo(&sql, "INSERT INTO %s (%s) VALUES (", tombstones, cols.data);
+		for (int i = 0; i < n; i++)
+			appendStringInfo(&sql, "%s$%d", i > 0 ? ", " : "", i + 1);
+		appendStringInfoString(&sql, ")");
+	}
+	appendStringInfo(&sql, " ON CONFLICT (%s) DO UPDATE SET %s = excluded.%s",
 					 cols.data,
 					 quote_identifier(NameStr(TupleDescAttr(desc, entry->keys[0] - 1)->attname)),
 					 quote_identifier(NameStr(TupleDescAttr(desc, entry->keys[0] - 1)->attname)));
@@ -130,7 +144,9 @@ tombstone_plan(TriggerData *trigdata)
 		entry->plan = NULL;
 		PG_TRY();
 		{
-			prepare_tombstone_plan(entry, trigdata->tg_relation, trigdata->tg_trigger->tgargs[0]);
+			prepare_tombstone_plan(entry, trigdata->tg_relation, trigdata->tg_trigger->tgargs[0],
+								   TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ?
+								   trigdata->tg_trigger->tgoldtable : NULL);
 		}
 		PG_CATCH();
 		{
@@ -157,16 +173,30 @@ walbridge_record_tombstone(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("walbridge.record_tombstone() may only be called as a trigger")));
-	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		!(TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)) ||
-		trigdata->tg_trigger->tgnargs != 1)
+	if (!TRIGGER_FIRED_AFTER(trigdata->tg_event) || trigdata->tg_trigger->tgnargs != 1 ||
+		!(TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ?
+		  TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) || TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) :
+		  TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) && trigdata->tg_oldtable != NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("walbridge.record_tombstone() must fire AFTER DELETE OR UPDATE FOR EACH ROW, with the tombstone table as its argument"),
+				 errmsg("walbridge.record_tombstone() must fire AFTER DELETE FOR EACH STATEMENT REFERENCING OLD TABLE, or AFTER DELETE OR UPDATE FOR EACH ROW, with the tombstone table as its argument"),
 				 errhint("Let walbridge.track_deletes() create the trigger.")));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+	{
+		/* a statement's deletes, all at once */
+		if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
+			elog(ERROR, "could not register the deleted rows");
+		entry = tombstone_plan(trigdata);
+		rc = SPI_execute_plan(entry->plan, NULL, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "recording tombstones in %s failed: %s",
+				 trigdata->tg_trigger->tgargs[0], SPI_result_code_string(rc));
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
 	desc = RelationGetDescr(trigdata->tg_relation);
 	old = trigdata->tg_trigtuple;
 	entry = tombstone_plan(trigdata);

@@ -546,8 +546,9 @@ BEGIN
 	EXECUTE format('CREATE TABLE %s (%s, PRIMARY KEY (%s))', tomb, defs, cols);
 	EXECUTE format('COMMENT ON TABLE %s IS %L', tomb,
 				   format('keys deleted from %s, with the deleting transaction as xmin (walbridge.track_deletes)', tbl));
-	EXECUTE format('CREATE TRIGGER walbridge_tombstone AFTER DELETE ON %s'
-				   ' FOR EACH ROW EXECUTE FUNCTION walbridge.record_tombstone(%L)', tbl, tomb);
+	/* per statement: a bulk delete (as apply's are) records its keys in one insert */
+	EXECUTE format('CREATE TRIGGER walbridge_tombstone AFTER DELETE ON %s REFERENCING OLD TABLE AS wb_deleted'
+				   ' FOR EACH STATEMENT EXECUTE FUNCTION walbridge.record_tombstone(%L)', tbl, tomb);
 	/* an update that sets the key to what it was (as apply's do) queues nothing */
 	EXECUTE format('CREATE TRIGGER walbridge_tombstone_key AFTER UPDATE OF %s ON %s'
 				   ' FOR EACH ROW WHEN ((%s) IS DISTINCT FROM (%s))'
