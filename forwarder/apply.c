@@ -189,27 +189,53 @@ append_condition(wb_applier *ap, params *p, const char *row)
 			   param_string(ap, p, ap->origin_oid), row);
 }
 
-/* WHERE key columns = values: from the old tuple when given, else new. */
-static bool
-append_key(wb_applier *ap, params *p, const wb_relmap *rm, const wb_record *rec)
+/* A change's primary key values, in turn: from the old tuple when given, else new. */
+typedef struct key_cursor
 {
-	bool		from_old = rec->u.change.old.present;
-	const wb_tuple *t = from_old ? &rec->u.change.old : &rec->u.change.new;
-	wb_mpcur	cur = t->values;
-	int			nkey = 0;
+	wb_mpcur	cur;
+	int			col;			/* the next column to look at */
+} key_cursor;
 
-	for (int i = 0; i < rm->ncols; i++)
+static void
+key_start(key_cursor *k, const wb_record *rec)
+{
+	k->cur = rec->u.change.old.present ? rec->u.change.old.values : rec->u.change.new.values;
+	k->col = 0;
+}
+
+/* The next key column (*col) and its value; false after the last. */
+static bool
+key_next(key_cursor *k, const wb_relmap *rm, const wb_record *rec, int *col, wb_value *v)
+{
+	while (k->col < rm->ncols)
 	{
-		wb_value	v;
+		int			i = k->col++;
 
 		if (!relmap_in_key_tuple(rm, rec, i))
 			continue;
-		wb_record_next_value(&cur, &v);
-		if (!(rm->flags[i] & WB_COLUMN_PRIMARY_KEY))
-			continue;
-		buf_printf(&ap->sql, "%s%s = $%d", nkey++ > 0 ? " AND " : "", rm->cols[i],
-				   param_text(ap, p, &v));
+		wb_record_next_value(&k->cur, v);
+		if (rm->flags[i] & WB_COLUMN_PRIMARY_KEY)
+		{
+			*col = i;
+			return true;
+		}
 	}
+	return false;
+}
+
+/* WHERE key columns = values. */
+static bool
+append_key(wb_applier *ap, params *p, const wb_relmap *rm, const wb_record *rec)
+{
+	key_cursor	k;
+	int			col;
+	wb_value	v;
+	int			nkey = 0;
+
+	key_start(&k, rec);
+	while (key_next(&k, rm, rec, &col, &v))
+		buf_printf(&ap->sql, "%s%s = $%d", nkey++ > 0 ? " AND " : "", rm->cols[col],
+				   param_text(ap, p, &v));
 	return nkey > 0;
 }
 
@@ -414,9 +440,9 @@ static bool
 record_tombstone(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
 {
 	params		p;				/* 34 kB: never zeroed, only p.n is read first */
-	bool		from_old = rec->u.change.old.present;
-	const wb_tuple *t = from_old ? &rec->u.change.old : &rec->u.change.new;
-	wb_mpcur	cur = t->values;
+	key_cursor	k;
+	int			col;
+	wb_value	v;
 	wb_buf		cols = {0};
 	wb_buf		vals = {0};
 	const char *first = NULL;
@@ -424,18 +450,12 @@ record_tombstone(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char
 	if (rm->tombstones == NULL)
 		return true;
 	start_statement(ap, &p);
-	for (int i = 0; i < rm->ncols; i++)
+	key_start(&k, rec);
+	while (key_next(&k, rm, rec, &col, &v))
 	{
-		wb_value	v;
-
-		if (!relmap_in_key_tuple(rm, rec, i))
-			continue;
-		wb_record_next_value(&cur, &v);
-		if (!(rm->flags[i] & WB_COLUMN_PRIMARY_KEY))
-			continue;
 		if (first == NULL)
-			first = rm->cols[i];
-		buf_printf(&cols, "%s%s", cols.len > 0 ? ", " : "", rm->cols[i]);
+			first = rm->cols[col];
+		buf_printf(&cols, "%s%s", cols.len > 0 ? ", " : "", rm->cols[col]);
 		buf_printf(&vals, "%s$%d", vals.len > 0 ? ", " : "", param_text(ap, &p, &v));
 	}
 	if (first != NULL)

@@ -162,11 +162,9 @@ Datum
 walbridge_record_tombstone(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	TupleDesc	desc;
-	HeapTuple	old;
 	TombstonePlan *entry;
-	Datum	   *values;
-	char	   *nulls;
+	Datum	   *values = NULL;
+	char	   *nulls = NULL;
 	int			rc;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -184,36 +182,29 @@ walbridge_record_tombstone(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
-	{
-		/* a statement's deletes, all at once */
-		if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
-			elog(ERROR, "could not register the deleted rows");
-		entry = tombstone_plan(trigdata);
-		rc = SPI_execute_plan(entry->plan, NULL, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "recording tombstones in %s failed: %s",
-				 trigdata->tg_trigger->tgargs[0], SPI_result_code_string(rc));
-		SPI_finish();
-		return PointerGetDatum(NULL);
-	}
-	desc = RelationGetDescr(trigdata->tg_relation);
-	old = trigdata->tg_trigtuple;
+	/* a statement's deletes, all at once, from its transition table */
+	if (TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) &&
+		SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "could not register the deleted rows");
 	entry = tombstone_plan(trigdata);
-
-	values = palloc(sizeof(Datum) * entry->nkeys);
-	nulls = palloc(entry->nkeys);
-	for (int i = 0; i < entry->nkeys; i++)
+	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 	{
-		bool		isnull;
+		TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 
-		values[i] = heap_getattr(old, entry->keys[i], desc, &isnull);
-		nulls[i] = isnull ? 'n' : ' ';
+		values = palloc(sizeof(Datum) * entry->nkeys);
+		nulls = palloc(entry->nkeys);
+		for (int i = 0; i < entry->nkeys; i++)
+		{
+			bool		isnull;
+
+			values[i] = heap_getattr(trigdata->tg_trigtuple, entry->keys[i], desc, &isnull);
+			nulls[i] = isnull ? 'n' : ' ';
+		}
 	}
 
 	rc = SPI_execute_plan(entry->plan, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "recording a tombstone in %s failed: %s",
+		elog(ERROR, "recording tombstones in %s failed: %s",
 			 trigdata->tg_trigger->tgargs[0], SPI_result_code_string(rc));
 	SPI_finish();
 	return PointerGetDatum(NULL);
