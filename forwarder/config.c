@@ -33,21 +33,26 @@ static struct
 	char	   *conninfo;
 	char	   *brokers;
 	char	   *config_file;
+	char	   *pid_file;
 } cli;
 
 static void
 usage(const char *progname)
 {
 	printf("%s streams a PostgreSQL node's changes into Kafka (walbridge).\n\n"
-		   "Usage:\n  %s -d CONNINFO -b BROKERS [-c CONFIG_FILE]\n\n"
+		   "Usage:\n  %s -d CONNINFO -b BROKERS [-c CONFIG_FILE] [--pid-file=FILE]\n\n"
 		   "Options:\n"
 		   "  -d, --dbname=CONNINFO   the local database (libpq connection string or URI)\n"
 		   "  -b, --brokers=LIST      Kafka bootstrap servers, host:port[,...]\n"
 		   "  -c, --config=FILE       configuration file (key = value lines)\n"
+		   "      --pid-file=FILE     write the process ID to FILE, locked while walbridged\n"
+		   "                          runs (a second one with that FILE refuses to start),\n"
+		   "                          removed when it stops\n"
 		   "  -V, --version           print the version and exit\n"
 		   "  -?, --help              show this help and exit\n\n"
 		   "Configuration file keys (command-line options override them):\n"
 		   "  conninfo, brokers        as -d and -b\n"
+		   "  pid_file                 as --pid-file (read at start only)\n"
 		   "  slot_name                replication slot (default walbridge_<node>)\n"
 		   "  topic_prefix             topic name is <prefix><node> (default \"walbridge.\")\n"
 		   "  replication_factor       of topics walbridged creates (default -1: broker default)\n"
@@ -178,6 +183,8 @@ config_set(struct wb_config *cfg, const char *key, const char *value, const char
 		set_string(&cfg->conninfo, value);
 	else if (strcmp(key, "brokers") == 0)
 		set_string(&cfg->brokers, value);
+	else if (strcmp(key, "pid_file") == 0)
+		set_string(&cfg->pid_file, value);
 	else if (strcmp(key, "slot_name") == 0)
 		set_string(&cfg->slot_name, value);
 	else if (strcmp(key, "topic_prefix") == 0)
@@ -352,6 +359,13 @@ config_build(struct wb_config *cfg)
 		set_string(&cfg->conninfo, cli.conninfo);
 	if (cli.brokers != NULL)
 		set_string(&cfg->brokers, cli.brokers);
+	if (cli.pid_file != NULL)
+		set_string(&cfg->pid_file, cli.pid_file);
+	if (cfg->pid_file != NULL && cfg->pid_file[0] == '\0')
+	{
+		free(cfg->pid_file);
+		cfg->pid_file = NULL;	/* pid_file = '' means none */
+	}
 
 	if (cfg->conninfo == NULL)
 	{
@@ -381,12 +395,14 @@ config_load(int argc, char **argv, struct wb_config *cfg)
 		{"dbname", required_argument, NULL, 'd'},
 		{"brokers", required_argument, NULL, 'b'},
 		{"config", required_argument, NULL, 'c'},
+		{"pid-file", required_argument, NULL, 'P'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, '?'},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
 
+	/* --pid-file has no short form: 'P' is not in the short options */
 	while ((c = getopt_long(argc, argv, "d:b:c:V?", options, NULL)) != -1)
 	{
 		switch (c)
@@ -399,6 +415,9 @@ config_load(int argc, char **argv, struct wb_config *cfg)
 				break;
 			case 'c':
 				set_string(&cli.config_file, optarg);
+				break;
+			case 'P':
+				set_string(&cli.pid_file, optarg);
 				break;
 			case 'V':
 				printf("walbridged %s\n", WALBRIDGE_VERSION);
@@ -427,16 +446,23 @@ config_load(int argc, char **argv, struct wb_config *cfg)
 	return WB_CONFIG_RUN;
 }
 
-/* Re-read the file for SIGHUP; on failure current stays in force. */
+/*
+ * Re-read the file for SIGHUP; on failure current stays in force.  The PID
+ * file is the one written at start, whatever the file now says: main()
+ * removes that one at exit.
+ */
 int
 config_reload(const struct wb_config *current, struct wb_config *fresh)
 {
-	(void) current;
 	if (config_build(fresh) != WB_OK)
 	{
 		config_free(fresh);
 		return WB_ERR;
 	}
+	if ((current->pid_file == NULL) != (fresh->pid_file == NULL) ||
+		(current->pid_file != NULL && strcmp(current->pid_file, fresh->pid_file) != 0))
+		wb_log(WB_LOG_WARNING, "pid_file is read at start only: the new value takes effect at the next start");
+	set_string(&fresh->pid_file, current->pid_file);
 	wb_log_set_level(fresh->log_level);
 	return WB_OK;
 }
@@ -447,6 +473,7 @@ config_free(struct wb_config *cfg)
 	free(cfg->conninfo);
 	free(cfg->brokers);
 	free(cfg->config_file);
+	free(cfg->pid_file);
 	free(cfg->slot_name);
 	free(cfg->topic_prefix);
 	for (int i = 0; i < cfg->nkafka; i++)

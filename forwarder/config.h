@@ -32,6 +32,7 @@ struct wb_config
 	char	   *conninfo;		/* -d: the local database */
 	char	   *brokers;		/* -b: bootstrap servers */
 	char	   *config_file;	/* -c: NULL for none */
+	char	   *pid_file;		/* --pid-file: NULL for none; fixed at start */
 	char	   *slot_name;		/* NULL: walbridge_<node> */
 	char	   *topic_prefix;	/* topic is <prefix><node> */
 	int			replication_factor; /* of the topics created; -1 broker

@@ -4,7 +4,8 @@
  *		walbridged: stream a walbridge node's slot into Kafka.
  *
  * Exit status: 0 after a clean stop (SIGTERM, SIGINT) or --help,
- * 1 when it cannot run (bad configuration, no node name).
+ * 1 when it cannot run (bad configuration, no node name, PID file held
+ * by another walbridged).
  *
  * IDENTIFICATION
  *		forwarder/main.c
@@ -15,6 +16,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "pidfile.h"
 
 int
 main(int argc, char **argv)
@@ -31,8 +33,15 @@ main(int argc, char **argv)
 		case WB_CONFIG_RUN:
 			break;
 	}
+	/* signals first: whoever reads the PID file may send SIGTERM at once */
 	daemon_install_signals();
+	if (cfg.pid_file != NULL && pidfile_create(cfg.pid_file) != WB_OK)
+	{
+		config_free(&cfg);
+		exit(1);
+	}
 	status = daemon_run(&cfg);
+	pidfile_remove();
 	config_free(&cfg);
 	exit(status);
 }
