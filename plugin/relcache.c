@@ -9,6 +9,13 @@
  * next change rebuilds it from the historic descriptor and, when what the
  * reader sees changed, clears "sent" so a fresh RELATION record goes first.
  *
+ * A partition is published as its topmost ancestor that include_tables
+ * selects, when there is one (walbridged names the partitioned tables, not
+ * their partitions): its entry points at the ancestor's entry, whose
+ * RELATION record the stream gets, and holds the map from its columns to
+ * the ancestor's.  Invalidating an ancestor rebuilds the partitions' entries
+ * too: ALTER TABLE on the root, ATTACH and DETACH change what they map to.
+ *
  * The hash lives under CacheMemoryContext, not the decoding context: the
  * invalidation callback cannot be unregistered, and an ERROR during
  * decoding frees the decoding context without calling shutdown, which
@@ -24,6 +31,7 @@
 
 #include "access/htup_details.h"
 #include "access/sysattr.h"
+#include "catalog/partition.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "nodes/bitmapset.h"
@@ -37,10 +45,12 @@
 
 #include "format.h"
 #include "relcache.h"
+#include "value.h"
 
 static HTAB *relation_cache = NULL;
 static MemoryContext relation_cache_cxt = NULL;
 static bool callback_registered = false;
+static bool cache_has_partitions = false;	/* an entry has ancestors */
 
 static void
 relcache_invalidate(Datum arg, Oid relid)
@@ -56,12 +66,19 @@ relcache_invalidate(Datum arg, Oid relid)
 		entry = hash_search(relation_cache, &relid, HASH_FIND, NULL);
 		if (entry != NULL)
 			entry->valid = false;
-		return;
+		if (!cache_has_partitions)
+			return;
 	}
 
+	/*
+	 * Everything, or (relid given) the partitions below relid: their entry
+	 * depends on the ancestor's description and on which ancestors they
+	 * have.
+	 */
 	hash_seq_init(&status, relation_cache);
 	while ((entry = hash_seq_search(&status)) != NULL)
-		entry->valid = false;
+		if (!OidIsValid(relid) || list_member_oid(entry->ancestors, relid))
+			entry->valid = false;
 }
 
 /* Called at plugin startup: a new stream, so nothing has been sent. */
@@ -93,6 +110,7 @@ void
 relcache_stop(void)
 {
 	relation_cache = NULL;
+	cache_has_partitions = false;
 	if (relation_cache_cxt != NULL)
 		MemoryContextDelete(relation_cache_cxt);
 	relation_cache_cxt = NULL;
@@ -242,6 +260,79 @@ relcache_describe(WalbridgeRelation *out, Relation relation,
 }
 
 /*
+ * For a partition: the topmost of its ancestors that the options select,
+ * or InvalidOid.  *excluded is set when exclude_tables names the partition
+ * or one of its ancestors: exclude_tables wins over include_tables, for a
+ * partitioned table as a whole too.  Names are looked up in the caller's
+ * memory context.
+ */
+static Oid
+topmost_selected_ancestor(const WalbridgeRelation *partition, List *ancestors,
+						  const WalbridgeOptions *opts, bool *excluded)
+{
+	WalbridgeOptions exclusions = *opts;
+	Oid			topmost = InvalidOid;
+	ListCell   *lc;
+
+	/* selected with no include_tables: not excluded */
+	exclusions.include_tables = NIL;
+	*excluded = !options_table_selected(&exclusions, partition->schema,
+										partition->table);
+
+	/* parent first, root last: the last one selected wins */
+	foreach(lc, ancestors)
+	{
+		Oid			ancestor = lfirst_oid(lc);
+		char	   *name = get_rel_name(ancestor);
+		char	   *schema;
+
+		if (name == NULL)
+			elog(ERROR, "cache lookup failed for relation %u", ancestor);
+		schema = get_namespace_name(get_rel_namespace(ancestor));
+		if (!options_table_selected(&exclusions, schema, name))
+			*excluded = true;
+		else if (options_table_selected(opts, schema, name))
+			topmost = ancestor;
+	}
+	return *excluded ? InvalidOid : topmost;
+}
+
+/*
+ * Make entry (built, for a partition) publish as the ancestor: its entry,
+ * built first if needed, and the map from the partition's columns.
+ */
+static void
+publish_as_ancestor(WalbridgeRelation *entry, Relation relation,
+					Oid ancestor_relid, const WalbridgeOptions *opts)
+{
+	Relation	ancestor = RelationIdGetRelation(ancestor_relid);
+	WalbridgeRelation *target;
+	MemoryContext old;
+
+	if (!RelationIsValid(ancestor))
+		elog(ERROR, "could not open relation with OID %u", ancestor_relid);
+
+	/*
+	 * Entries never move in the hash (dynahash does not relocate them), so
+	 * entry stays valid while the ancestor's is added.
+	 */
+	target = relcache_get(ancestor, opts);
+
+	/*
+	 * By name: a partition may order its columns differently, or have
+	 * dropped ones, when it was created on its own and then attached.
+	 */
+	old = MemoryContextSwitchTo(entry->cxt);
+	entry->to_publish = build_attrmap_by_name_if_req(RelationGetDescr(relation),
+													 RelationGetDescr(ancestor));
+	MemoryContextSwitchTo(old);
+	RelationClose(ancestor);
+
+	entry->publish_as = target;
+	entry->selected = true;
+}
+
+/*
  * (Re)build entry from the relation as the historic snapshot sees it, into
  * a new context, so the previous build can be compared and then freed.
  */
@@ -250,12 +341,39 @@ build_entry(WalbridgeRelation *entry, Relation relation,
 			const WalbridgeOptions *opts)
 {
 	WalbridgeRelation fresh;
+	Oid			ancestor = InvalidOid;
 
 	relcache_describe(&fresh, relation, opts, relation_cache_cxt);
+	if (relation->rd_rel->relispartition)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fresh.cxt);
+		bool		excluded;
+
+		/* partitions of partitions too: every level up to the root */
+		fresh.ancestors = get_partition_ancestors(RelationGetRelid(relation));
+		ancestor = topmost_selected_ancestor(&fresh, fresh.ancestors, opts,
+											 &excluded);
+		if (excluded)
+			fresh.selected = false;
+		MemoryContextSwitchTo(old);
+		cache_has_partitions = true;
+	}
 	fresh.sent = entry->sent && entry->cxt != NULL && same_for_reader(entry, &fresh);
 	if (entry->cxt != NULL)
 		MemoryContextDelete(entry->cxt);
 	*entry = fresh;
+	entry->publish_as = entry;
+
+	/*
+	 * Last, once entry is complete: the ancestor's entry may need building,
+	 * and an error there must not leave a half-built entry marked valid.
+	 */
+	if (OidIsValid(ancestor))
+	{
+		entry->valid = false;
+		publish_as_ancestor(entry, relation, ancestor, opts);
+		entry->valid = true;
+	}
 }
 
 /*
@@ -276,8 +394,39 @@ relcache_get(Relation relation, const WalbridgeOptions *opts)
 		entry->cxt = NULL;
 		entry->valid = false;
 		entry->sent = false;
+		entry->publish_as = NULL;
+		entry->ancestors = NIL;
 	}
 	if (!entry->valid)
 		build_entry(entry, relation, opts);
 	return entry;
+}
+
+/*
+ * Rearrange a deformed tuple into another relation's layout: out's column
+ * i + 1 is in's column map->attnums[i], NULL where the target column has
+ * no counterpart (dropped there).  The datums are shared, not copied.
+ */
+void
+relcache_map_tuple(const AttrMap *map, const WalbridgeTuple *in,
+				   WalbridgeTuple *out)
+{
+	out->values = palloc(sizeof(Datum) * Max(map->maplen, 1));
+	out->isnull = palloc(sizeof(bool) * Max(map->maplen, 1));
+	out->toast_readable = in->toast_readable;
+	for (int i = 0; i < map->maplen; i++)
+	{
+		AttrNumber	from = map->attnums[i];
+
+		if (from == 0)
+		{
+			out->values[i] = (Datum) 0;
+			out->isnull[i] = true;
+		}
+		else
+		{
+			out->values[i] = in->values[from - 1];
+			out->isnull[i] = in->isnull[from - 1];
+		}
+	}
 }

@@ -13,7 +13,9 @@
 #ifndef WALBRIDGE_RELCACHE_H
 #define WALBRIDGE_RELCACHE_H
 
+#include "access/attmap.h"
 #include "fmgr.h"
+#include "nodes/pg_list.h"
 #include "utils/rel.h"
 
 #include "options.h"
@@ -53,14 +55,31 @@ typedef struct WalbridgeRelation
 	Oid			relid;			/* hash key */
 	bool		valid;			/* false after an invalidation */
 	bool		sent;			/* RELATION record written in this stream */
-	bool		selected;		/* passes include/exclude_tables */
+	bool		selected;		/* its changes are published: it passes
+								 * include/exclude_tables, or (a partition)
+								 * an ancestor does */
 	char		replident;		/* pg_class.relreplident */
 	char	   *schema;
 	char	   *table;
 	int			ncolumns;		/* published columns: not dropped, not
 								 * generated */
 	WalbridgeColumn *columns;
-	MemoryContext cxt;			/* owns everything above but relid */
+
+	/*
+	 * What its changes are sent as.  A partition whose ancestor is selected
+	 * is published as the topmost selected ancestor (the table the user
+	 * named), like pgoutput's publish_via_partition_root: publish_as is that
+	 * ancestor's entry and to_publish maps the partition's columns to the
+	 * ancestor's by name (NULL when the layouts are the same).  Otherwise
+	 * publish_as is the entry itself.  Only relcache_get() fills these in.
+	 */
+	struct WalbridgeRelation *publish_as;
+	AttrMap    *to_publish;
+	List	   *ancestors;		/* partition ancestors' oids, parent first:
+								 * an invalidation of any of them rebuilds
+								 * this entry */
+	MemoryContext cxt;			/* owns everything above but relid and
+								 * publish_as */
 } WalbridgeRelation;
 
 extern void relcache_start(void);
@@ -70,5 +89,11 @@ extern WalbridgeRelation *relcache_get(Relation relation,
 extern void relcache_describe(WalbridgeRelation *out, Relation relation,
 							  const WalbridgeOptions *opts,
 							  MemoryContext parent);
+
+/* A deformed tuple, defined in value.h. */
+struct WalbridgeTuple;
+extern void relcache_map_tuple(const AttrMap *map,
+							   const struct WalbridgeTuple *in,
+							   struct WalbridgeTuple *out);
 
 #endif							/* WALBRIDGE_RELCACHE_H */

@@ -33,11 +33,16 @@ value_extract(const WalbridgeColumn *col, const WalbridgeTuple *tuple,
 	}
 
 	/*
-	 * An UPDATE that left a TOASTed column alone logs only the pointer; the
-	 * value is not in WAL, and reading it now would see the wrong version.
-	 * Say "unchanged" instead.
+	 * In decoding, an UPDATE that left a TOASTed column alone logs only the
+	 * pointer; the value is not in WAL, and reading it now would see the
+	 * wrong version.  Say "unchanged" instead.  (Values the change did log
+	 * arrive reassembled, not as on-disk pointers.)  The initial copy reads
+	 * a table in the snapshot it is copying, where the pointer leads to the
+	 * right value: text and bytea are fetched below, other types by their
+	 * output function.
 	 */
-	if (col->is_varlena && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
+	if (col->is_varlena && !tuple->toast_readable &&
+		VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(datum)))
 	{
 		value->type = WB_VALUE_UNCHANGED_TOAST;
 		return;
@@ -84,6 +89,7 @@ value_extract(const WalbridgeColumn *col, const WalbridgeTuple *tuple,
 		case WB_KIND_BYTEA:
 		case WB_KIND_TEXT:
 			{
+				/* out of line, compressed or both: a plain copy here */
 				struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(datum));
 
 				value->type = (col->kind == WB_KIND_BYTEA) ? WB_VALUE_BYTES : WB_VALUE_TEXT;

@@ -59,6 +59,11 @@ typedef struct WalbridgeTuple
 {
 	Datum	   *values;
 	bool	   *isnull;
+	bool		toast_readable; /* out-of-line values can be fetched: true
+								 * in the initial copy, which reads them in
+								 * its snapshot; false in decoding, where a
+								 * TOAST pointer is a value the change did
+								 * not log */
 } WalbridgeTuple;
 
 extern void value_extract(const WalbridgeColumn *col, const WalbridgeTuple *tuple,

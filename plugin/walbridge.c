@@ -246,12 +246,26 @@ note_skipped_change(LogicalDecodingContext *ctx)
 	}
 }
 
+/*
+ * Deform a decoded tuple of relation into out, laid out as the relation it
+ * is published as: a partition's row in its root's columns.
+ */
 static void
-deform(HeapTuple tuple, TupleDesc desc, WalbridgeTuple *out)
+deform(HeapTuple tuple, Relation relation, const WalbridgeRelation *rel,
+	   WalbridgeTuple *out)
 {
-	out->values = palloc(sizeof(Datum) * desc->natts);
-	out->isnull = palloc(sizeof(bool) * desc->natts);
-	heap_deform_tuple(tuple, desc, out->values, out->isnull);
+	TupleDesc	desc = RelationGetDescr(relation);
+	WalbridgeTuple own;
+
+	own.values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	own.isnull = palloc(sizeof(bool) * Max(desc->natts, 1));
+	own.toast_readable = false; /* an on-disk pointer means "unchanged" */
+	heap_deform_tuple(tuple, desc, own.values, own.isnull);
+
+	if (rel->to_publish != NULL)
+		relcache_map_tuple(rel->to_publish, &own, out);
+	else
+		*out = own;
 }
 
 static void
@@ -259,7 +273,6 @@ walbridge_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				 Relation relation, ReorderBufferChange *change)
 {
 	WalbridgeData *data = ctx->output_plugin_private;
-	TupleDesc	desc = RelationGetDescr(relation);
 	WalbridgeRelation *rel;
 	WalbridgeChange out;
 	WalbridgeTuple old_tuple;
@@ -276,7 +289,8 @@ walbridge_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	/* Avoid leaking memory by using and resetting our own context */
 	old = MemoryContextSwitchTo(data->change_cxt);
 
-	out.rel = rel;
+	/* a partition's change goes out as its root's (rel->publish_as) */
+	out.rel = rel->publish_as;
 	out.old_kind = '\0';
 	out.old = NULL;
 	out.new = NULL;
@@ -299,13 +313,19 @@ walbridge_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 
 	if (out.tag != WB_REC_DELETE && change->data.tp.newtuple != NULL)
 	{
-		deform(&change->data.tp.newtuple->tuple, desc, &new_tuple);
+		deform(&change->data.tp.newtuple->tuple, relation, rel, &new_tuple);
 		out.new = &new_tuple;
 	}
 	if (out.tag != WB_REC_INSERT && change->data.tp.oldtuple != NULL)
 	{
-		deform(&change->data.tp.oldtuple->tuple, desc, &old_tuple);
+		deform(&change->data.tp.oldtuple->tuple, relation, rel, &old_tuple);
 		out.old = &old_tuple;
+
+		/*
+		 * What WAL holds follows the identity of the relation the row is in
+		 * (for a partition, its own, not its root's): every column under
+		 * FULL, else the key columns.
+		 */
 		out.old_kind = (rel->replident == REPLICA_IDENTITY_FULL) ?
 			WB_OLD_FULL : WB_OLD_KEY;
 	}
@@ -316,7 +336,7 @@ walbridge_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			 out.tag == WB_REC_INSERT ? "INSERT" : "UPDATE", rel->table);
 
 	send_begin_once(ctx, txn);
-	send_relation_once(ctx, rel);
+	send_relation_once(ctx, rel->publish_as);
 
 	OutputPluginPrepareWrite(ctx, true);
 	data->writer->change(ctx->out, &out);
@@ -344,7 +364,14 @@ walbridge_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	{
 		WalbridgeRelation *rel = relcache_get(relations[i], &data->options);
 
-		if (rel->selected)
+		/*
+		 * A partition published as its root is not sent, like pgoutput with
+		 * publish_via_partition_root: TRUNCATE of the root lists the root
+		 * itself, which is sent; a partition truncated on its own has no
+		 * counterpart on a mirror that partitions differently, or not at
+		 * all.
+		 */
+		if (rel->selected && rel->publish_as == rel)
 			rels[nrels++] = rel;
 	}
 
