@@ -10,6 +10,11 @@
  * cursor: called in the select list it returns one row per call, so a
  * table of any size is copied in bounded memory.
  *
+ * A partitioned table is copied as itself, the way its changes are
+ * published: its RELATION, then the rows of every partition in its
+ * columns.  Values stored out of line are fetched: unlike in decoding, the
+ * snapshot sees them as they were.
+ *
  * IDENTIFICATION
  *		plugin/snapshot_sql.c
  *
@@ -20,9 +25,13 @@
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "executor/executor.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -34,11 +43,19 @@ PG_FUNCTION_INFO_V1(walbridge_snapshot_records);
 
 typedef struct SnapshotScan
 {
-	Relation	relation;
+	WalbridgeRelation rel;		/* the table named: every row is sent as it */
+	TupleDesc	desc;			/* its descriptor */
+	List	   *to_scan;		/* oids of the tables still to scan: the table
+								 * itself, or a partitioned table's leaf
+								 * partitions */
+	ListCell   *next;			/* in to_scan */
+	Relation	scanned;		/* being scanned, or NULL */
+	AttrMap    *to_rel;			/* scanned's columns to rel's; NULL when the
+								 * same */
 	TableScanDesc scan;
 	TupleTableSlot *slot;
-	WalbridgeRelation rel;
 	bool		sent_relation;
+	MemoryContext multi_call_cxt;
 	MemoryContext row_cxt;		/* reset for every row */
 } SnapshotScan;
 
@@ -57,33 +74,116 @@ start_record(StringInfo buf)
 	appendStringInfoSpaces(buf, VARHDRSZ);
 }
 
+/*
+ * The leaf partitions of a partitioned table, all levels down, locked as a
+ * SELECT on it would lock them.  Foreign partitions are left out: their
+ * rows are not in this server's WAL, so no change to them is ever
+ * published either.
+ */
+static List *
+leaf_partitions(Oid relid)
+{
+	List	   *leaves = NIL;
+	ListCell   *lc;
+
+	foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+	{
+		Oid			child = lfirst_oid(lc);
+
+		if (get_rel_relkind(child) == RELKIND_RELATION)
+			leaves = lappend_oid(leaves, child);
+	}
+	return leaves;
+}
+
 static SnapshotScan *
 open_scan(FunctionCallInfo fcinfo, MemoryContext multi_call_cxt)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	SnapshotScan *state;
+	Relation	relation;
 	WalbridgeOptions defaults = {0};
 	AclResult	aclresult;
 	MemoryContext old = MemoryContextSwitchTo(multi_call_cxt);
 
 	state = palloc0(sizeof(SnapshotScan));
-	state->relation = table_open(relid, AccessShareLock);
-	if (state->relation->rd_rel->relkind != RELKIND_RELATION)
+	state->multi_call_cxt = multi_call_cxt;
+	relation = table_open(relid, AccessShareLock);
+	if (relation->rd_rel->relkind != RELKIND_RELATION &&
+		relation->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table", RelationGetRelationName(state->relation)),
-				 errdetail("walbridge.snapshot_records() copies the rows of ordinary tables.")));
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(relation)),
+				 errdetail("walbridge.snapshot_records() copies the rows of tables and partitioned tables.")));
 	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
 	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(state->relation));
+		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(relation));
 
-	relcache_describe(&state->rel, state->relation, &defaults, multi_call_cxt);
-	state->scan = table_beginscan(state->relation, GetActiveSnapshot(), 0, NULL);
-	state->slot = table_slot_create(state->relation, NULL);
+	relcache_describe(&state->rel, relation, &defaults, multi_call_cxt);
+	state->desc = CreateTupleDescCopy(RelationGetDescr(relation));
+	if (relation->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		state->to_scan = leaf_partitions(relid);
+	else
+		state->to_scan = list_make1_oid(relid);
+	state->next = list_head(state->to_scan);
+
+	/* kept locked until the copy's transaction ends, as by a SELECT */
+	table_close(relation, NoLock);
+
 	state->row_cxt = AllocSetContextCreate(multi_call_cxt, "walbridge snapshot row",
 										   ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(old);
 	return state;
+}
+
+static void
+end_table_scan(SnapshotScan *state)
+{
+	if (state->scanned == NULL)
+		return;
+	ExecDropSingleTupleTableSlot(state->slot);
+	table_endscan(state->scan);
+	table_close(state->scanned, NoLock);
+	if (state->to_rel != NULL)
+		free_attrmap(state->to_rel);
+	state->scanned = NULL;
+	state->to_rel = NULL;
+}
+
+/*
+ * A cursor closed before the last row (or a LIMIT) ends the query without
+ * another call: end the scan then, so nothing is left open.
+ */
+static void
+snapshot_scan_shutdown(Datum arg)
+{
+	end_table_scan((SnapshotScan *) DatumGetPointer(arg));
+}
+
+/* Start scanning the next table of to_scan; false when there is none. */
+static bool
+begin_next_table_scan(SnapshotScan *state)
+{
+	MemoryContext old;
+
+	end_table_scan(state);
+	if (state->next == NULL)
+		return false;
+
+	old = MemoryContextSwitchTo(state->multi_call_cxt);
+	state->scanned = table_open(lfirst_oid(state->next), AccessShareLock);
+	state->next = lnext(state->to_scan, state->next);
+
+	/*
+	 * By name: a partition may order its columns differently, or have
+	 * dropped ones, when it was created on its own and then attached.
+	 */
+	state->to_rel = build_attrmap_by_name_if_req(RelationGetDescr(state->scanned),
+												 state->desc);
+	state->scan = table_beginscan(state->scanned, GetActiveSnapshot(), 0, NULL);
+	state->slot = table_slot_create(state->scanned, NULL);
+	MemoryContextSwitchTo(old);
+	return true;
 }
 
 Datum
@@ -91,14 +191,17 @@ walbridge_snapshot_records(PG_FUNCTION_ARGS)
 {
 	FuncCallContext *funcctx;
 	SnapshotScan *state;
-	TupleTableSlot *slot;
 	StringInfoData buf;
-
 
 	if (SRF_IS_FIRSTCALL())
 	{
+		ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
 		funcctx = SRF_FIRSTCALL_INIT();
-		funcctx->user_fctx = open_scan(fcinfo, funcctx->multi_call_memory_ctx);
+		state = open_scan(fcinfo, funcctx->multi_call_memory_ctx);
+		funcctx->user_fctx = state;
+		RegisterExprContextCallback(rsinfo->econtext, snapshot_scan_shutdown,
+									PointerGetDatum(state));
 	}
 	funcctx = SRF_PERCALL_SETUP();
 	state = funcctx->user_fctx;
@@ -111,19 +214,30 @@ walbridge_snapshot_records(PG_FUNCTION_ARGS)
 		SRF_RETURN_NEXT(funcctx, PointerGetDatum(finish_record(&buf)));
 	}
 
-	slot = state->slot;
-	if (table_scan_getnextslot(state->scan, ForwardScanDirection, slot))
+	while (state->scanned != NULL || begin_next_table_scan(state))
 	{
+		TupleTableSlot *slot = state->slot;
 		MemoryContext old;
+		WalbridgeTuple row;
 		WalbridgeTuple tuple;
 		WalbridgeChange change = {0};
-		bytea	   *record;
+
+		if (!table_scan_getnextslot(state->scan, ForwardScanDirection, slot))
+		{
+			end_table_scan(state);
+			continue;
+		}
 
 		MemoryContextReset(state->row_cxt);
 		old = MemoryContextSwitchTo(state->row_cxt);
 		slot_getallattrs(slot);
-		tuple.values = slot->tts_values;
-		tuple.isnull = slot->tts_isnull;
+		row.values = slot->tts_values;
+		row.isnull = slot->tts_isnull;
+		row.toast_readable = true;	/* fetched in this snapshot */
+		if (state->to_rel != NULL)
+			relcache_map_tuple(state->to_rel, &row, &tuple);
+		else
+			tuple = row;
 		change.tag = WB_REC_SNAPSHOT;
 		change.rel = &state->rel;
 		change.new = &tuple;
@@ -134,12 +248,11 @@ walbridge_snapshot_records(PG_FUNCTION_ARGS)
 		old = MemoryContextSwitchTo(state->row_cxt);
 		msgpack_writer.change(&buf, &change);
 		MemoryContextSwitchTo(old);
-		record = finish_record(&buf);
-		SRF_RETURN_NEXT(funcctx, PointerGetDatum(record));
+		SRF_RETURN_NEXT(funcctx, PointerGetDatum(finish_record(&buf)));
 	}
 
-	ExecDropSingleTupleTableSlot(slot);
-	table_endscan(state->scan);
-	table_close(state->relation, AccessShareLock);
+	/* state goes with the multi-call context now */
+	UnregisterExprContextCallback(((ReturnSetInfo *) fcinfo->resultinfo)->econtext,
+								  snapshot_scan_shutdown, PointerGetDatum(state));
 	SRF_RETURN_DONE(funcctx);
 }
