@@ -500,16 +500,27 @@ CREATE TABLE walbridge.tombstone_tables (
 );
 SELECT pg_catalog.pg_extension_config_dump('walbridge.tombstone_tables', '');
 
+/*
+ * The trigger of track_deletes().  SECURITY DEFINER, so that whoever may
+ * delete a row records its tombstone; it runs only as the triggers
+ * track_deletes() creates, on a table in walbridge.tombstone_tables (or a
+ * partition of one), and builds its SQL from the catalogs alone
+ * (plugin/tombstone.c).  Not executable by PUBLIC: a trigger's function is
+ * checked when the trigger is created, not when it fires.
+ */
 CREATE FUNCTION walbridge.record_tombstone()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'walbridge_record_tombstone'
-LANGUAGE C SECURITY DEFINER;
+LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
 
 /*
  * Remember the keys deleted from tbl from now on (start_sync() does it for
  * the tables it syncs under last_writer_wins).  Returns the tombstone
  * table.  The trigger fires ALWAYS: also when rows are deleted by a
- * peer's change, or with session_replication_role = replica.
+ * peer's change, or with session_replication_role = replica.  Runs as its
+ * caller, who must be able to create tables in this schema and own tbl:
+ * in practice the extension's owner, a superuser.
  */
 CREATE FUNCTION walbridge.track_deletes(tbl regclass)
 RETURNS regclass
@@ -546,13 +557,23 @@ BEGIN
 	EXECUTE format('CREATE TABLE %s (%s, PRIMARY KEY (%s))', tomb, defs, cols);
 	EXECUTE format('COMMENT ON TABLE %s IS %L', tomb,
 				   format('keys deleted from %s, with the deleting transaction as xmin (walbridge.track_deletes)', tbl));
-	/* per statement: a bulk delete (as apply's are) records its keys in one insert */
-	EXECUTE format('CREATE TRIGGER walbridge_tombstone AFTER DELETE ON %s REFERENCING OLD TABLE AS wb_deleted'
-				   ' FOR EACH STATEMENT EXECUTE FUNCTION walbridge.record_tombstone(%L)', tbl, tomb);
+	IF (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) = 'p' THEN
+		/*
+		 * per row, cloned onto every partition, present and future: a
+		 * statement trigger on the parent misses deletes from a partition
+		 * itself and rows an update moves to another partition
+		 */
+		EXECUTE format('CREATE TRIGGER walbridge_tombstone AFTER DELETE ON %s'
+					   ' FOR EACH ROW EXECUTE FUNCTION walbridge.record_tombstone()', tbl);
+	ELSE
+		/* per statement: a bulk delete (as apply's are) records its keys in one insert */
+		EXECUTE format('CREATE TRIGGER walbridge_tombstone AFTER DELETE ON %s REFERENCING OLD TABLE AS wb_deleted'
+					   ' FOR EACH STATEMENT EXECUTE FUNCTION walbridge.record_tombstone()', tbl);
+	END IF;
 	/* an update that sets the key to what it was (as apply's do) queues nothing */
 	EXECUTE format('CREATE TRIGGER walbridge_tombstone_key AFTER UPDATE OF %s ON %s'
 				   ' FOR EACH ROW WHEN ((%s) IS DISTINCT FROM (%s))'
-				   ' EXECUTE FUNCTION walbridge.record_tombstone(%L)', cols, tbl, old_key, new_key, tomb);
+				   ' EXECUTE FUNCTION walbridge.record_tombstone()', cols, tbl, old_key, new_key);
 	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER walbridge_tombstone', tbl);
 	EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER walbridge_tombstone_key', tbl);
 	INSERT INTO walbridge.tombstone_tables (tbl, tombstones) VALUES (tbl, tomb::regclass);
@@ -586,13 +607,17 @@ $$;
  * every peer has been applied up to (less a minute: concurrent commits on
  * a peer may reach its WAL slightly out of timestamp order).  A peer never
  * applied yet, or one that writes nothing, holds them back.  walbridged
- * calls it every minute.  Returns how many went.
+ * calls it every minute.  Returns how many went.  SECURITY DEFINER, so
+ * that walbridged needs no DELETE on the tombstone tables: it takes no
+ * argument, and its only dynamic SQL names a registered tombstone table
+ * as regclass (always quoted and schema-qualified) with the horizon as a
+ * parameter.
  */
 CREATE FUNCTION walbridge.purge_tombstones()
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	horizon timestamptz;
@@ -627,9 +652,11 @@ $$;
  *
  * It reads the extension's tables and writes its progress, status and
  * conflict records; applies under replication origins (EXECUTE on the
- * three origin functions it calls, revoked from PUBLIC by PostgreSQL); and
- * reads, copies and changes the synced tables.  Nothing else: no
- * superuser, no ownership, no CREATE.
+ * three origin functions it calls, revoked from PUBLIC by PostgreSQL) with
+ * session_replication_role = replica (SET on that parameter); calls the
+ * walbridge functions it needs, which PUBLIC may not (see Privileges
+ * below); and reads, copies and changes the synced tables (with USAGE on
+ * their schemas).  Nothing else: no superuser, no ownership, no CREATE.
  */
 CREATE FUNCTION walbridge.grant_walbridged(role name)
 RETURNS void
@@ -648,7 +675,15 @@ BEGIN
 	EXECUTE format('GRANT EXECUTE ON FUNCTION pg_replication_origin_session_setup(text),'
 				   ' pg_replication_origin_xact_setup(pg_lsn, timestamptz),'
 				   ' pg_replication_origin_oid(text) TO %I', role);
+	EXECUTE format('GRANT SET ON PARAMETER session_replication_role TO %I', role);
+	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.snapshot_records(regclass),'
+				   ' walbridge.remote_wins(xid, timestamptz, oid, text),'
+				   ' walbridge.row_writer(xid), walbridge.writer_node(oid),'
+				   ' walbridge.synced_tables(), walbridge.purge_tombstones() TO %I', role);
 	FOR tbl IN SELECT walbridge.synced_tables() LOOP
+		EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I',
+					   (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+						 WHERE c.oid = tbl::regclass), role);
 		EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON %s TO %I', tbl, role);
 	END LOOP;
 	/* a delete that finds its row gone here is remembered (delete_missing) */
@@ -657,3 +692,23 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+/* ------------------------------------------------------------------------
+ * Privileges.  PUBLIC may execute only the functions that can do nothing
+ * their caller could not do without them: decode(), check_setup(),
+ * require_setup(), create_slot() (pg_create_logical_replication_slot()
+ * requires REPLICATION itself), origin_name(), slot_name() and status()
+ * (it reads walbridge's tables as its caller).  Everything else is for the node's administrator (the
+ * extension's owner, a superuser: create_node, start_sync, stop_sync,
+ * skip, track_deletes, untrack_deletes, grant_walbridged, synced_tables),
+ * for walbridged (EXECUTE granted by grant_walbridged()), or for
+ * walbridge's own triggers (record_tombstone).  Revoking from all and
+ * granting back by name means a function added above is not PUBLIC's
+ * until it is listed here; test/sql/security.sql lists what PUBLIC may
+ * execute.  See docs/RELIABILITY.md, Security.
+ * --------------------------------------------------------------------- */
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA walbridge FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION walbridge.decode(bytea), walbridge.check_setup(),
+	walbridge.require_setup(text[]), walbridge.create_slot(name, boolean),
+	walbridge.origin_name(text), walbridge.slot_name(text), walbridge.status()
+	TO PUBLIC;

@@ -56,6 +56,38 @@ INSERT INTO untracked VALUES (1);
 DELETE FROM untracked;
 DROP TRIGGER misused ON untracked;
 
+-- a partitioned table: the delete trigger is per row, so that it is cloned
+-- onto every partition (one with its own column numbers, one attached
+-- later) and sees deletes from a partition itself and rows an update moves
+CREATE TABLE tomb_parts (a integer PRIMARY KEY, b text) PARTITION BY RANGE (a);
+CREATE TABLE tomb_parts_1 PARTITION OF tomb_parts FOR VALUES FROM (0) TO (100);
+CREATE TABLE tomb_parts_2 (gone integer, b text, a integer NOT NULL);
+ALTER TABLE tomb_parts_2 DROP COLUMN gone;
+ALTER TABLE tomb_parts ATTACH PARTITION tomb_parts_2 FOR VALUES FROM (100) TO (200);
+SELECT walbridge.track_deletes('tomb_parts') IS NOT NULL AS tracked;
+CREATE TABLE tomb_parts_3 PARTITION OF tomb_parts FOR VALUES FROM (200) TO (300);
+SELECT tgrelid::regclass, tgname, tgenabled, tgparentid <> 0 AS cloned
+  FROM pg_trigger WHERE tgrelid::regclass::text LIKE 'tomb_parts%' ORDER BY tgrelid::regclass::text COLLATE "C", tgname;
+INSERT INTO tomb_parts SELECT i, 'v' FROM unnest('{1, 2, 3, 4, 101, 102, 103, 201}'::integer[]) AS i;
+UPDATE tomb_parts SET a = 11 WHERE a = 1;		-- a key change in tomb_parts_1
+UPDATE tomb_parts SET a = 111 WHERE a = 101;	-- in tomb_parts_2, other column numbers
+UPDATE tomb_parts SET a = 211 WHERE a = 201;	-- in tomb_parts_3, attached later
+UPDATE tomb_parts SET a = 150 WHERE a = 2;		-- moved to another partition
+DELETE FROM tomb_parts WHERE a IN (3, 103);	-- through the parent
+DELETE FROM tomb_parts_2 WHERE a = 102;		-- from the partition itself
+UPDATE tomb_parts_1 SET b = 'w' WHERE a = 4;	-- not a key change
+CREATE FUNCTION part_tombstones() RETURNS SETOF integer
+LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN QUERY EXECUTE format('SELECT a FROM %s ORDER BY a',
+		(SELECT t.tombstones FROM walbridge.tombstone_tables t WHERE t.tbl = 'tomb_parts'::regclass));
+END $$;
+SELECT part_tombstones();
+SELECT walbridge.untrack_deletes('tomb_parts');
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid::regclass::text LIKE 'tomb_parts%';
+DROP FUNCTION part_tombstones();
+DROP TABLE tomb_parts;
+
 -- purge: only tombstones older than every peer's applied commits (less a minute)
 SELECT walbridge.create_node('t');
 SELECT walbridge.purge_tombstones() AS no_sync;
