@@ -35,14 +35,19 @@
 #include <string.h>
 
 #include "config.h"
+#include "fit.h"
 #include "log.h"
 #include "pgstream.h"
 #include "record.h"
 
 #define RETRY_PAUSED_US		(5 * INT64_C(1000000))
-#define RETRY_WAITING_US	(500 * INT64_C(1000))
-#define FOREIGN_KEY_VIOLATION "23503"
 #define MAX_PARAMS			2000
+
+/* SQLSTATEs apply explains in the words of the table */
+#define UNIQUE_VIOLATION		"23505"
+#define STRING_TOO_LONG			"22001"
+#define NUMERIC_OUT_OF_RANGE	"22003"
+#define BIT_LENGTH_MISMATCH		"22026"
 
 /* --------------------------------------------------------------- helpers */
 
@@ -64,9 +69,12 @@ run_ok(wb_applier *ap, const char *sql, int nparams, const char *const *values,
 	if (!ok)
 	{
 		const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
 		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-		snprintf(err, errlen, "%s", msg ? msg : PQerrorMessage(ap->conn));
+		/* the detail names the key of a unique or check violation */
+		snprintf(err, errlen, "%s%s%s", msg ? msg : PQerrorMessage(ap->conn),
+				 detail ? ": " : "", detail ? detail : "");
 		snprintf(ap->sqlstate, sizeof(ap->sqlstate), "%s", state ? state : "");
 	}
 	else if (tuples)
@@ -189,7 +197,10 @@ append_condition(wb_applier *ap, params *p, const char *row)
 			   param_string(ap, p, ap->origin_oid), row);
 }
 
-/* A change's primary key values, in turn: from the old tuple when given, else new. */
+/*
+ * A change's key values, in turn: from the old tuple when given, else new
+ * (relmap_key_flag() says which columns).
+ */
 typedef struct key_cursor
 {
 	wb_mpcur	cur;
@@ -214,7 +225,7 @@ key_next(key_cursor *k, const wb_relmap *rm, const wb_record *rec, int *col, wb_
 		if (!relmap_in_key_tuple(rm, rec, i))
 			continue;
 		wb_record_next_value(&k->cur, v);
-		if (rm->flags[i] & WB_COLUMN_PRIMARY_KEY)
+		if (relmap_is_key(rm, rec, i))
 		{
 			*col = i;
 			return true;
@@ -299,7 +310,7 @@ log_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, const ch
 	append_key(ap, &p, rm, rec);
 	buf_printf(&ap->sql, "), coalesce((SELECT (walbridge.row_writer(t.xmin)).commit_time FROM %s t WHERE ", rm->local);
 	append_key(ap, &p, rm, rec);
-	if (rm->tombstones)
+	if (rm->tombstones && relmap_key_is_primary(rm, rec))
 	{
 		/* a row deleted here: when */
 		buf_printf(&ap->sql, "), (SELECT (walbridge.row_writer(t.xmin)).commit_time FROM %s t WHERE ",
@@ -376,7 +387,7 @@ build_insert(wb_applier *ap, params *p, const wb_relmap *rm, const wb_tuple *t, 
 		int			param;
 
 		wb_record_next_value(&cur, &v);
-		if (v.unchanged_toast)
+		if (v.unchanged_toast || rm->generated[i])
 			continue;
 		param = param_text(ap, p, &v);
 		buf_printf(&cols, "%s%s", n > 0 ? ", " : "", rm->cols[i]);
@@ -399,8 +410,13 @@ build_insert(wb_applier *ap, params *p, const wb_relmap *rm, const wb_tuple *t, 
 	}
 	else
 		buf_printf(&ap->sql, " VALUES (%s)", vals.data ? vals.data : "");
-	if (do_nothing)
-		buf_puts(&ap->sql, " ON CONFLICT DO NOTHING");
+	/*
+	 * Only the primary key may say "this row is here already": a row that
+	 * collides on another unique key here fails, and is reported, never
+	 * dropped.
+	 */
+	if (do_nothing && rm->primary_key)
+		buf_printf(&ap->sql, " ON CONFLICT (%s) DO NOTHING", rm->primary_key);
 	buf_free(&cols);
 	buf_free(&vals);
 	buf_free(&keys);
@@ -418,7 +434,7 @@ deleted_later(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *e
 	params		p;				/* 34 kB: never zeroed, only p.n is read first */
 	char		got[8] = "";
 
-	if (rm->tombstones == NULL)
+	if (rm->tombstones == NULL || !relmap_key_is_primary(rm, rec))
 		return 0;
 	start_statement(ap, &p);
 	buf_puts(&ap->sql, "SELECT NOT ");
@@ -447,7 +463,7 @@ record_tombstone(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char
 	wb_buf		vals = {0};
 	const char *first = NULL;
 
-	if (rm->tombstones == NULL)
+	if (rm->tombstones == NULL || !relmap_key_is_primary(rm, rec))
 		return true;
 	start_statement(ap, &p);
 	key_start(&k, rec);
@@ -487,7 +503,7 @@ build_update(wb_applier *ap, params *p, const wb_relmap *rm, const wb_record *re
 		wb_record_next_value(&cur, &v);
 		if (v.unchanged_toast)
 			continue;			/* left as it is here, never NULLed */
-		if (rm->always[i])
+		if (rm->always[i] || rm->generated[i])
 			continue;			/* cannot be set; the key finds the row */
 		buf_printf(&ap->sql, "%s%s = $%d", n++ > 0 ? ", " : "", rm->cols[i], param_text(ap, p, &v));
 	}
@@ -804,6 +820,95 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 	}
 }
 
+/*
+ * The first value of the change that does not fit its column here (too
+ * long for varchar(n) or char(n), too many bits or digits): err then names
+ * the column, the value's size and the column's type, which the server's
+ * own message does not.  False if every value fits.
+ */
+static bool
+name_misfit(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	wb_mpcur	cur = rec->u.change.new.values;
+	wb_buf		text = {0};
+	bool		found = false;
+
+	if (!rec->u.change.new.present)
+		return false;
+	for (int i = 0; i < rm->ncols && !found; i++)
+	{
+		wb_value	v;
+		char		why[64];
+
+		wb_record_next_value(&cur, &v);
+		buf_reset(&text);
+		if (rm->cols[i] == NULL || rm->generated[i] || v.unchanged_toast || !sqltext_value(&text, &v))
+			continue;
+		if (!fit_check(rm->basetypes[i], rm->typmods[i], text.data, why, sizeof(why)))
+		{
+			char		server[512];
+
+			snprintf(server, sizeof(server), "%s", err);
+			snprintf(err, errlen, "the value of column %s of table %s does not fit here: %s for %s (%s)",
+					 rm->cols[i], rm->display, why, rm->declared[i], server);
+			found = true;
+		}
+	}
+	buf_free(&text);
+	return found;
+}
+
+/*
+ * A change failed, applied one at a time: say what was wrong in the words
+ * of this node's table.  A value too large for its column names the
+ * column; a row that collides here on a unique key other than the primary
+ * key is a conflict (apply never drops the row, nor overwrites the other
+ * one): recorded in walbridge.conflicts when apply pauses on it.
+ */
+static void
+explain_failure(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
+{
+	const wb_relmap *rm = relmaps_find(&ap->maps, rec->u.change.relid);
+	char		server[768];
+
+	if (rm == NULL || rm->error)
+		return;
+	if (strcmp(ap->sqlstate, STRING_TOO_LONG) == 0 || strcmp(ap->sqlstate, NUMERIC_OUT_OF_RANGE) == 0 ||
+		strcmp(ap->sqlstate, BIT_LENGTH_MISMATCH) == 0)
+		(void) name_misfit(ap, rm, rec, err, errlen);
+	else if (strcmp(ap->sqlstate, UNIQUE_VIOLATION) == 0)
+	{
+		snprintf(server, sizeof(server), "%s", err);
+		snprintf(err, errlen, "conflict: the %s row collides in %s with another row on a unique key (%s); change or remove one of the two rows on one node, or skip this transaction",
+				 wb_record_tag_name(rec->tag), rm->display, server);
+		buf_reset(&ap->pending_conflict);
+		remote_json(ap, &ap->pending_conflict, rm, rec);
+		free(ap->pending_conflict_table);
+		ap->pending_conflict_table = strdup(rm->display);
+	}
+}
+
+/*
+ * The unique key conflict apply just paused on, in walbridge.conflicts
+ * (outside the rolled back transaction): decision "pause".
+ */
+static void
+record_pause_conflict(wb_applier *ap)
+{
+	const char *values[5] = {ap->peer, ap->pending_conflict_table, ap->pending_conflict.data,
+	ap->txn_time, ap->txn_lsn};
+	PGresult   *res = run(ap,
+						  "INSERT INTO walbridge.conflicts (peer, table_name, kind, decision, remote_row,"
+						  " remote_commit_time, remote_commit_lsn)"
+						  " VALUES ($1, $2, 'unique_conflict', 'pause', $3::jsonb, $4::timestamptz, $5::pg_lsn)",
+						  5, values);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		wb_log(WB_LOG_WARNING, "could not record the conflict of node \"%s\": %s", ap->peer,
+			   PQerrorMessage(ap->conn));
+	PQclear(res);
+}
+
 static bool
 apply_truncate(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 {
@@ -887,8 +992,13 @@ apply_records(wb_applier *ap, const char *payload, size_t len, char *err, size_t
 					return false;
 				break;
 			default:
+				ap->sqlstate[0] = '\0';
 				if (!apply_change(ap, &rec, err, errlen))
+				{
+					if (!ap->fast)
+						explain_failure(ap, &rec, err, errlen);
 					return false;
+				}
 				break;
 		}
 	}
@@ -962,24 +1072,22 @@ apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
 	va_end(va);
 	if (ap->in_txn)
 		rollback(ap);
-	snprintf(message, sizeof(message), "%stopic %s offset %" PRId64 ": %s",
-			 ap->waiting ? "waiting: " : "", ap->topic, offset, reason);
-	if (ap->waiting)
+	snprintf(message, sizeof(message), "topic %s offset %" PRId64 ": %s", ap->topic, offset, reason);
+	if (!ap->paused || ap->paused_offset != offset)
 	{
-		/*
-		 * In a mesh, a change can depend on a row another peer has not
-		 * delivered yet: not an error, wait for it and try again soon.
-		 */
-		if (!ap->paused || ap->paused_offset != offset)
-			wb_log(WB_LOG_INFO, "applying node \"%s\" waits at %s: a row it refers to has not arrived from another node yet; retrying",
-				   ap->peer, message);
-	}
-	else if (!ap->paused || ap->paused_offset != offset)
 		wb_log(WB_LOG_ERROR, "applying node \"%s\" paused at %s; it resumes by itself after the fix, or after SELECT walbridge.skip('%s')",
 			   ap->peer, message, ap->peer);
+	}
+	/* a conflict that pauses is recorded once, not at every retry */
+	if (ap->pending_conflict.len > 0 && ap->conflict_recorded_offset != offset)
+	{
+		record_pause_conflict(ap);
+		ap->conflict_recorded_offset = offset;
+	}
+	buf_reset(&ap->pending_conflict);
 	ap->paused = true;
 	ap->paused_offset = offset;
-	ap->retry_at_us = wb_now_us() + (ap->waiting ? RETRY_WAITING_US : RETRY_PAUSED_US);
+	ap->retry_at_us = wb_now_us() + RETRY_PAUSED_US;
 	ap->skipping = false;
 
 	snprintf(off, sizeof(off), "%" PRId64, offset);
@@ -1000,7 +1108,6 @@ void
 apply_resume(wb_applier *ap)
 {
 	ap->paused = false;
-	ap->waiting = false;
 	if (ap->rewinding)
 	{
 		ap->rewinding = false;
@@ -1151,7 +1258,6 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 		switch (apply_pipelined(ap, offset, payload, len, first, true, meta->last, true))
 		{
 			case PIPELINED:
-				ap->waiting = false;
 				if (meta->last)
 				{
 					ap->applied_offset = offset;
@@ -1174,16 +1280,13 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 			return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
 		ap->in_txn = true;
 	}
-	ap->sqlstate[0] = '\0';
 	if (!apply_records(ap, payload, len, err, sizeof(err)))
 	{
 		if (connection_lost(ap))
 			return WB_APPLY_FAILED;
-		ap->waiting = strcmp(ap->sqlstate, FOREIGN_KEY_VIOLATION) == 0;
 		return apply_pause(ap, ap->txn_first_offset, "xid %u (commit " WB_LSN_FORMAT "): %s",
 						   ap->txn.xid, WB_LSN_ARGS(ap->txn.commit_lsn), err);
 	}
-	ap->waiting = false;
 	if (!meta->last)
 		return WB_APPLY_OK;
 
@@ -1314,7 +1417,8 @@ apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *n
 {
 	const char *keys[] = {"dbname", "application_name", "options", "client_encoding", NULL};
 	const char *values[] = {conninfo, "walbridged apply",
-		"-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c synchronous_commit=off",
+		"-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c synchronous_commit=off"
+		" -c session_replication_role=replica",
 		"UTF8", NULL};
 	char		origin[200];
 	const char *params[1] = {origin};
@@ -1327,11 +1431,14 @@ apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *n
 	ap->policy = strdup(policy);
 	ap->applied_offset = WB_OFFSET_NONE;
 	ap->skip_offset = -1;
+	ap->conflict_recorded_offset = -1;
 	ap->conn = PQconnectdbParams(keys, values, 1);
 	stmts_init(&ap->stmts, ap->conn);
 	if (PQstatus(ap->conn) != CONNECTION_OK)
 	{
-		wb_log(WB_LOG_ERROR, "could not connect to apply node \"%s\": %s", peer, PQerrorMessage(ap->conn));
+		wb_log(WB_LOG_ERROR, "could not connect to apply node \"%s\": %s%s", peer, PQerrorMessage(ap->conn),
+			   strstr(PQerrorMessage(ap->conn), "session_replication_role") ?
+			   "HINT: apply runs with session_replication_role = replica (user triggers and foreign key checks do not fire, as in native logical replication); a superuser runs SELECT walbridge.grant_walbridged('<role>'), which grants SET on it" : "");
 		return WB_ERR;
 	}
 
@@ -1365,6 +1472,8 @@ apply_close(wb_applier *ap)
 	stmts_close(&ap->stmts);
 	buf_free(&ap->sql);
 	buf_free(&ap->text);
+	buf_free(&ap->pending_conflict);
+	free(ap->pending_conflict_table);
 	free(ap->peer);
 	free(ap->node);
 	free(ap->topic);

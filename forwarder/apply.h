@@ -51,8 +51,11 @@ typedef struct wb_applier
 	int64_t		skip_offset;	/* skip() asked to pass this message */
 
 	bool		paused;
-	bool		waiting;		/* paused on a missing foreign key parent */
 	char		sqlstate[6];	/* of the last failed statement */
+	wb_buf		pending_conflict;	/* the remote row of a unique conflict
+									 * apply is about to pause on */
+	char	   *pending_conflict_table;
+	int64_t		conflict_recorded_offset;	/* where the last one was */
 	int64_t		paused_offset;
 	int64_t		retry_at_us;
 

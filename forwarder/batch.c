@@ -66,7 +66,8 @@ shape_of(const wb_relmap *rm, const wb_record *rec, bool *set)
 			wb_value	v;
 
 			wb_record_next_value(&cur, &v);
-			set[i] = !v.unchanged_toast && (insert || !rm->always[i]);
+			/* generated here: computed, never written */
+			set[i] = !v.unchanged_toast && !rm->generated[i] && (insert || !rm->always[i]);
 			nset += set[i];
 		}
 		if (nset == 0)
@@ -81,10 +82,11 @@ shape_of(const wb_relmap *rm, const wb_record *rec, bool *set)
 	if (insert)
 		return true;
 
-	/* the key: primary key columns, all present and not TOAST markers */
+	/* the key (relmap_key_flag()): all present and not TOAST markers */
 	{
 		const wb_tuple *t = rec->u.change.old.present ? &rec->u.change.old : &rec->u.change.new;
 		wb_mpcur	cur = t->values;
+		uint32_t	key = relmap_key_flag(rec);
 
 		for (int i = 0; i < rm->ncols; i++)
 		{
@@ -92,12 +94,12 @@ shape_of(const wb_relmap *rm, const wb_record *rec, bool *set)
 
 			if (!relmap_in_key_tuple(rm, rec, i))
 			{
-				if (rm->flags[i] & WB_COLUMN_PRIMARY_KEY)
+				if (rm->flags[i] & key)
 					return false;
 				continue;
 			}
 			wb_record_next_value(&cur, &v);
-			if (!(rm->flags[i] & WB_COLUMN_PRIMARY_KEY))
+			if (!(rm->flags[i] & key))
 				continue;
 			if (v.unchanged_toast || v.obj.type == WB_MP_NIL)
 				return false;
@@ -160,7 +162,7 @@ start(wb_batch *b, const wb_relmap *rm, const wb_record *rec)
 	b->nset = n;
 	if (!is_insert(rec->tag))
 		for (int i = 0; i < rm->ncols; i++)
-			if ((rm->flags[i] & WB_COLUMN_PRIMARY_KEY) && relmap_in_key_tuple(rm, rec, i))
+			if (relmap_is_key(rm, rec, i))
 				b->col[n++] = i;
 	b->nkey = n - b->nset;
 	for (int i = 0; i < n; i++)
@@ -233,7 +235,7 @@ batch_add(wb_batch *b, const wb_relmap *rm, const wb_record *rec)
 			if (!relmap_in_key_tuple(rm, rec, i))
 				continue;
 			wb_record_next_value(&cur, &v);
-			if (rm->flags[i] & WB_COLUMN_PRIMARY_KEY)
+			if (relmap_is_key(rm, rec, i))
 				append_element(b, array++, &v);
 		}
 	}

@@ -7,7 +7,11 @@
  *		serve delivery reports, move the confirmed position to what Kafka
  *		acknowledged, report it to the server.
  *
- * Any failure ends the session; the next one starts after a backoff from
+ * The apply half (one database session per peer and the Kafka consumer
+ * that feeds them) runs in the same loop.  A failure of the apply half
+ * (its connection lost, say) closes only that half, which opens again
+ * after a backoff while this node's slot goes on streaming; any other
+ * failure ends the session, and the next one starts after a backoff from
  * the slot's confirmed position, so nothing is skipped (what was in flight
  * is sent again: consumers drop duplicates by commit LSN).
  *
@@ -97,9 +101,12 @@ typedef struct wb_session
 	int64_t		last_stats_us;
 	int64_t		last_state_us;	/* publish_status last written */
 	int64_t		last_purge_us;	/* tombstones last purged */
-	wb_applier *appliers;		/* one per peer */
+	wb_applier *appliers;		/* one per peer; none while the apply half
+								 * is down */
 	int			nappliers;
 	wb_consumer consumer;
+	int64_t		apply_retry_at_us;	/* when to open the apply half again */
+	int			apply_backoff_ms;
 } wb_session;
 
 /* Slot names allow [a-z0-9_]: walbridge_ + the node name folded to that. */
@@ -222,7 +229,8 @@ create_slot_with_copy(wb_session *s)
 		return SESSION_RETRY;
 	if (s->snapshot)
 	{
-		rc = snapshot_copy(s->cfg->conninfo, snapshot_name, &s->tables, &s->pub);
+		rc = snapshot_copy(s->cfg->conninfo, snapshot_name, &s->tables,
+						   s->cfg->progress_interval_ms, &s->pub);
 		if (rc == WB_PUBLISH_OK && wait_for_acks(s) != WB_OK)
 			rc = WB_PUBLISH_FAILED;
 	}
@@ -290,18 +298,90 @@ wait_for_work(wb_session *s, int timeout_ms)
 	return WB_OK;
 }
 
+/* Close the apply half: the consumer and every peer's session. */
+static void
+close_apply(wb_session *s)
+{
+	consume_close(&s->consumer);
+	for (int i = 0; i < s->nappliers; i++)
+		apply_close(&s->appliers[i]);
+	free(s->appliers);
+	s->appliers = NULL;
+	s->nappliers = 0;
+}
+
+/* One applier per peer, and the consumer that feeds them. */
+static int
+open_apply(wb_session *s)
+{
+	s->appliers = calloc(s->sync.npeers, sizeof(wb_applier));
+	if (s->appliers == NULL)
+		abort();
+	for (int i = 0; i < s->sync.npeers; i++)
+	{
+		size_t		len = strlen(s->cfg->topic_prefix) + strlen(s->sync.peers[i]) + 1;
+		char	   *topic = malloc(len);
+		int			rc;
+
+		snprintf(topic, len, "%s%s", s->cfg->topic_prefix, s->sync.peers[i]);
+		rc = apply_open(&s->appliers[i], s->cfg->conninfo, s->sync.peers[i], s->node, topic,
+						s->sync.conflict);
+		s->nappliers++;
+		free(topic);
+		if (rc != WB_OK)
+			return WB_ERR;
+	}
+	return consume_open(&s->consumer, s->cfg, s->node, s->appliers, s->nappliers,
+						s->sync.snapshot);
+}
+
+/*
+ * The apply half failed: say why (a lost connection with libpq's message;
+ * other failures were logged where they happened), close it and open it
+ * again after a backoff.  The publish half is not touched.
+ */
+static void
+apply_failed(wb_session *s)
+{
+	for (int i = 0; i < s->nappliers; i++)
+		if (s->appliers[i].conn != NULL && PQstatus(s->appliers[i].conn) != CONNECTION_OK)
+			wb_log(WB_LOG_ERROR, "lost the database connection applying node \"%s\": %s",
+				   s->appliers[i].peer, PQerrorMessage(s->appliers[i].conn));
+	close_apply(s);
+	wb_log(WB_LOG_INFO, "applying peers again in %d ms; publishing goes on", s->apply_backoff_ms);
+	s->apply_retry_at_us = wb_now_us() + (int64_t) s->apply_backoff_ms * 1000;
+	s->apply_backoff_ms = s->apply_backoff_ms * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : s->apply_backoff_ms * 2;
+}
+
 /*
  * Apply what the peers' topics have fetched, and retry paused peers; for a
  * bounded time, so this node's own slot is read and answered in between.
+ * Opens the apply half when it is due.
  */
-static bool
+static void
 apply_some(wb_session *s, bool *more)
 {
 	*more = false;
+	if (s->sync.npeers == 0)
+		return;
 	if (s->nappliers == 0)
-		return true;
+	{
+		if (wb_now_us() < s->apply_retry_at_us)
+			return;
+		if (open_apply(s) != WB_OK)
+		{
+			apply_failed(s);
+			return;
+		}
+	}
 	consume_retry_paused(&s->consumer);
-	return consume_poll(&s->consumer, APPLY_TURN_US, more) != WB_APPLY_FAILED;
+	if (consume_poll(&s->consumer, APPLY_TURN_US, more) == WB_APPLY_FAILED)
+	{
+		*more = false;
+		apply_failed(s);
+	}
+	else if (s->apply_backoff_ms > 1000 && wb_now_us() - s->apply_retry_at_us > (int64_t) MAX_BACKOFF_MS * 1000)
+		s->apply_backoff_ms = 1000;		/* it has run well for a while */
 }
 
 static wb_session_end
@@ -349,8 +429,7 @@ stream(wb_session *s)
 			return SESSION_RETRY;
 		if (report_progress(s, false) != WB_OK)
 			return SESSION_RETRY;
-		if (!apply_some(s, &apply_pending))
-			return SESSION_RETRY;
+		apply_some(s, &apply_pending);
 		if (s->nappliers > 0 &&
 			wb_now_us() - s->last_purge_us >= (int64_t) s->cfg->purge_interval_ms * 1000)
 		{
@@ -409,10 +488,7 @@ session_finish(wb_session *s, bool flush)
 			   (unsigned long long) s->pub.transactions, (unsigned long long) s->pub.messages,
 			   (unsigned long long) s->pub.bytes, WB_LSN_ARGS(s->confirmed), s->slot ? s->slot : "");
 	}
-	consume_close(&s->consumer);
-	for (int i = 0; i < s->nappliers; i++)
-		apply_close(&s->appliers[i]);
-	free(s->appliers);
+	close_apply(s);
 	publish_close(&s->pub);
 	pgstream_close(&s->ps);
 	if (s->conn)
@@ -452,33 +528,6 @@ idle(wb_session *s)
 			return SESSION_RELOAD;
 	}
 	return stop_requested ? SESSION_STOPPED : SESSION_RELOAD;
-}
-
-/* One applier per peer, and the consumer that feeds them. */
-static wb_session_end
-open_apply(wb_session *s)
-{
-	if (s->sync.npeers == 0)
-		return SESSION_CONTINUE;
-	s->appliers = calloc(s->sync.npeers, sizeof(wb_applier));
-	for (int i = 0; i < s->sync.npeers; i++)
-	{
-		size_t		len = strlen(s->cfg->topic_prefix) + strlen(s->sync.peers[i]) + 1;
-		char	   *topic = malloc(len);
-		int			rc;
-
-		snprintf(topic, len, "%s%s", s->cfg->topic_prefix, s->sync.peers[i]);
-		rc = apply_open(&s->appliers[i], s->cfg->conninfo, s->sync.peers[i], s->node, topic,
-						s->sync.conflict);
-		s->nappliers++;
-		free(topic);
-		if (rc != WB_OK)
-			return SESSION_RETRY;
-	}
-	if (consume_open(&s->consumer, s->cfg, s->node, s->appliers, s->nappliers,
-					 s->sync.snapshot) != WB_OK)
-		return SESSION_RETRY;
-	return SESSION_CONTINUE;
 }
 
 static wb_session_end
@@ -522,9 +571,8 @@ session_run(const struct wb_config *cfg)
 	s.pub.wait_hook = backpressure_wait;
 	s.pub.wait_arg = &s;
 
+	s.apply_backoff_ms = 1000;
 	end = prepare_slot(&s);
-	if (end == SESSION_CONTINUE)
-		end = open_apply(&s);
 	if (end == SESSION_CONTINUE)
 	{
 		s.confirmed = slot_confirmed_lsn(s.conn, s.slot);

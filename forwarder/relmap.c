@@ -29,20 +29,33 @@
 
 /*
  * One row per column the peer sent, in its order, with the local quoted
- * name (NULL: no such column, or a generated one), whether it is an
- * identity column GENERATED ALWAYS, its type and whether an array literal
- * cannot carry it (an array, or a type whose array delimiter is not ','),
- * and the table's tombstone table if its deletes are tracked; no row at all when the table is missing, one row with a NULL position
- * for a table without columns.
+ * name (NULL: no such column), whether it is an identity column GENERATED
+ * ALWAYS, its type without typmod (what bulk statements cast their arrays
+ * to: an explicit cast to varchar(n) would cut a value short, while the
+ * assignment into the column rejects it), whether an array literal cannot
+ * carry it (an array, or a type whose array delimiter is not ','), the
+ * table's tombstone table if its deletes are tracked, whether the column is
+ * generated here (computed here, never written), its type as the column
+ * declares it (for messages), its base type and typmod (through a domain),
+ * and the local primary key's columns (the ON CONFLICT target); no row at
+ * all when the table is missing, one row with a NULL position for a table
+ * without columns.
  */
 #define RESOLVE_SQL \
 	"SELECT format('%I.%I', n.nspname, c.relname), w.i, quote_ident(a.attname), a.attidentity = 'a'," \
-	"  pg_catalog.format_type(a.atttypid, a.atttypmod), ty.typcategory = 'A' OR ty.typdelim <> ','," \
-	"  (SELECT t.tombstones::text FROM walbridge.tombstone_tables t WHERE t.tbl = c.oid)" \
+	"  pg_catalog.format_type(a.atttypid, -1), ty.typcategory = 'A' OR ty.typdelim <> ','," \
+	"  (SELECT t.tombstones::text FROM walbridge.tombstone_tables t WHERE t.tbl = c.oid)," \
+	"  a.attgenerated <> '', pg_catalog.format_type(a.atttypid, a.atttypmod)," \
+	"  CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END," \
+	"  CASE WHEN ty.typtype = 'd' THEN ty.typtypmod ELSE a.atttypmod END," \
+	"  (SELECT string_agg(quote_ident(pk.attname), ', ' ORDER BY k.pos)" \
+	"     FROM pg_catalog.pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos)" \
+	"     JOIN pg_catalog.pg_attribute pk ON pk.attrelid = i.indrelid AND pk.attnum = k.attnum" \
+	"    WHERE i.indrelid = c.oid AND i.indisprimary)" \
 	" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
 	" LEFT JOIN LATERAL unnest($3::text[]) WITH ORDINALITY AS w(name, i) ON true" \
 	" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = w.name" \
-	"  AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''" \
+	"  AND a.attnum > 0 AND NOT a.attisdropped" \
 	" LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid" \
 	" WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')" \
 	" ORDER BY w.i"
@@ -66,15 +79,21 @@ relmap_free(wb_relmap *rm)
 	free(rm->display);
 	free(rm->local);
 	free(rm->tombstones);
+	free(rm->primary_key);
 	for (int i = 0; i < rm->ncols; i++)
 	{
 		free(rm->cols[i]);
 		free(rm->types[i]);
+		free(rm->declared[i]);
 	}
 	free(rm->cols);
 	free(rm->types);
+	free(rm->declared);
+	free(rm->basetypes);
+	free(rm->typmods);
 	free(rm->flags);
 	free(rm->always);
+	free(rm->generated);
 	free(rm->error);
 	free(rm);
 }
@@ -127,6 +146,8 @@ column_array(wb_buf *out, const wb_record *rec, wb_relmap *rm)
 		wb_record_next_column(&cur, &col);
 		rm->flags[i] = col.flags;
 		rm->nidentity += (col.flags & WB_COLUMN_IDENTITY) != 0;
+		if (((col.flags & WB_COLUMN_IDENTITY) != 0) != ((col.flags & WB_COLUMN_PRIMARY_KEY) != 0))
+			rm->identity_not_pk = true;
 		buf_puts(out, i > 0 ? ",\"" : "\"");
 		for (size_t j = 0; j < col.name.len; j++)
 		{
@@ -175,7 +196,12 @@ resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t err
 	rm->flags = calloc(rm->ncols + 1, sizeof(uint32_t));
 	rm->always = calloc(rm->ncols + 1, sizeof(bool));
 	rm->types = calloc(rm->ncols + 1, sizeof(char *));
-	if (rm->cols == NULL || rm->flags == NULL || rm->always == NULL || rm->types == NULL)
+	rm->declared = calloc(rm->ncols + 1, sizeof(char *));
+	rm->basetypes = calloc(rm->ncols + 1, sizeof(uint32_t));
+	rm->typmods = calloc(rm->ncols + 1, sizeof(int32_t));
+	rm->generated = calloc(rm->ncols + 1, sizeof(bool));
+	if (rm->cols == NULL || rm->flags == NULL || rm->always == NULL || rm->types == NULL ||
+		rm->declared == NULL || rm->basetypes == NULL || rm->typmods == NULL || rm->generated == NULL)
 		abort();
 	column_array(&names, rec, rm);
 
@@ -203,6 +229,8 @@ resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t err
 		rm->local = strdup(PQgetvalue(res, 0, 0));
 		if (!PQgetisnull(res, 0, 6))
 			rm->tombstones = strdup(PQgetvalue(res, 0, 6));
+		if (!PQgetisnull(res, 0, 11))
+			rm->primary_key = strdup(PQgetvalue(res, 0, 11));
 		rm->batchable = true;
 		for (int row = 0; row < PQntuples(res) && row < rm->ncols; row++)
 		{
@@ -216,6 +244,11 @@ resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t err
 			rm->always[row] = strcmp(PQgetvalue(res, row, 3), "t") == 0;
 			rm->any_always |= rm->always[row];
 			rm->types[row] = strdup(PQgetvalue(res, row, 4));
+			/* computed here from the row: the peer's value is not written */
+			rm->generated[row] = strcmp(PQgetvalue(res, row, 7), "t") == 0;
+			rm->declared[row] = strdup(PQgetvalue(res, row, 8));
+			rm->basetypes[row] = (uint32_t) strtoul(PQgetvalue(res, row, 9), NULL, 10);
+			rm->typmods[row] = (int32_t) strtol(PQgetvalue(res, row, 10), NULL, 10);
 			/* unnest() would flatten an array column's values; box uses ';' */
 			if (strcmp(PQgetvalue(res, row, 5), "t") == 0)
 				rm->batchable = false;

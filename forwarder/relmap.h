@@ -30,13 +30,21 @@ typedef struct wb_relmap
 	char	   *display;		/* schema.table, for messages */
 	char	   *local;			/* quoted, qualified */
 	char	   *tombstones;		/* its tombstone table (quoted), or NULL */
+	char	   *primary_key;	/* local primary key columns (quoted, comma
+								 * separated), or NULL */
 	int			ncols;
 	char	  **cols;			/* quoted local column names, peer order */
 	uint32_t   *flags;			/* the peer's WB_COLUMN_* flags */
 	uint32_t	nidentity;		/* columns flagged WB_COLUMN_IDENTITY */
+	bool		identity_not_pk;	/* the peer's replica identity is another
+									 * index than its primary key (or FULL) */
 	bool	   *always;			/* GENERATED ALWAYS AS IDENTITY here */
 	bool		any_always;
-	char	  **types;			/* local column types, format_type() */
+	bool	   *generated;		/* GENERATED ... STORED here: never written */
+	char	  **types;			/* local column types without typmod, for casts */
+	char	  **declared;		/* local column types as declared, for messages */
+	uint32_t   *basetypes;		/* local base type oids (through domains) */
+	int32_t    *typmods;		/* and their typmods */
 	bool		batchable;		/* several rows per statement (unnest) */
 	char	   *error;			/* why it cannot be applied, or NULL */
 } wb_relmap;
@@ -83,6 +91,36 @@ relmap_in_key_tuple(const wb_relmap *rm, const wb_record *rec, int i)
 {
 	return !rec->u.change.old.present || rec->u.change.old_kind == WB_OLD_FULL ||
 		(rm->flags[i] & WB_COLUMN_IDENTITY);
+}
+
+/*
+ * The flag that marks the columns a change's row is found by: the replica
+ * identity's columns when the change carries only those (its old key,
+ * which may be a unique index other than the primary key), else the
+ * primary key's (from the full old tuple or the new one).
+ */
+static inline uint32_t
+relmap_key_flag(const wb_record *rec)
+{
+	return rec->u.change.old.present && rec->u.change.old_kind != WB_OLD_FULL ?
+		WB_COLUMN_IDENTITY : WB_COLUMN_PRIMARY_KEY;
+}
+
+/* Whether column i finds the change's row (see relmap_key_flag). */
+static inline bool
+relmap_is_key(const wb_relmap *rm, const wb_record *rec, int i)
+{
+	return relmap_in_key_tuple(rm, rec, i) && (rm->flags[i] & relmap_key_flag(rec)) != 0;
+}
+
+/*
+ * Whether the change's key is the primary key, which tombstones are keyed
+ * by: not when it is another replica identity index's columns.
+ */
+static inline bool
+relmap_key_is_primary(const wb_relmap *rm, const wb_record *rec)
+{
+	return relmap_key_flag(rec) == WB_COLUMN_PRIMARY_KEY || !rm->identity_not_pk;
 }
 
 /* Forget everything (the local tables may have changed). */

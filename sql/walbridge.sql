@@ -389,7 +389,6 @@ AS $$
 	UNION ALL
 	SELECT 'apply', a.peer,
 		   CASE WHEN NOT coalesce(s.running, false) OR NOT a.peer = ANY (s.peers) THEN 'stopped'
-				WHEN a.paused_offset IS NOT NULL AND a.last_error LIKE 'waiting:%' THEN 'waiting'
 				WHEN a.paused_offset IS NOT NULL THEN 'paused'
 				ELSE 'running' END,
 		   a.source_commit_lsn, NULL::pg_lsn, NULL::numeric,

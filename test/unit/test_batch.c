@@ -77,8 +77,9 @@ main(void)
 	char	   *types[] = {"integer", "text", "text"};
 	uint32_t	flags[] = {WB_COLUMN_IDENTITY | WB_COLUMN_PRIMARY_KEY, 0, 0};
 	bool		always[] = {false, false, false};
+	bool		generated[] = {false, false, false};
 	wb_relmap	rm = {.relid = 16384, .local = "public.t", .ncols = 3, .cols = cols, .types = types,
-	.flags = flags, .nidentity = 1, .always = always, .batchable = true};
+	.flags = flags, .nidentity = 1, .always = always, .generated = generated, .batchable = true};
 	wb_relmap	other = rm;
 	wb_batch	b = {0};
 
@@ -174,6 +175,45 @@ main(void)
 
 		other.batchable = false;
 		CHECK(!batch_accepts(&b, &other, change(WB_REC_INSERT, 0, NULL, 0, r1)));
+	}
+
+	/* a column generated here is computed here: never set */
+	{
+		const char *r1[] = {"#1", "a", "b"};
+		bool		gen[] = {false, false, true};
+		wb_relmap	g = rm;
+
+		g.generated = gen;
+		CHECK(batch_accepts(&b, &g, change(WB_REC_INSERT, 0, NULL, 0, r1)));
+		batch_add(&b, &g, &rec);
+		CHECK(b.nset == 2 && b.col[0] == 0 && b.col[1] == 1);
+		batch_reset(&b);
+	}
+
+	/*
+	 * Replica identity on a unique index other than the primary key: a
+	 * delete carries that index's column (w), which finds the row; an
+	 * update without old tuple is found by the primary key (id).
+	 */
+	{
+		uint32_t	uflags[] = {WB_COLUMN_PRIMARY_KEY, 0, WB_COLUMN_IDENTITY};
+		wb_relmap	u = rm;
+		const char *k1[] = {"w1"};
+		const char *r1[] = {"#1", "a", "w1"};
+
+		u.flags = uflags;
+		u.identity_not_pk = true;
+		CHECK(batch_accepts(&b, &u, change(WB_REC_DELETE, WB_OLD_KEY, k1, 1, NULL)));
+		batch_add(&b, &u, &rec);
+		CHECK(b.nset == 0 && b.nkey == 1 && b.col[0] == 2);
+		CHECK(strcmp(batch_array(&b, 0), "{\"w1\"}") == 0);
+		CHECK(!relmap_key_is_primary(&u, &rec));
+		batch_reset(&b);
+		CHECK(batch_accepts(&b, &u, change(WB_REC_UPDATE, 0, NULL, 0, r1)));
+		batch_add(&b, &u, &rec);
+		CHECK(b.nkey == 1 && b.col[b.nset] == 0);
+		CHECK(relmap_key_is_primary(&u, &rec));
+		batch_reset(&b);
 	}
 
 	/* full at BATCH_MAX_ROWS rows */
