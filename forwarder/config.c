@@ -60,6 +60,8 @@ usage(const char *progname)
 		   "  status_interval          standby status update interval, ms (default 10000)\n"
 		   "  purge_interval           drop tombstones no peer can still need, every so\n"
 		   "                           many ms (default 60000)\n"
+		   "  progress_interval        log the initial copy's progress every so many ms\n"
+		   "                           (default 10000)\n"
 		   "  snapshot                 copy existing rows when creating the slot (default on)\n"
 		   "  create_topics            create missing topics with one partition (default on;\n"
 		   "                           off: they must exist, e.g. brokers without CreateTopics)\n"
@@ -99,6 +101,7 @@ config_defaults(struct wb_config *cfg)
 	cfg->chunk_bytes = 512 * 1024;
 	cfg->status_interval_ms = 10000;
 	cfg->purge_interval_ms = 60000;
+	cfg->progress_interval_ms = 10000;
 	cfg->snapshot = true;
 	cfg->create_topics = true;
 	cfg->log_level = WB_LOG_INFO;
@@ -211,6 +214,12 @@ config_set(struct wb_config *cfg, const char *key, const char *value, const char
 		if (parse_int(value, 100, 24 * 3600 * 1000, &n) != WB_OK)
 			goto bad_value;
 		cfg->purge_interval_ms = (int) n;
+	}
+	else if (strcmp(key, "progress_interval") == 0)
+	{
+		if (parse_int(value, 100, 3600 * 1000, &n) != WB_OK)
+			goto bad_value;
+		cfg->progress_interval_ms = (int) n;
 	}
 	else if (strcmp(key, "snapshot") == 0)
 	{

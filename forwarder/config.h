@@ -42,6 +42,8 @@ struct wb_config
 									 * often */
 	int			purge_interval_ms;	/* walbridge.purge_tombstones() this
 									 * often */
+	int			progress_interval_ms;	/* the initial copy's progress is
+										 * logged this often */
 	bool		snapshot;		/* copy existing rows when creating the
 								 * slot */
 	bool		create_topics;	/* create missing topics (CreateTopics) */

@@ -6,7 +6,7 @@
  * Rows come from walbridge.snapshot_records() through a cursor, in binary
  * and a batch at a time, so a table of any size is copied in bounded
  * memory, encoded by the same code as the stream.  Progress (rows, rows/s,
- * percent of the planner's estimate) is logged every few seconds.
+ * percent of the planner's estimate) is logged every progress_interval.
  *
  * IDENTIFICATION
  *		forwarder/snapshot.c
@@ -24,7 +24,6 @@
 #include "pgstream.h"
 
 #define FETCH_ROWS			1000
-#define PROGRESS_EVERY_US	(5 * 1000000)
 
 static int
 exec_ok(PGconn *conn, const char *sql, ExecStatusType expected)
@@ -42,7 +41,8 @@ exec_ok(PGconn *conn, const char *sql, ExecStatusType expected)
 }
 
 static wb_publish_result
-copy_table(PGconn *conn, const char *table, double estimate, wb_publisher *pub)
+copy_table(PGconn *conn, const char *table, double estimate, int64_t progress_us,
+		   wb_publisher *pub)
 {
 	char	   *literal = PQescapeLiteral(conn, table, strlen(table));
 	char		sql[1024];
@@ -81,7 +81,7 @@ copy_table(PGconn *conn, const char *table, double estimate, wb_publisher *pub)
 		if (n < FETCH_ROWS)
 			break;
 
-		if (wb_now_us() - last_progress >= PROGRESS_EVERY_US)
+		if (wb_now_us() - last_progress >= progress_us)
 		{
 			double		secs = (wb_now_us() - started) / 1e6;
 
@@ -108,7 +108,7 @@ copy_table(PGconn *conn, const char *table, double estimate, wb_publisher *pub)
  */
 wb_publish_result
 snapshot_copy(const char *conninfo, const char *snapshot_name, const wb_tables *tables,
-			  wb_publisher *pub)
+			  int progress_interval_ms, wb_publisher *pub)
 {
 	PGconn	   *conn = nodeinfo_connect(conninfo);
 	char		sql[256];
@@ -127,7 +127,8 @@ snapshot_copy(const char *conninfo, const char *snapshot_name, const wb_tables *
 
 	wb_log(WB_LOG_INFO, "initial copy of %d tables from snapshot %s", tables->count, snapshot_name);
 	for (int i = 0; i < tables->count && rc == WB_PUBLISH_OK; i++)
-		rc = copy_table(conn, tables->names[i], tables->estimates[i], pub);
+		rc = copy_table(conn, tables->names[i], tables->estimates[i],
+						(int64_t) progress_interval_ms * 1000, pub);
 
 	if (rc == WB_PUBLISH_OK && exec_ok(conn, "COMMIT", PGRES_COMMAND_OK) != WB_OK)
 		rc = WB_PUBLISH_FAILED;

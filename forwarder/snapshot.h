@@ -17,6 +17,7 @@
 #include "publish.h"
 
 extern wb_publish_result snapshot_copy(const char *conninfo, const char *snapshot_name,
-									   const wb_tables *tables, wb_publisher *pub);
+									   const wb_tables *tables, int progress_interval_ms,
+									   wb_publisher *pub);
 
 #endif							/* WB_SNAPSHOT_H */
