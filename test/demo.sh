@@ -12,18 +12,26 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 source "$repo/test/servers.sh"
-install_walbridge "$repo"
-pids=()
+broker_pid=
+# However the demo ends (done, failed, Ctrl-C, SIGTERM): stop walbridged by
+# the PID in its PID file, the broker by its PID, then the servers.  No ps
+# or pkill: a minimal Debian has no procps.
 cleanup() {
-	# as root the daemons run under runuser, which does not pass SIGTERM on
-	for pid in "${pids[@]}"; do
-		pkill -TERM -P "$pid" 2>/dev/null || true
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	wait 2>/dev/null || true
-	servers_cleanup
+	local rc=$?
+	trap '' INT TERM			# a second Ctrl-C does not cut the cleanup short
+	set +e
+	servers_cleanup				# each walbridged first, then the servers
+	if [ -n "$broker_pid" ]; then
+		proc_stop "$broker_pid" 10
+		wait "$broker_pid" 2>/dev/null
+	fi
+	wait 2>/dev/null			# anything else started here (psql)
+	exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+install_walbridge "$repo"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 psql_on() { local node=$1; shift; server_psql "$node" -P pager=off "$@"; }
@@ -41,9 +49,10 @@ echo "east has 100 customers before sync starts; west is empty"
 
 step "a Kafka broker (librdkafka's mock cluster, a process of its own)"
 "$repo/test/broker/mock_broker" 1 walbridge.east walbridge.west >"$servers_root/broker.out" 2>/dev/null </dev/null &
-pids+=($!)
+broker_pid=$!
 for _ in $(seq 50); do [ -s "$servers_root/broker.out" ] && break; sleep 0.1; done
 brokers=$(head -1 "$servers_root/broker.out")
+[ -n "$brokers" ] || { echo "the mock broker did not start" >&2; exit 1; }
 echo "bootstrap servers: $brokers"
 
 step "set up bidirectional sync from psql"
@@ -53,9 +62,8 @@ psql_on west -c "SELECT walbridge.create_node('west')" -c "SELECT walbridge.star
 step "one walbridged per node"
 printf "create_topics = off\nreplication_factor = 1\n" | servers_as_user tee "$servers_root/walbridged.conf" >/dev/null
 for node in east west; do
-	servers_as_user "$pg_bindir/walbridged" -d "host=127.0.0.1 port=${server_port[$node]} user=postgres dbname=postgres" \
-		-b "$brokers" -c "$servers_root/walbridged.conf" >"$servers_root/$node.log" 2>&1 &
-	pids+=($!)
+	walbridged_start "$node" -d "host=127.0.0.1 port=${server_port[$node]} user=postgres dbname=postgres" \
+		-b "$brokers" -c "$servers_root/walbridged.conf"
 done
 echo "logs: $servers_root/east.log, $servers_root/west.log"
 
