@@ -184,7 +184,7 @@ own_cpu() {
 wait_idle() {
 	local i children
 	for ((i = 0; i < 200; i++)); do
-		children=$(ps --ppid "$pm_pid" -o args=)
+		children=$(proc_children_args "$pm_pid")
 		if [[ $children != *"postgres: walsender"* ]] &&
 			(($(grep -c '^postgres: postgres ' <<<"$children") <= 1)); then
 			return 0

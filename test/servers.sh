@@ -11,6 +11,7 @@
 #       its PID in $servers_root/NAME.pid (--pid-file)
 #   walbridged_stop NAME                    SIGTERM, wait, SIGKILL if need be
 #   proc_stop PID [SECONDS]                 the same for any process
+#   proc_children_args PPID                 command lines of PPID's children
 #   servers_cleanup                         stop every walbridged and
 #       server started here, remove dirs (call it however the script ends)
 #   install_walbridge REPO                  missing Debian packages, then
@@ -87,6 +88,22 @@ proc_alive() {
 	read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
 	stat=${stat##*) }			# after the command name: state ppid ...
 	[ "${stat%% *}" != Z ]
+}
+
+# proc_children_args PPID: the command line of each live child of PPID,
+# one a line, as `ps --ppid PPID -o args=` (read from /proc: a minimal
+# Debian has no procps).
+proc_children_args() {
+	local p stat ppid args
+	for p in /proc/[0-9]*; do
+		read -r stat 2>/dev/null <"$p/stat" || continue
+		stat=${stat##*) }			# after the command name: state ppid ...
+		read -r _ ppid _ <<<"$stat"
+		[ "$ppid" = "$1" ] || continue
+		mapfile -d '' -t args 2>/dev/null <"$p/cmdline" || continue
+		[ ${#args[@]} -gt 0 ] && echo "${args[*]}"
+	done
+	return 0
 }
 
 # proc_stop PID [SECONDS]: SIGTERM, then SIGKILL if it is still there after
