@@ -21,7 +21,8 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(walbridge_node start_broker start_walbridged dump_topic
-  topic_transactions wait_slot_caught_up table_text tables_converge);
+  topic_transactions wait_slot_caught_up table_text tables_converge
+  table_md5 tables_identical sync_problems sync_report wait_applied);
 
 my $test_dir = File::Spec->rel2abs(dirname(__FILE__) . '/..');
 
@@ -265,6 +266,118 @@ sub wait_slot_caught_up
 		my $ok = $node->safe_psql('postgres',
 			"SELECT coalesce(confirmed_flush_lsn >= '$target', false) FROM pg_replication_slots WHERE slot_name = '$slot'");
 		return 1 if $ok eq 't';
+		usleep(100_000);
+	}
+	return 0;
+}
+
+# ------------------------------------------------------- larger schemas
+
+# A table's row count and the md5 of its whole content (every column of
+# every row, as text, rows in a stable order): cheap to poll on tables
+# with thousands of rows or large values.
+sub table_md5
+{
+	my ($node, $table) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) || ' rows, md5 ' || md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM $table t");
+}
+
+# Wait up to $timeout seconds (default 90) until every node of @$nodes has
+# the same content as the first in every table of @$tables (whole rows,
+# compared by table_md5), then one test per table and node: identical or
+# not.  A table that differs shows both digests and up to 5 rows found on
+# only one side (each cut to 300 characters).  Returns whether all were.
+sub tables_identical
+{
+	my ($what, $nodes, $tables, $timeout) = @_;
+	my ($first, @others) = @$nodes;
+	my $deadline = time + ($timeout // 90);
+	my %differ;
+	while (1)
+	{
+		%differ = ();
+		for my $t (@$tables)
+		{
+			my $want = table_md5($first, $t);
+			for my $n (@others)
+			{
+				my $got = table_md5($n, $t);
+				$differ{$t}{ $n->name } = [ $want, $got ] if $got ne $want;
+			}
+		}
+		last if !%differ || time > $deadline;
+		usleep(500_000);
+	}
+	my $identical = !%differ;
+	for my $t (@$tables)
+	{
+		for my $n (@others)
+		{
+			my $d = $differ{$t} && $differ{$t}{ $n->name };
+			next if ok(!$d, "$what: $t identical on " . $first->name . ' and ' . $n->name);
+			diag("$t on " . $first->name . ": $d->[0]\n$t on " . $n->name . ": $d->[1]");
+			my %here = map { $_ => 1 } split /\n/, table_text($first, $t);
+			my %there = map { $_ => 1 } split /\n/, table_text($n, $t);
+			for ([ $first, \%here, \%there ], [ $n, \%there, \%here ])
+			{
+				my ($who, $mine, $theirs) = @$_;
+				my @only = sort grep { !$theirs->{$_} } keys %$mine;
+				next unless @only;
+				diag(scalar(@only) . " rows of $t only on " . $who->name . ':');
+				diag('  ' . (length($_) > 300 ? substr($_, 0, 300) . '...' : $_)) for @only[ 0 .. ($#only < 4 ? $#only : 4) ];
+			}
+		}
+	}
+	return $identical;
+}
+
+# What in walbridge.status() is not running or carries an error, as one
+# line ('' when every direction runs without error).
+sub sync_problems
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres', q{
+		SELECT coalesce(string_agg(format('%s %s: %s, last error: %s', direction, coalesce(peer, '-'), state,
+			coalesce(last_error, 'none')), '; '), '')
+		  FROM walbridge.status() WHERE state <> 'running' OR last_error IS NOT NULL});
+}
+
+# Diagnostics for a failure: for each [node, walbridged] pair, status(),
+# the conflicts by kind and table, the server log's last errors and the
+# walbridged log's last lines.
+sub sync_report
+{
+	my (@pairs) = @_;
+	for my $p (@pairs)
+	{
+		my ($node, $daemon) = @$p;
+		my $name = $node->name;
+		diag("---- $name: walbridge.status()\n" . $node->safe_psql('postgres',
+			q{SELECT direction, peer, state, confirmed_lsn, kafka_offset, conflicts, last_error FROM walbridge.status()}));
+		diag("---- $name: walbridge.conflicts by kind\n" . $node->safe_psql('postgres',
+			q{SELECT kind, table_name, decision, count(*) FROM walbridge.conflicts GROUP BY 1, 2, 3 ORDER BY 1, 2, 3}));
+		my @errors = grep { /ERROR|FATAL|PANIC/ } split /\n/, PostgreSQL::Test::Utils::slurp_file($node->logfile);
+		diag("---- $name: server log, last errors\n" . join("\n", @errors[ ($#errors > 9 ? $#errors - 9 : 0) .. $#errors ]))
+		  if @errors;
+		next unless $daemon;
+		my @lines = map { length > 400 ? substr($_, 0, 400) . '...' : $_ } split /\n/, $daemon->log_contents;
+		diag("---- $name: walbridged log, last lines\n" . join("\n", @lines[ ($#lines > 14 ? $#lines - 14 : 0) .. $#lines ]));
+	}
+}
+
+# Wait up to $timeout seconds (default 90) until $node applied $peer's
+# transactions up to $source's current WAL position (through
+# walbridge.apply_progress): $source must commit something after the
+# call, which is then the first transaction past it.
+sub wait_applied
+{
+	my ($node, $peer, $source, $timeout) = @_;
+	my $target = $source->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+	for (1 .. ($timeout // 90) * 10)
+	{
+		return 1 if $node->safe_psql('postgres',
+			"SELECT coalesce(source_commit_lsn >= '$target', false) FROM walbridge.apply_progress WHERE peer = '$peer'") eq 't';
 		usleep(100_000);
 	}
 	return 0;
