@@ -1418,7 +1418,7 @@ apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *n
 	const char *keys[] = {"dbname", "application_name", "options", "client_encoding", NULL};
 	const char *values[] = {conninfo, "walbridged apply",
 		"-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c synchronous_commit=off"
-		" -c session_replication_role=replica",
+		" -c session_replication_role=replica -c search_path=pg_catalog,pg_temp",
 		"UTF8", NULL};
 	char		origin[200];
 	const char *params[1] = {origin};
@@ -1445,7 +1445,10 @@ apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *n
 	/*
 	 * synchronous_commit off: crash safety comes from the origin's progress
 	 * and the offset recorded in the same transaction, not from each commit
-	 * reaching disk.
+	 * reaching disk.  session_replication_role replica: user triggers and
+	 * foreign key checks fire where a change is made, not again here.
+	 * search_path pg_catalog: no function or operator a user created on
+	 * the default path is picked over the built-in one (nodeinfo_connect).
 	 */
 	snprintf(origin, sizeof(origin), "walbridge_%s", peer);
 	res = run(ap, "SELECT pg_replication_origin_session_setup($1), pg_replication_origin_oid($1)",

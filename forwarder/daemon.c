@@ -561,7 +561,7 @@ session_run(const struct wb_config *cfg)
 	}
 	s.snapshot = cfg->snapshot && s.sync.snapshot;
 
-	if (nodeinfo_published_tables(s.conn, &s.sync, &s.tables) != WB_OK ||
+	if (nodeinfo_published_tables(s.conn, &s.tables) != WB_OK ||
 		pgstream_connect(&s.ps, cfg->conninfo, s.slot) != WB_OK ||
 		publish_open(&s.pub, cfg, s.node) != WB_OK)
 	{

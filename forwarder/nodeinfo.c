@@ -20,12 +20,19 @@
 #include "pgstream.h"
 #include "sqltext.h"
 
+/*
+ * An ordinary connection to the node.  search_path is pg_catalog (and
+ * pg_temp last): walbridged's role may be a superuser, and a function or
+ * operator someone created in a schema on the default path (public) must
+ * never be picked over the built-in one its SQL means.
+ */
 PGconn *
 nodeinfo_connect(const char *conninfo)
 {
 	const char *keys[] = {"dbname", "application_name", "options", NULL};
 	const char *values[] = {conninfo, "walbridged",
-		"-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c extra_float_digits=3", NULL};
+		"-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c extra_float_digits=3"
+		" -c search_path=pg_catalog,pg_temp", NULL};
 	PGconn	   *conn = PQconnectdbParams(keys, values, 1);
 
 	if (PQstatus(conn) != CONNECTION_OK)
@@ -66,51 +73,19 @@ nodeinfo_node_name(PGconn *conn, char **name)
 }
 
 /*
- * The tables to publish: those start_sync() named, or every ordinary or
- * partitioned table with a primary key outside the system schemas and
- * walbridge's own.
+ * The tables to publish: walbridge.synced_tables() (those start_sync()
+ * named, or every ordinary or partitioned table with a primary key outside
+ * the system schemas and walbridge's own), with the planner's estimate of
+ * their rows (a partitioned table's: its leaves'), for the copy's progress.
  */
 int
-nodeinfo_published_tables(PGconn *conn, const wb_sync *sync, wb_tables *tables)
+nodeinfo_published_tables(PGconn *conn, wb_tables *tables)
 {
-	PGresult   *res;
-
-	if (sync->ntables >= 0)
-	{
-		wb_buf		list = {0};
-		const char *params[1];
-
-		buf_puts(&list, "{");
-		for (int i = 0; i < sync->ntables; i++)
-		{
-			buf_puts(&list, i > 0 ? ",\"" : "\"");
-			for (const char *p = sync->tables[i]; *p; p++)
-			{
-				if (*p == '"' || *p == '\\')
-					buf_puts(&list, "\\");
-				buf_append(&list, p, 1);
-			}
-			buf_puts(&list, "\"");
-		}
-		buf_puts(&list, "}");
-		params[0] = list.data;
-		res = PQexecParams(conn,
-						   "SELECT format('%I.%I', n.nspname, c.relname), greatest(c.reltuples, 0)"
-						   "  FROM unnest($1::text[]) AS t(name)"
-						   "  JOIN pg_class c ON c.oid = to_regclass(t.name)"
-						   "  JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY 1",
-						   1, NULL, params, NULL, NULL, 0);
-		buf_free(&list);
-	}
-	else
-		res = PQexec(conn,
-					 "SELECT format('%I.%I', n.nspname, c.relname), greatest(c.reltuples, 0)"
-					 "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-					 " WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition"
-					 "   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'walbridge')"
-					 "   AND n.nspname !~ '^pg_'"
-					 "   AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)"
-					 " ORDER BY 1");
+	PGresult   *res = PQexec(conn,
+							 "SELECT t, (SELECT sum(greatest(l.reltuples, 0))"
+							 "             FROM pg_catalog.pg_partition_tree(t::regclass) p"
+							 "             JOIN pg_catalog.pg_class l ON l.oid = p.relid WHERE p.isleaf)"
+							 "  FROM walbridge.synced_tables() AS t ORDER BY 1");
 
 	memset(tables, 0, sizeof(*tables));
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -125,7 +100,7 @@ nodeinfo_published_tables(PGconn *conn, const wb_sync *sync, wb_tables *tables)
 	for (int i = 0; i < tables->count; i++)
 	{
 		tables->names[i] = strdup(PQgetvalue(res, i, 0));
-		tables->estimates[i] = atof(PQgetvalue(res, i, 1));
+		tables->estimates[i] = PQgetisnull(res, i, 1) ? 0 : atof(PQgetvalue(res, i, 1));
 	}
 	PQclear(res);
 	return WB_OK;

@@ -47,7 +47,7 @@ extern void nodeinfo_publish_state(PGconn *conn, const char *state, const char *
 extern void nodeinfo_purge_tombstones(PGconn *conn);
 extern int	nodeinfo_forget_slot(PGconn *conn, const char *slot);
 extern int	nodeinfo_node_name(PGconn *conn, char **name);
-extern int	nodeinfo_published_tables(PGconn *conn, const wb_sync *sync, wb_tables *tables);
+extern int	nodeinfo_published_tables(PGconn *conn, wb_tables *tables);
 extern char *nodeinfo_include_option(const wb_tables *tables);
 extern void nodeinfo_tables_free(wb_tables *tables);
 extern int	nodeinfo_slot_initialized(PGconn *conn, bool *initialized);

@@ -80,7 +80,8 @@ pgstream_connect(wb_pgstream *ps, const char *conninfo, const char *slot)
 {
 	const char *keys[] = {"dbname", "replication", "application_name", "options", NULL};
 	const char *values[] = {conninfo, "database", "walbridged",
-		"-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c extra_float_digits=3", NULL};
+		"-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c extra_float_digits=3"
+		" -c search_path=pg_catalog,pg_temp", NULL};
 
 	memset(ps, 0, sizeof(*ps));
 	ps->slot = strdup(slot);

@@ -38,7 +38,9 @@
  * generated here (computed here, never written), its type as the column
  * declares it (for messages), its base type and typmod (through a domain),
  * and the local primary key's columns (the ON CONFLICT target); no row at
- * all when the table is missing, one row with a NULL position for a table
+ * all when the table is missing (or is not one a peer may write: a
+ * temporary table, one in a system schema or in walbridge's own, whose
+ * tables are each node's), one row with a NULL position for a table
  * without columns.
  */
 #define RESOLVE_SQL \
@@ -57,7 +59,8 @@
 	" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = w.name" \
 	"  AND a.attnum > 0 AND NOT a.attisdropped" \
 	" LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid" \
-	" WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')" \
+	" WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p'" \
+	"   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'walbridge') AND n.nspname !~ '^pg_'" \
 	" ORDER BY w.i"
 
 static char *

@@ -262,13 +262,18 @@ pattern_list_matches(List *patterns, const char *schema, const char *table)
 
 /*
  * Whether changes to schema.table go into the stream: included (or no
- * include list) and not excluded.  Called once per relation cache entry,
- * not per change.
+ * include list) and not excluded.  The extension's own schema never is,
+ * whatever the patterns say: its tables (sync settings, progress,
+ * tombstones) are each node's own, and a peer applying them would take
+ * this node's settings.  Called once per relation cache entry, not per
+ * change.
  */
 bool
 options_table_selected(const WalbridgeOptions *opts,
 					   const char *schema, const char *table)
 {
+	if (strcmp(schema, "walbridge") == 0)
+		return false;
 	if (opts->include_tables != NIL &&
 		!pattern_list_matches(opts->include_tables, schema, table))
 		return false;

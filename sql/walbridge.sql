@@ -295,6 +295,15 @@ BEGIN
 	END IF;
 	IF tables IS NOT NULL THEN
 		FOREACH t IN ARRAY tables LOOP
+			/* what may be synced: the rows of user tables that every node has alike */
+			IF NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+							WHERE c.oid = t AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p'
+							  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'walbridge')
+							  AND n.nspname !~ '^pg_') THEN
+				RAISE EXCEPTION '% cannot be synced', t
+					USING ERRCODE = 'invalid_parameter_value',
+						  DETAIL = 'walbridge syncs permanent ordinary and partitioned tables outside the system schemas and its own schema walbridge, whose tables are each node''s own.';
+			END IF;
 			IF NOT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = t AND indisprimary) THEN
 				RAISE EXCEPTION 'table % has no primary key', t
 					USING ERRCODE = 'invalid_parameter_value',
@@ -476,21 +485,28 @@ $$;
  * once every peer has applied past them.
  * --------------------------------------------------------------------- */
 
-/* The tables start_sync() syncs: those it named, or every table with a primary key. */
+/*
+ * The tables start_sync() syncs: those it named, or every table with a
+ * primary key; as their quoted qualified names, read from the catalog (a
+ * name stored in walbridge.sync is looked up, never used as it is), and
+ * only permanent user tables outside the system schemas and walbridge's
+ * own: whatever walbridge.sync holds, grant_walbridged() grants nothing
+ * else.
+ */
 CREATE FUNCTION walbridge.synced_tables()
 RETURNS SETOF text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog
 AS $$
-	SELECT unnest(s.tables) FROM walbridge.sync s WHERE s.tables IS NOT NULL
-	UNION
-	SELECT format('%I.%I', n.nspname, c.relname)
+	SELECT c.oid::regclass::text
 	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-	 WHERE NOT EXISTS (SELECT 1 FROM walbridge.sync s WHERE s.tables IS NOT NULL)
-	   AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+	 WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p'
 	   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'walbridge')
 	   AND n.nspname !~ '^pg_'
-	   AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+	   AND CASE WHEN EXISTS (SELECT 1 FROM walbridge.sync s WHERE s.tables IS NOT NULL)
+				THEN c.oid IN (SELECT to_regclass(x) FROM walbridge.sync s, unnest(s.tables) AS x)
+				ELSE NOT c.relispartition
+					 AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) END
 $$;
 
 CREATE TABLE walbridge.tombstone_tables (
@@ -564,6 +580,14 @@ BEGIN
 		 */
 		EXECUTE format('CREATE TRIGGER walbridge_tombstone AFTER DELETE ON %s'
 					   ' FOR EACH ROW EXECUTE FUNCTION walbridge.record_tombstone()', tbl);
+		/*
+		 * Creating or attaching a partition clones these triggers, which
+		 * checks EXECUTE on their function for whoever does it: the
+		 * table's owner may.  The function itself refuses to run as any
+		 * trigger but those of a tracked table (plugin/tombstone.c).
+		 */
+		EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.record_tombstone() TO %s',
+					   (SELECT c.relowner::regrole FROM pg_class c WHERE c.oid = tbl));
 	ELSE
 		/* per statement: a bulk delete (as apply's are) records its keys in one insert */
 		EXECUTE format('CREATE TRIGGER walbridge_tombstone AFTER DELETE ON %s REFERENCING OLD TABLE AS wb_deleted'
@@ -663,11 +687,20 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog
 AS $$
 DECLARE
-	tbl text;
+	rel regclass;
 BEGIN
 	EXECUTE format('GRANT USAGE ON SCHEMA walbridge TO %I', role);
 	EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA walbridge TO %I', role);
-	EXECUTE format('GRANT UPDATE ON walbridge.node, walbridge.sync, walbridge.apply_progress TO %I', role);
+	/*
+	 * Only the columns walbridged writes: what to sync (peers, tables) is
+	 * the administrator's, through start_sync(); a role that could write
+	 * it would choose what grant_walbridged() grants.
+	 */
+	EXECUTE format('REVOKE UPDATE ON walbridge.node, walbridge.sync, walbridge.apply_progress FROM %I', role);
+	EXECUTE format('GRANT UPDATE (snapshot_lsn) ON walbridge.node TO %I', role);
+	EXECUTE format('GRANT UPDATE (drop_slot_requested) ON walbridge.sync TO %I', role);
+	EXECUTE format('GRANT UPDATE (kafka_offset, applied_at, conflicts, source_commit_lsn, source_commit_time,'
+				   ' paused_offset, last_error, last_error_at, skip_offset) ON walbridge.apply_progress TO %I', role);
 	EXECUTE format('GRANT INSERT, UPDATE ON walbridge.publish_status TO %I', role);
 	EXECUTE format('GRANT INSERT ON walbridge.conflicts TO %I', role);
 	EXECUTE format('GRANT USAGE ON SEQUENCE walbridge.conflicts_id_seq TO %I', role);
@@ -679,15 +712,15 @@ BEGIN
 				   ' walbridge.remote_wins(xid, timestamptz, oid, text),'
 				   ' walbridge.row_writer(xid), walbridge.writer_node(oid),'
 				   ' walbridge.synced_tables(), walbridge.purge_tombstones() TO %I', role);
-	FOR tbl IN SELECT walbridge.synced_tables() LOOP
-		EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I',
-					   (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-						 WHERE c.oid = tbl::regclass), role);
-		EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON %s TO %I', tbl, role);
+	/* regclass values: printed quoted, whatever the names hold */
+	FOR rel IN SELECT x::regclass FROM walbridge.synced_tables() AS x LOOP
+		EXECUTE format('GRANT USAGE ON SCHEMA %s TO %I',
+					   (SELECT c.relnamespace::regnamespace FROM pg_class c WHERE c.oid = rel), role);
+		EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON %s TO %I', rel, role);
 	END LOOP;
 	/* a delete that finds its row gone here is remembered (delete_missing) */
-	FOR tbl IN SELECT t.tombstones::text FROM walbridge.tombstone_tables t LOOP
-		EXECUTE format('GRANT INSERT, UPDATE ON %s TO %I', tbl, role);
+	FOR rel IN SELECT t.tombstones FROM walbridge.tombstone_tables t LOOP
+		EXECUTE format('GRANT INSERT, UPDATE ON %s TO %I', rel, role);
 	END LOOP;
 END
 $$;

@@ -130,7 +130,14 @@ INSERT INTO sec_attacks VALUES
 (41, $$UPDATE walbridge.tombstone_tables SET tombstones = 'sec_victim.accounts'$$),
 (42, $$SELECT walbridge.decode(walbridge.snapshot_records('sec_victim.accounts')) LIMIT 1$$),
 (43, $$DELETE FROM walbridge.sync$$),
-(44, $$INSERT INTO walbridge.node VALUES ('evil')$$);
+(44, $$INSERT INTO walbridge.node VALUES ('evil')$$),
+-- what to sync is the administrator's: walbridged's role writes only the
+-- columns it keeps up to date
+(45, $$UPDATE walbridge.sync SET tables = tables || '{pg_catalog.pg_authid}'$$),
+(46, $$UPDATE walbridge.sync SET peers = '{sec}'$$),
+(47, $$UPDATE walbridge.sync SET drop_slot_requested = false$$),
+(48, $$UPDATE walbridge.apply_progress SET kafka_offset = kafka_offset, last_error = NULL$$),
+(49, $$UPDATE walbridge.node SET name = 'evil'$$);
 
 SET ROLE sec_usage;
 SELECT n, sec_try(sql) AS as_sec_usage FROM sec_attacks ORDER BY n;
@@ -234,6 +241,54 @@ SELECT walbridge.skip('x''); ALTER ROLE sec_usage SUPERUSER; --');
 SELECT walbridge.start_sync('{"x''); ALTER ROLE sec_usage SUPERUSER; --"}');
 SELECT walbridge.create_slot('x''); ALTER ROLE sec_usage SUPERUSER; --');
 SELECT walbridge.require_setup('{"x''); ALTER ROLE sec_usage SUPERUSER; --"}');
+
+-- Names stored in walbridge.sync are looked up, never pasted: even a
+-- hostile or foreign one put there (only a superuser can) makes
+-- grant_walbridged() grant nothing beyond the synced user tables.
+CREATE TEMP TABLE "a/**/to/**/sec_wbd;alter/**/role/**/sec_wbd/**/superuser--" ();
+UPDATE walbridge.sync SET tables = tables || ARRAY[
+	pg_my_temp_schema()::regnamespace || '.a/**/to/**/sec_wbd;alter/**/role/**/sec_wbd/**/superuser--',
+	'pg_catalog.pg_authid', 'walbridge.tombstone_tables', 'walbridge.sync'];
+SELECT walbridge.synced_tables() ORDER BY 1;
+SELECT walbridge.grant_walbridged('sec_wbd');
+SELECT has_table_privilege('sec_wbd', 'pg_catalog.pg_authid', 'SELECT') AS wbd_reads_authid,
+	   has_table_privilege('sec_wbd', 'walbridge.tombstone_tables', 'INSERT') AS wbd_writes_registry,
+	   has_column_privilege('sec_wbd', 'walbridge.sync', 'tables', 'UPDATE') AS wbd_writes_tables;
+DROP TABLE pg_temp."a/**/to/**/sec_wbd;alter/**/role/**/sec_wbd/**/superuser--";
+-- start_sync() refuses them
+SELECT sec_try($$SELECT walbridge.start_sync('{peer}', tables => '{walbridge.sync}')$$);
+SELECT sec_try($$SELECT walbridge.start_sync('{peer}', tables => '{pg_catalog.pg_authid}')$$);
+CREATE TEMP TABLE sec_temp (id integer PRIMARY KEY);
+SELECT sec_try($$SELECT walbridge.start_sync('{peer}', tables => '{sec_temp}')$$);
+DROP TABLE sec_temp;
+-- and the plugin never publishes walbridge's own tables, whatever it is asked
+SELECT 'init' FROM walbridge.create_slot('sec_slot');
+CREATE TABLE public.sec_seen (id integer PRIMARY KEY);
+BEGIN;
+UPDATE walbridge.sync SET drop_slot_requested = false;
+INSERT INTO public.sec_seen VALUES (1);
+COMMIT;
+SELECT r->>'kind' AS kind, (r->>'relid')::oid::regclass AS tbl
+  FROM (SELECT walbridge.decode(data) AS r
+		  FROM pg_logical_slot_get_binary_changes('sec_slot', NULL, NULL, 'include_tables', 'walbridge.*, public.*')) s
+ WHERE r->>'kind' IN ('insert', 'update');
+DROP TABLE public.sec_seen;
+SELECT 'stop' FROM pg_drop_replication_slot('sec_slot');
+
+-- A partitioned table's owner (not a superuser) still adds partitions
+-- after its deletes are tracked: the tombstone triggers are cloned.
+SET ROLE sec_victim;
+CREATE TABLE sec_victim.parts (id integer PRIMARY KEY, v text) PARTITION BY RANGE (id);
+CREATE TABLE sec_victim.parts_1 PARTITION OF sec_victim.parts FOR VALUES FROM (0) TO (100);
+RESET ROLE;
+SELECT walbridge.track_deletes('sec_victim.parts') IS NOT NULL AS tracked;
+SET ROLE sec_victim;
+CREATE TABLE sec_victim.parts_2 PARTITION OF sec_victim.parts FOR VALUES FROM (100) TO (200);
+INSERT INTO sec_victim.parts VALUES (1, 'a'), (150, 'b');
+DELETE FROM sec_victim.parts;
+RESET ROLE;
+SELECT sec_tombstones('sec_victim.parts');
+SELECT walbridge.untrack_deletes('sec_victim.parts');
 
 -- Nobody gained a privilege; the victim's rows are as the deletes above left them.
 SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls,
