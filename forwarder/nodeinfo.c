@@ -82,9 +82,11 @@ int
 nodeinfo_published_tables(PGconn *conn, wb_tables *tables)
 {
 	PGresult   *res = PQexec(conn,
-							 "SELECT t, (SELECT sum(greatest(l.reltuples, 0))"
-							 "             FROM pg_catalog.pg_partition_tree(t::regclass) p"
-							 "             JOIN pg_catalog.pg_class l ON l.oid = p.relid WHERE p.isleaf)"
+							 "SELECT t, coalesce((SELECT sum(greatest(l.reltuples, 0))"
+							 "                      FROM pg_catalog.pg_partition_tree(t::regclass) p"
+							 "                      JOIN pg_catalog.pg_class l ON l.oid = p.relid WHERE p.isleaf),"
+							 "                    (SELECT greatest(c.reltuples, 0) FROM pg_catalog.pg_class c"
+							 "                      WHERE c.oid = t::regclass))"
 							 "  FROM walbridge.synced_tables() AS t ORDER BY 1");
 
 	memset(tables, 0, sizeof(*tables));

@@ -268,6 +268,32 @@ deform(HeapTuple tuple, Relation relation, const WalbridgeRelation *rel,
 		*out = own;
 }
 
+/*
+ * Under REPLICA IDENTITY FULL the server logs an UPDATE's old row with its
+ * out-of-line values inline (ExtractReplicaIdentity flattens them), so a
+ * value the UPDATE left unchanged is at hand: the change carries it whole
+ * instead of the "unchanged" marker.  A node applying it under last writer
+ * wins then takes the whole row, also where its own copy of that value
+ * differs; start_sync() sets FULL on the tables it syncs with peers that
+ * have such columns.
+ */
+static void
+fill_unchanged_from_old(const WalbridgeRelation *rel, WalbridgeTuple *new_tuple,
+						const WalbridgeTuple *old_tuple)
+{
+	for (int i = 0; i < rel->ncolumns; i++)
+	{
+		const WalbridgeColumn *col = &rel->columns[i];
+		int			j = col->attnum - 1;
+
+		if (!col->is_varlena || new_tuple->isnull[j] || old_tuple->isnull[j])
+			continue;
+		if (VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(new_tuple->values[j])) &&
+			!VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(old_tuple->values[j])))
+			new_tuple->values[j] = old_tuple->values[j];
+	}
+}
+
 static void
 walbridge_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				 Relation relation, ReorderBufferChange *change)
@@ -329,6 +355,9 @@ walbridge_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		out.old_kind = (rel->replident == REPLICA_IDENTITY_FULL) ?
 			WB_OLD_FULL : WB_OLD_KEY;
 	}
+
+	if (out.tag == WB_REC_UPDATE && out.new != NULL && out.old_kind == WB_OLD_FULL)
+		fill_unchanged_from_old(out.rel, &new_tuple, &old_tuple);
 
 	/* An INSERT or UPDATE always carries its new tuple. */
 	if (out.tag != WB_REC_DELETE && out.new == NULL)

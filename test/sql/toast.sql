@@ -1,5 +1,7 @@
 -- An UPDATE that leaves a TOASTed column alone does not log it: the record
--- marks it unchanged, never NULL and never mistaken for NULL.
+-- marks it unchanged, never NULL and never mistaken for NULL.  Under
+-- REPLICA IDENTITY FULL the old row carries the value, and the record
+-- carries it whole in the new row too.
 SET synchronous_commit = on;
 SELECT 'init' FROM walbridge.create_slot('regression_slot');
 
@@ -14,7 +16,7 @@ UPDATE toasted SET small = 'b';						-- big untouched
 UPDATE toasted SET big = repeat('y', 90000);		-- big rewritten
 UPDATE toasted SET nothing = 'still null before';	-- big untouched again
 INSERT INTO toasted_full VALUES (1, repeat('z', 70000));
-UPDATE toasted_full SET id = 2;						-- old row in full
+UPDATE toasted_full SET id = 2;						-- old row in full, new row whole
 
 SELECT r->>'kind' AS kind, (r->>'relid')::oid::regclass AS tbl,
 	   CASE WHEN jsonb_typeof(r->'new'->2) = 'string' THEN length(r->'new'->>2)::text
