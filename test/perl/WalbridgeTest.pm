@@ -11,7 +11,9 @@ use warnings;
 
 use Exporter 'import';
 use File::Basename qw(dirname);
+use File::Path ();
 use File::Spec;
+use IO::Socket::INET;
 use IPC::Run;
 use JSON::PP;
 use POSIX ();
@@ -20,7 +22,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(walbridge_node start_broker start_walbridged dump_topic
+our @EXPORT = qw(walbridge_node start_broker real_kafka start_walbridged dump_topic
   topic_transactions wait_slot_caught_up table_text tables_converge
   table_md5 tables_identical sync_problems sync_report wait_applied);
 
@@ -52,12 +54,23 @@ sub walbridge_node
 
 # ------------------------------------------------------------------ broker
 
-# The mock Kafka cluster (test/broker/mock_broker), a process of its own.
-# Topics named are created with one partition.  $broker->command('down 1')
-# injects faults (see mock_broker.c).
+# The broker a test runs against, with the topics named created (one
+# partition each).  By default the mock Kafka cluster
+# (test/broker/mock_broker), a process of its own, whose
+# $broker->command('down 1') injects faults (see mock_broker.c).  With
+# WALBRIDGE_KAFKA=real in the environment, a real Apache Kafka broker
+# (test/kafka/broker, start_real_broker below) instead, unless the last
+# argument is { mock => 1 }: tests that inject faults ask for the mock,
+# which alone has that API.  { real => 1 } asks for the real one whatever
+# the environment says.  A topic may carry configs for the real broker,
+# "walbridge.a:retention.bytes=1048576,segment.bytes=1048576" (the mock
+# ignores them).
 sub start_broker
 {
-	my (@topics) = @_;
+	my $opts = ref $_[-1] eq 'HASH' ? pop : {};
+	return start_real_broker(@_)
+	  if $opts->{real} || (real_kafka() && !$opts->{mock});
+	my @topics = map { s/:.*//r } @_;
 	my ($in, $out, $err) = ('', '', '');
 	my $h = IPC::Run::start([ "$test_dir/broker/mock_broker", '1', @topics ],
 		'<', \$in, '>', \$out, '2>', \$err);
@@ -72,6 +85,7 @@ sub start_broker
 package WalbridgeTest::Broker;
 
 sub bootstraps { return $_[0]{bootstraps}; }
+sub real { return 0; }
 
 sub command
 {
@@ -91,6 +105,166 @@ sub stop
 	my ($self) = @_;
 	$self->{h}->signal('TERM');
 	$self->{h}->finish;
+}
+
+package WalbridgeTest;
+
+# True when the environment asks for a real Kafka broker (WALBRIDGE_KAFKA=real,
+# set by test/run's real-broker stage).
+sub real_kafka { return ($ENV{WALBRIDGE_KAFKA} // '') eq 'real'; }
+
+my @real_brokers;
+
+# A real Apache Kafka broker, one node in KRaft mode on two free loopback
+# ports below 32768, run by test/kafka/broker as a child of this test (it
+# gets SIGTERM if the test dies: setpriv --pdeathsig).  Its storage and
+# log are in tmp_check/t_<test>_kafkaN, the log kept for failures.  The
+# topics are created with CreateTopics before it is returned.
+sub start_real_broker
+{
+	my (@topics) = @_;
+	my $test = File::Basename::basename($0) =~ s/\.[^.]+$//r;
+	my $dir = "$PostgreSQL::Test::Utils::tmp_check/t_${test}_kafka" . (@real_brokers + 1);
+	my $self = bless {
+		dir => $dir,
+		port => PostgreSQL::Test::Cluster::get_free_port(),
+		cport => PostgreSQL::Test::Cluster::get_free_port(),
+		# for tests that look at the mock's IPC::Run handle in their END
+		# (050): nothing to pump here; the END below stops this broker
+		h => bless({}, 'WalbridgeTest::KafkaBroker::NoHandle'),
+	}, 'WalbridgeTest::KafkaBroker';
+
+	mkdir $dir or die "$dir: $!";
+	push @real_brokers, $self;
+	return $self->start(@topics);
+}
+
+END
+{
+	my $passing = Test::More->builder->is_passing;
+	for my $broker (@real_brokers)
+	{
+		$broker->stop if $broker->{pid};
+		File::Path::rmtree("$broker->{dir}/data") if $passing;
+	}
+}
+
+package WalbridgeTest::KafkaBroker::NoHandle;
+
+sub pumpable { return 0; }
+
+package WalbridgeTest::KafkaBroker;
+
+sub bootstraps { return "127.0.0.1:$_[0]{port}"; }
+sub real { return 1; }
+sub log_contents { return PostgreSQL::Test::Utils::slurp_file("$_[0]{dir}/kafka.log"); }
+
+sub command
+{
+	my ($self, $cmd) = @_;
+	die "broker command '$cmd' needs the mock broker: start_broker(..., { mock => 1 })";
+}
+
+# Start (or start again, on the same storage and ports) and wait until it
+# serves: its log says so, its port accepts connections, and it has given
+# an idempotent producer its ID (see Admin.java's "ready"); then create
+# @topics.
+sub start
+{
+	my ($self, @topics) = @_;
+	my $log = "$self->{dir}/kafka.log";
+	my $from = -s $log // 0;
+	my $started = Time::HiRes::time();
+
+	my $pid = fork() // die "fork: $!";
+	if ($pid == 0)
+	{
+		open STDIN, '<', '/dev/null' or die;
+		open STDOUT, '>>', $log or die "$log: $!";
+		open STDERR, '>&', \*STDOUT or die;
+		my @pdeath = -x '/usr/bin/setpriv' ? ('/usr/bin/setpriv', '--pdeathsig', 'TERM', '--') : ();
+		exec(@pdeath, "$test_dir/kafka/broker", 'run', $self->{dir}, $self->{port}, $self->{cport})
+		  or die "exec test/kafka/broker: $!";
+	}
+	$self->{pid} = $pid;
+	for (1 .. 1200)
+	{
+		my $text = -s $log ? substr(PostgreSQL::Test::Utils::slurp_file($log), $from) : '';
+		if ($text =~ /Kafka Server started/ && IO::Socket::INET->new(PeerAddr => $self->bootstraps))
+		{
+			$self->admin('ready', @topics);
+			Test::More::note(sprintf('Kafka broker %s started in %.1f s (PID %d)',
+				$self->bootstraps, Time::HiRes::time() - $started, $pid));
+			return $self;
+		}
+		if (waitpid($pid, POSIX::WNOHANG()) == $pid)
+		{
+			delete $self->{pid};
+			die "the Kafka broker exited with status $? before serving:\n" . substr($text, -4000);
+		}
+		Time::HiRes::usleep(100_000);
+	}
+	$self->stop;
+	die "the Kafka broker did not start in 120 s; its log: $log";
+}
+
+# Signal the broker and wait for its exit (SIGKILL after $timeout s,
+# default 60).  TERM is a clean shutdown; KILL leaves what an unclean one
+# leaves.
+sub signal_and_wait
+{
+	my ($self, $signal, $timeout) = @_;
+	my $pid = delete $self->{pid} or return;
+	kill $signal, $pid;
+	for (1 .. ($timeout // 60) * 10)
+	{
+		return if waitpid($pid, POSIX::WNOHANG()) == $pid;
+		Time::HiRes::usleep(100_000);
+	}
+	Test::More::diag("the Kafka broker (PID $pid) did not stop on SIG$signal: SIGKILL");
+	kill 'KILL', $pid;
+	waitpid($pid, 0);
+}
+
+sub stop { $_[0]->signal_and_wait('TERM'); }
+sub kill9 { $_[0]->signal_and_wait('KILL'); }
+sub restart { $_[0]->stop; return $_[0]->start; }
+
+# test/kafka/broker admin ...: returns its output, dies on failure.
+sub admin
+{
+	my ($self, @args) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ "$test_dir/kafka/broker", 'admin', $self->bootstraps, @args ],
+		'<', \undef, '>', \$out, '2>', \$err)
+	  or die "test/kafka/broker admin @args failed: $err$out";
+	return $out;
+}
+
+# Create topics: "name" or "name:key=value,..." (partitions=N and
+# replication.factor=N are understood too).
+sub create_topics { my ($self, @topics) = @_; $self->admin('create', @topics); return; }
+
+# { partitions => N, replication_factor => N, config => { key => value } },
+# the configs being those set on the topic itself.
+sub describe_topic
+{
+	my ($self, $topic) = @_;
+	my %d = (config => {});
+	for (split /\n/, $self->admin('describe', $topic))
+	{
+		$d{partitions} = $1 if /^partitions (\d+)/;
+		$d{replication_factor} = $1 if /^replication\.factor (\d+)/;
+		$d{config}{$1} = $2 if /^config ([^=]+)=(.*)/;
+	}
+	return \%d;
+}
+
+# (log start offset, end offset) of the topic's partition 0.
+sub offsets
+{
+	my ($self, $topic) = @_;
+	return split ' ', $self->admin('offsets', $topic);
 }
 
 package WalbridgeTest;
