@@ -134,6 +134,7 @@ sub start_real_broker
 		h => bless({}, 'WalbridgeTest::KafkaBroker::NoHandle'),
 	}, 'WalbridgeTest::KafkaBroker';
 
+	File::Path::rmtree($dir);		# left by an earlier run of this test
 	mkdir $dir or die "$dir: $!";
 	push @real_brokers, $self;
 	return $self->start(@topics);
