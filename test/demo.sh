@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
 #
-# test/demo.sh — install what walbridge needs, build it, and show two
-# PostgreSQL servers kept in step through Kafka (`make demo`).
+# test/demo.sh [--real-kafka] — install what walbridge needs, build it, and
+# show two PostgreSQL servers kept in step through Kafka (`make demo`).
 #
 # Starts, and removes at the end: two throwaway servers on 127.0.0.1:25441
 # (node "east") and 127.0.0.1:25442 (node "west"), a Kafka broker (the
-# librdkafka mock cluster, test/broker/mock_broker) and one walbridged per
-# node.  Sync is set up with psql functions only.
+# librdkafka mock cluster, test/broker/mock_broker, quick to start) and one
+# walbridged per node.  Sync is set up with psql functions only.
+#
+# --real-kafka (or WALBRIDGE_KAFKA=real): a real Apache Kafka broker
+# instead (test/kafka/broker: Maven and a JDK are installed when missing,
+# Kafka's jars fetched with mvn on first use), and walbridged creates its
+# topics itself (create_topics = on).
 #
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+real_kafka=${WALBRIDGE_KAFKA:-}
+case ${1:-} in
+	--real-kafka) real_kafka=real ;;
+	"") ;;
+	*) echo "usage: test/demo.sh [--real-kafka]" >&2; exit 2 ;;
+esac
 
 source "$repo/test/servers.sh"
 broker_pid=
+kafka_dir=
 # However the demo ends (done, failed, Ctrl-C, SIGTERM): stop walbridged by
 # the PID in its PID file, the broker by its PID, then the servers.  No ps
 # or pkill: a minimal Debian has no procps.
@@ -20,6 +32,14 @@ cleanup() {
 	local rc=$?
 	trap '' INT TERM			# a second Ctrl-C does not cut the cleanup short
 	set +e
+	if [ -n "$kafka_dir" ]; then
+		# the real broker lives in $servers_root, which servers_cleanup
+		# removes: stop each walbridged, then the broker, before that
+		for node in "${!walbridged_runner[@]}"; do
+			walbridged_stop "$node"
+		done
+		"$repo/test/kafka/broker" stop "$kafka_dir" 30
+	fi
 	servers_cleanup				# each walbridged first, then the servers
 	if [ -n "$broker_pid" ]; then
 		proc_stop "$broker_pid" 10
@@ -31,6 +51,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+[ "$real_kafka" != real ] || "$repo/test/install-deps" kafka
 install_walbridge "$repo"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -47,20 +68,31 @@ psql_on west -c "$schema"
 psql_on east -c "INSERT INTO customers SELECT g, 'customer ' || g, 'Lyon' FROM generate_series(1, 100) g"
 echo "east has 100 customers before sync starts; west is empty"
 
-step "a Kafka broker (librdkafka's mock cluster, a process of its own)"
-"$repo/test/broker/mock_broker" 1 walbridge.east walbridge.west >"$servers_root/broker.out" 2>/dev/null </dev/null &
-broker_pid=$!
-for _ in $(seq 50); do [ -s "$servers_root/broker.out" ] && break; sleep 0.1; done
-brokers=$(head -1 "$servers_root/broker.out")
-[ -n "$brokers" ] || { echo "the mock broker did not start" >&2; exit 1; }
-echo "bootstrap servers: $brokers"
+if [ "$real_kafka" = real ]; then
+	step "a real Apache Kafka broker (one KRaft node, test/kafka/broker)"
+	"$repo/test/kafka/broker" resolve >/dev/null	# as root: into the cache the server user reads
+	kafka_dir=$servers_root/kafka
+	servers_as_user mkdir -p "$kafka_dir"
+	brokers=$(servers_as_user "$repo/test/kafka/broker" start "$kafka_dir")
+	topics_conf="create_topics = on"
+	echo "bootstrap servers: $brokers (log: $kafka_dir/kafka.log)"
+else
+	step "a Kafka broker (librdkafka's mock cluster, a process of its own)"
+	"$repo/test/broker/mock_broker" 1 walbridge.east walbridge.west >"$servers_root/broker.out" 2>/dev/null </dev/null &
+	broker_pid=$!
+	for _ in $(seq 50); do [ -s "$servers_root/broker.out" ] && break; sleep 0.1; done
+	brokers=$(head -1 "$servers_root/broker.out")
+	[ -n "$brokers" ] || { echo "the mock broker did not start" >&2; exit 1; }
+	topics_conf="create_topics = off"
+	echo "bootstrap servers: $brokers"
+fi
 
 step "set up bidirectional sync from psql"
 psql_on east -c "SELECT walbridge.create_node('east')" -c "SELECT walbridge.start_sync(ARRAY['west'])"
 psql_on west -c "SELECT walbridge.create_node('west')" -c "SELECT walbridge.start_sync(ARRAY['east'])"
 
 step "one walbridged per node"
-printf "create_topics = off\nreplication_factor = 1\n" | servers_as_user tee "$servers_root/walbridged.conf" >/dev/null
+printf "%s\nreplication_factor = 1\n" "$topics_conf" | servers_as_user tee "$servers_root/walbridged.conf" >/dev/null
 for node in east west; do
 	walbridged_start "$node" -d "host=127.0.0.1 port=${server_port[$node]} user=postgres dbname=postgres" \
 		-b "$brokers" -c "$servers_root/walbridged.conf"
