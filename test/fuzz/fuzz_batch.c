@@ -2,7 +2,7 @@
  * fuzz_batch.c: libFuzzer target for the bulk path of apply
  * (forwarder/batch.c) behind the record reader.  The first bytes describe
  * a relation (column count, flags, which columns are identity columns
- * GENERATED ALWAYS); the rest is a message whose changes are gathered as
+ * GENERATED ALWAYS (bit 0) or generated here (bit 1)); the rest is a message whose changes are gathered as
  * apply gathers them, whatever their tuples hold.
  */
 #include <stddef.h>
@@ -48,6 +48,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char *types[MAX_COLS];
 	uint32_t	flags[MAX_COLS];
 	bool		always[MAX_COLS];
+	bool		generated[MAX_COLS];
 	wb_relmap	rm;
 	wb_batch	b;
 	gather		g;
@@ -63,10 +64,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		flags[i] = data[1 + i] & (WB_COLUMN_IDENTITY | WB_COLUMN_PRIMARY_KEY);
 		always[i] = (data[1 + MAX_COLS + i] & 1) != 0;
+		generated[i] = (data[1 + MAX_COLS + i] & 2) != 0;
 		if (i < ncols)
 		{
 			rm.nidentity += (flags[i] & WB_COLUMN_IDENTITY) != 0;
 			rm.any_always |= always[i];
+			/* as relmap.c: the identity is another index than the primary key */
+			if (((flags[i] & WB_COLUMN_IDENTITY) != 0) != ((flags[i] & WB_COLUMN_PRIMARY_KEY) != 0))
+				rm.identity_not_pk = true;
 		}
 	}
 	rm.relid = 16384;
@@ -76,6 +81,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rm.types = types;
 	rm.flags = flags;
 	rm.always = always;
+	rm.generated = generated;
 	rm.batchable = true;
 	data += 1 + 2 * MAX_COLS;
 	size -= 1 + 2 * MAX_COLS;

@@ -24,8 +24,12 @@ my $schema = q{
 	CREATE TABLE ledger (node text, id integer, PRIMARY KEY (node, id));
 	CREATE TABLE ledger_audit (node text, id integer, op text);
 	CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$
-	BEGIN INSERT INTO ledger_audit VALUES (NEW.node, NEW.id, TG_OP); RETURN NEW; END $$;
+	BEGIN INSERT INTO public.ledger_audit VALUES (NEW.node, NEW.id, TG_OP); RETURN NEW; END $$;
 	CREATE TRIGGER ledger_audit AFTER INSERT OR UPDATE ON ledger FOR EACH ROW EXECUTE FUNCTION audit();
+	-- ALWAYS: it must see the rows apply writes too (user triggers do not fire
+	-- during apply otherwise, as in native logical replication); its table
+	-- is qualified, as apply runs with search_path = pg_catalog
+	ALTER TABLE ledger ENABLE ALWAYS TRIGGER ledger_audit;
 	CREATE PROCEDURE work(me text, n integer, first_id integer) LANGUAGE plpgsql AS $$
 	BEGIN
 		FOR i IN first_id .. first_id + n - 1 LOOP
@@ -137,6 +141,8 @@ for my $me (qw(a b))
 	is($node{$me}->safe_psql('postgres', q{SELECT count(*) FROM ledger_audit WHERE op <> 'INSERT'}), '0',
 		"$me: no ledger row was applied twice");
 	is($node{$me}->safe_psql('postgres', q{SELECT count(*) FROM ledger}), '1400', "$me: every ledger row is there once");
+	is($node{$me}->safe_psql('postgres', q{SELECT count(*) FROM ledger_audit}), '1400',
+		"$me: and the audit saw each, its own and those applied");
 }
 $_->stop for values %$wb;
 

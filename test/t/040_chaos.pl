@@ -46,8 +46,12 @@ my $schema = q{
 	-- not synced: a row per insert or update of a ledger row, on each node
 	CREATE TABLE ledger_audit (node text, id integer, op text);
 	CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$
-	BEGIN INSERT INTO ledger_audit VALUES (NEW.node, NEW.id, TG_OP); RETURN NEW; END $$;
+	BEGIN INSERT INTO public.ledger_audit VALUES (NEW.node, NEW.id, TG_OP); RETURN NEW; END $$;
 	CREATE TRIGGER ledger_audit AFTER INSERT OR UPDATE ON ledger FOR EACH ROW EXECUTE FUNCTION audit();
+	-- ALWAYS: it must see the rows apply writes too (user triggers do not fire
+	-- during apply otherwise, as in native logical replication); its table
+	-- is qualified, as apply runs with search_path = pg_catalog
+	ALTER TABLE ledger ENABLE ALWAYS TRIGGER ledger_audit;
 	CREATE PROCEDURE work(me text, first_id integer) LANGUAGE plpgsql AS $$
 	BEGIN
 		FOR i IN first_id .. first_id + 1000000 LOOP
