@@ -40,9 +40,9 @@
 #      - "native" on A and B: CREATE PUBLICATION bench_pub FOR TABLE bench,
 #        lat, mark on A; CREATE SUBSCRIPTION bench_sub on B;
 #      On B, a BEFORE INSERT trigger sets lat.arrived and mark.arrived to
-#      clock_timestamp() (ENABLE ALWAYS for the native subscriber, where
-#      triggers otherwise do not fire; walbridge applies as a normal
-#      session, so they fire as they are);
+#      clock_timestamp() (ENABLE ALWAYS: both methods apply with
+#      session_replication_role = replica, where triggers otherwise do not
+#      fire);
 #   4. per run, the two methods one after the other, never at the same
 #      time, the order alternating between runs.  While one is measured the
 #      other is stopped: walbridged A and B get SIGTERM, the subscription is
@@ -257,6 +257,8 @@ BEGIN
 END \$\$;
 CREATE TRIGGER lat_arrival BEFORE INSERT ON lat FOR EACH ROW EXECUTE FUNCTION arrival();
 CREATE TRIGGER mark_arrival BEFORE INSERT ON mark FOR EACH ROW EXECUTE FUNCTION arrival();
+ALTER TABLE lat ENABLE ALWAYS TRIGGER lat_arrival;
+ALTER TABLE mark ENABLE ALWAYS TRIGGER mark_arrival;
 "
 
 sql a postgres -c "CREATE DATABASE native"
@@ -287,8 +289,6 @@ EOF
 sql b native <<EOF
 $tables_sql
 $arrival_sql
-ALTER TABLE lat ENABLE ALWAYS TRIGGER lat_arrival;
-ALTER TABLE mark ENABLE ALWAYS TRIGGER mark_arrival;
 CREATE SUBSCRIPTION bench_sub
 	CONNECTION '$(pg_host a) port=$port_a user=postgres dbname=native'
 	PUBLICATION bench_pub;
