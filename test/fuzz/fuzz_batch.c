@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../forwarder/batch.h"
+#include "batch.h"
 #include "fuzz_message.h"
 
 #define MAX_COLS 16

@@ -8,7 +8,7 @@
 
 #include <msgpack.h>
 
-#include "../../forwarder/batch.h"
+#include "batch.h"
 #include "unit.h"
 
 static msgpack_sbuffer buf;

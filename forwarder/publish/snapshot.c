@@ -9,7 +9,7 @@
  * percent of the planner's estimate) is logged every progress_interval.
  *
  * IDENTIFICATION
- *		forwarder/snapshot.c
+ *		forwarder/publish/snapshot.c
  *
  *-------------------------------------------------------------------------
  */

@@ -7,7 +7,7 @@
  *		conflicts resolved by the node's policy.
  *
  * IDENTIFICATION
- *		forwarder/apply.h
+ *		forwarder/apply/apply.h
  *
  *-------------------------------------------------------------------------
  */

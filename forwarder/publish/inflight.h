@@ -9,7 +9,7 @@
  * answers "how far is that?".  Pure bookkeeping: no I/O, unit-tested.
  *
  * IDENTIFICATION
- *		forwarder/inflight.h
+ *		forwarder/publish/inflight.h
  *
  *-------------------------------------------------------------------------
  */

@@ -6,7 +6,7 @@
  *		with one statement (unnest) instead of one per row.  Pure.
  *
  * IDENTIFICATION
- *		forwarder/batch.h
+ *		forwarder/apply/batch.h
  *
  *-------------------------------------------------------------------------
  */

@@ -5,7 +5,7 @@
  *		how the apply side passes values as query parameters.  Pure.
  *
  * IDENTIFICATION
- *		forwarder/sqltext.h
+ *		forwarder/apply/sqltext.h
  *
  *-------------------------------------------------------------------------
  */

@@ -12,7 +12,7 @@
  * has to hold for us, so neither side can block the other.
  *
  * IDENTIFICATION
- *		forwarder/stmts.c
+ *		forwarder/apply/stmts.c
  *
  *-------------------------------------------------------------------------
  */

@@ -5,7 +5,7 @@
  *		slot, START_REPLICATION, CopyData, standby status updates.
  *
  * IDENTIFICATION
- *		forwarder/pgstream.h
+ *		forwarder/publish/pgstream.h
  *
  *-------------------------------------------------------------------------
  */

@@ -12,7 +12,7 @@
  * never jumps ahead.
  *
  * IDENTIFICATION
- *		forwarder/consume.c
+ *		forwarder/apply/consume.c
  *
  *-------------------------------------------------------------------------
  */

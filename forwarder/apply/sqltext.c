@@ -8,7 +8,7 @@
  * timestamps from microseconds in ISO form, years before 1 as BC.
  *
  * IDENTIFICATION
- *		forwarder/sqltext.c
+ *		forwarder/apply/sqltext.c
  *
  *-------------------------------------------------------------------------
  */

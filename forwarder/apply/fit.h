@@ -12,7 +12,7 @@
  * column takes.
  *
  * IDENTIFICATION
- *		forwarder/fit.h
+ *		forwarder/apply/fit.h
  *
  *-------------------------------------------------------------------------
  */

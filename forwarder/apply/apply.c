@@ -22,7 +22,7 @@
  * works, or until walbridge.skip() passes over it.
  *
  * IDENTIFICATION
- *		forwarder/apply.c
+ *		forwarder/apply/apply.c
  *
  *-------------------------------------------------------------------------
  */

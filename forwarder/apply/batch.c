@@ -11,7 +11,7 @@
  * change at a time, so bulk never decides anything differently.
  *
  * IDENTIFICATION
- *		forwarder/batch.c
+ *		forwarder/apply/batch.c
  *
  *-------------------------------------------------------------------------
  */

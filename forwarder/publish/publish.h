@@ -9,7 +9,7 @@
  * consumer can start at any message.  See docs/KAFKA.md.
  *
  * IDENTIFICATION
- *		forwarder/publish.h
+ *		forwarder/publish/publish.h
  *
  *-------------------------------------------------------------------------
  */

@@ -14,7 +14,7 @@
  * by us.
  *
  * IDENTIFICATION
- *		forwarder/relmap.c
+ *		forwarder/apply/relmap.c
  *
  *-------------------------------------------------------------------------
  */

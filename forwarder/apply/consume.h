@@ -5,7 +5,7 @@
  *		local database recorded, handed to each peer's applier.
  *
  * IDENTIFICATION
- *		forwarder/consume.h
+ *		forwarder/apply/consume.h
  *
  *-------------------------------------------------------------------------
  */

@@ -10,7 +10,7 @@
  * the decimal point (the fraction is rounded to s, never rejected).
  *
  * IDENTIFICATION
- *		forwarder/fit.c
+ *		forwarder/apply/fit.c
  *
  *-------------------------------------------------------------------------
  */

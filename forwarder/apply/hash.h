@@ -5,7 +5,7 @@
  *		(prepared statements by SQL text, relations by record bytes).
  *
  * IDENTIFICATION
- *		forwarder/hash.h
+ *		forwarder/apply/hash.h
  *
  *-------------------------------------------------------------------------
  */

@@ -6,7 +6,7 @@
  *		change, so a new mirror starts from a complete copy.
  *
  * IDENTIFICATION
- *		forwarder/snapshot.h
+ *		forwarder/publish/snapshot.h
  *
  *-------------------------------------------------------------------------
  */

@@ -5,7 +5,7 @@
  *		to the local table and columns, once per session.
  *
  * IDENTIFICATION
- *		forwarder/relmap.h
+ *		forwarder/apply/relmap.h
  *
  *-------------------------------------------------------------------------
  */

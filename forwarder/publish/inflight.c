@@ -8,7 +8,7 @@
  * any order.
  *
  * IDENTIFICATION
- *		forwarder/inflight.c
+ *		forwarder/publish/inflight.c
  *
  *-------------------------------------------------------------------------
  */

@@ -12,7 +12,7 @@
  * passes only positions Kafka has acknowledged (see inflight.c).
  *
  * IDENTIFICATION
- *		forwarder/pgstream.c
+ *		forwarder/publish/pgstream.c
  *
  *-------------------------------------------------------------------------
  */

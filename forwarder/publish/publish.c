@@ -18,7 +18,7 @@
  * more from the slot meanwhile.
  *
  * IDENTIFICATION
- *		forwarder/publish.c
+ *		forwarder/publish/publish.c
  *
  *-------------------------------------------------------------------------
  */

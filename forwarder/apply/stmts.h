@@ -5,7 +5,7 @@
  *		session, run one at a time or sent as a pipeline.
  *
  * IDENTIFICATION
- *		forwarder/stmts.h
+ *		forwarder/apply/stmts.h
  *
  *-------------------------------------------------------------------------
  */
