@@ -36,6 +36,7 @@
 #include "publish.h"
 #include "snapshot.h"
 #include "consume.h"
+#include "wb.h"
 
 #include <poll.h>
 
@@ -114,7 +115,7 @@ static char *
 default_slot_name(const char *node)
 {
 	size_t		len = strlen("walbridge_") + strlen(node) + 1;
-	char	   *slot = malloc(len);
+	char	   *slot = xmalloc(len);
 
 	snprintf(slot, len, "walbridge_%s", node);
 	for (char *p = slot; *p; p++)
@@ -314,13 +315,11 @@ close_apply(wb_session *s)
 static int
 open_apply(wb_session *s)
 {
-	s->appliers = calloc(s->sync.npeers, sizeof(wb_applier));
-	if (s->appliers == NULL)
-		abort();
+	s->appliers = xcalloc(s->sync.npeers, sizeof(wb_applier));
 	for (int i = 0; i < s->sync.npeers; i++)
 	{
 		size_t		len = strlen(s->cfg->topic_prefix) + strlen(s->sync.peers[i]) + 1;
-		char	   *topic = malloc(len);
+		char	   *topic = xmalloc(len);
 		int			rc;
 
 		snprintf(topic, len, "%s%s", s->cfg->topic_prefix, s->sync.peers[i]);
@@ -547,7 +546,7 @@ session_run(const struct wb_config *cfg)
 		session_finish(&s, false);
 		return SESSION_FATAL;
 	}
-	s.slot = cfg->slot_name ? strdup(cfg->slot_name) : default_slot_name(s.node);
+	s.slot = cfg->slot_name ? xstrdup(cfg->slot_name) : default_slot_name(s.node);
 	if (nodeinfo_listen(s.conn) != WB_OK || nodeinfo_read_sync(s.conn, &s.sync) != WB_OK)
 	{
 		session_finish(&s, false);

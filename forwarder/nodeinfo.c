@@ -19,6 +19,7 @@
 #include "log.h"
 #include "pgstream.h"
 #include "sqltext.h"
+#include "wb.h"
 
 /*
  * An ordinary connection to the node.  search_path is pg_catalog (and
@@ -65,7 +66,7 @@ nodeinfo_node_name(PGconn *conn, char **name)
 		wb_log(WB_LOG_ERROR, "this database has no walbridge node name: run SELECT walbridge.create_node('<name>') with a name unique across the mesh");
 	else
 	{
-		*name = strdup(PQgetvalue(res, 0, 0));
+		*name = xstrdup(PQgetvalue(res, 0, 0));
 		rc = WB_OK;
 	}
 	PQclear(res);
@@ -97,11 +98,11 @@ nodeinfo_published_tables(PGconn *conn, wb_tables *tables)
 		return WB_ERR;
 	}
 	tables->count = PQntuples(res);
-	tables->names = calloc(tables->count + 1, sizeof(char *));
-	tables->estimates = calloc(tables->count + 1, sizeof(double));
+	tables->names = xcalloc(tables->count + 1, sizeof(char *));
+	tables->estimates = xcalloc(tables->count + 1, sizeof(double));
 	for (int i = 0; i < tables->count; i++)
 	{
-		tables->names[i] = strdup(PQgetvalue(res, i, 0));
+		tables->names[i] = xstrdup(PQgetvalue(res, i, 0));
 		tables->estimates[i] = PQgetisnull(res, i, 1) ? 0 : atof(PQgetvalue(res, i, 1));
 	}
 	PQclear(res);
@@ -120,10 +121,10 @@ nodeinfo_include_option(const wb_tables *tables)
 	char	   *out;
 
 	if (tables->count == 0)
-		return strdup("pg_catalog.*");
+		return xstrdup("pg_catalog.*");
 	for (int i = 0; i < tables->count; i++)
 		len += strlen(tables->names[i]) + 2;
-	out = malloc(len);
+	out = xmalloc(len);
 	out[0] = '\0';
 	for (int i = 0; i < tables->count; i++)
 	{
@@ -228,8 +229,8 @@ nodeinfo_read_sync(PGconn *conn, wb_sync *sync)
 		PQclear(items);
 		return WB_ERR;
 	}
-	sync->peers = calloc(sync->npeers + 1, sizeof(char *));
-	sync->tables = calloc((sync->ntables > 0 ? sync->ntables : 0) + 1, sizeof(char *));
+	sync->peers = xcalloc(sync->npeers + 1, sizeof(char *));
+	sync->tables = xcalloc((sync->ntables > 0 ? sync->ntables : 0) + 1, sizeof(char *));
 	{
 		int			np = 0,
 					nt = 0;
@@ -237,9 +238,9 @@ nodeinfo_read_sync(PGconn *conn, wb_sync *sync)
 		for (int i = 0; i < PQntuples(items); i++)
 		{
 			if (PQgetvalue(items, i, 0)[0] == 'p' && np < sync->npeers)
-				sync->peers[np++] = strdup(PQgetvalue(items, i, 1));
+				sync->peers[np++] = xstrdup(PQgetvalue(items, i, 1));
 			else if (PQgetvalue(items, i, 0)[0] == 't' && nt < sync->ntables)
-				sync->tables[nt++] = strdup(PQgetvalue(items, i, 1));
+				sync->tables[nt++] = xstrdup(PQgetvalue(items, i, 1));
 		}
 	}
 	PQclear(items);

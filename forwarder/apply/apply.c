@@ -39,6 +39,7 @@
 #include "log.h"
 #include "pgstream.h"
 #include "record.h"
+#include "wb.h"
 
 #define RETRY_PAUSED_US		(5 * INT64_C(1000000))
 #define MAX_PARAMS			2000
@@ -884,7 +885,7 @@ explain_failure(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 		buf_reset(&ap->pending_conflict);
 		remote_json(ap, &ap->pending_conflict, rm, rec);
 		free(ap->pending_conflict_table);
-		ap->pending_conflict_table = strdup(rm->display);
+		ap->pending_conflict_table = xstrdup(rm->display);
 	}
 }
 
@@ -1425,10 +1426,10 @@ apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *n
 	PGresult   *res;
 
 	memset(ap, 0, sizeof(*ap));
-	ap->peer = strdup(peer);
-	ap->node = strdup(node);
-	ap->topic = strdup(topic);
-	ap->policy = strdup(policy);
+	ap->peer = xstrdup(peer);
+	ap->node = xstrdup(node);
+	ap->topic = xstrdup(topic);
+	ap->policy = xstrdup(policy);
 	ap->applied_offset = WB_OFFSET_NONE;
 	ap->skip_offset = -1;
 	ap->conflict_recorded_offset = -1;

@@ -16,6 +16,7 @@
  *-------------------------------------------------------------------------
  */
 #include "batch.h"
+#include "wb.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +33,8 @@ ensure_columns(wb_batch *b, int ncols)
 	if (ncols + 1 <= b->ncols_alloc)
 		return;
 	b->ncols_alloc = ncols + 1;
-	b->set = realloc(b->set, sizeof(bool) * b->ncols_alloc);
-	b->scratch = realloc(b->scratch, sizeof(bool) * b->ncols_alloc);
-	if (b->set == NULL || b->scratch == NULL)
-		abort();
+	b->set = xrealloc(b->set, sizeof(bool) * b->ncols_alloc);
+	b->scratch = xrealloc(b->scratch, sizeof(bool) * b->ncols_alloc);
 }
 
 /*
@@ -150,10 +149,8 @@ start(wb_batch *b, const wb_relmap *rm, const wb_record *rec)
 		int			old = b->narrays_alloc;
 
 		b->narrays_alloc = rm->ncols * 2 + 1;
-		b->arrays = realloc(b->arrays, sizeof(wb_buf) * b->narrays_alloc);
-		b->col = realloc(b->col, sizeof(int) * b->narrays_alloc);
-		if (b->arrays == NULL || b->col == NULL)
-			abort();
+		b->arrays = xrealloc(b->arrays, sizeof(wb_buf) * b->narrays_alloc);
+		b->col = xrealloc(b->col, sizeof(int) * b->narrays_alloc);
 		memset(b->arrays + old, 0, sizeof(wb_buf) * (b->narrays_alloc - old));
 	}
 	for (int i = 0; i < rm->ncols; i++)

@@ -28,6 +28,7 @@
 #include "kafkaconf.h"
 #include "log.h"
 #include "pgstream.h"
+#include "wb.h"
 
 static wb_applier *
 applier_for(wb_consumer *c, const char *topic, int *index)
@@ -95,7 +96,7 @@ consume_open(wb_consumer *c, const struct wb_config *cfg, const char *node,
 	c->wake[0] = c->wake[1] = -1;
 	c->appliers = appliers;
 	c->count = count;
-	c->expect = calloc(count + 1, sizeof(int64_t));
+	c->expect = xcalloc(count + 1, sizeof(int64_t));
 	snprintf(group, sizeof(group), "walbridge-%s", node);
 
 	conf = kafka_conf_new(cfg, defaults, sizeof(defaults) / sizeof(defaults[0]));

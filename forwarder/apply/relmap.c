@@ -26,6 +26,7 @@
 
 #include "hash.h"
 #include "sqltext.h"
+#include "wb.h"
 
 /*
  * One row per column the peer sent, in its order, with the local quoted
@@ -66,10 +67,8 @@
 static char *
 copy_str(const char *s, size_t n)
 {
-	char	   *copy = malloc(n + 1);
+	char	   *copy = xmalloc(n + 1);
 
-	if (copy == NULL)
-		abort();
 	memcpy(copy, s, n);
 	copy[n] = '\0';
 	return copy;
@@ -129,9 +128,7 @@ set_current(wb_relmaps *maps, wb_relmap *rm)
 			maps->current[i].rm = rm;
 			return;
 		}
-	maps->current = realloc(maps->current, sizeof(wb_relmap_current) * (maps->ncurrent + 1));
-	if (maps->current == NULL)
-		abort();
+	maps->current = xrealloc(maps->current, sizeof(wb_relmap_current) * (maps->ncurrent + 1));
 	maps->current[maps->ncurrent++] = (wb_relmap_current) {.relid = rm->relid, .rm = rm};
 }
 
@@ -195,17 +192,14 @@ resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t err
 	rm->display = display.data;
 	rm->relid = rec->u.relation.relid;
 	rm->ncols = (int) rec->u.relation.ncolumns;
-	rm->cols = calloc(rm->ncols + 1, sizeof(char *));
-	rm->flags = calloc(rm->ncols + 1, sizeof(uint32_t));
-	rm->always = calloc(rm->ncols + 1, sizeof(bool));
-	rm->types = calloc(rm->ncols + 1, sizeof(char *));
-	rm->declared = calloc(rm->ncols + 1, sizeof(char *));
-	rm->basetypes = calloc(rm->ncols + 1, sizeof(uint32_t));
-	rm->typmods = calloc(rm->ncols + 1, sizeof(int32_t));
-	rm->generated = calloc(rm->ncols + 1, sizeof(bool));
-	if (rm->cols == NULL || rm->flags == NULL || rm->always == NULL || rm->types == NULL ||
-		rm->declared == NULL || rm->basetypes == NULL || rm->typmods == NULL || rm->generated == NULL)
-		abort();
+	rm->cols = xcalloc(rm->ncols + 1, sizeof(char *));
+	rm->flags = xcalloc(rm->ncols + 1, sizeof(uint32_t));
+	rm->always = xcalloc(rm->ncols + 1, sizeof(bool));
+	rm->types = xcalloc(rm->ncols + 1, sizeof(char *));
+	rm->declared = xcalloc(rm->ncols + 1, sizeof(char *));
+	rm->basetypes = xcalloc(rm->ncols + 1, sizeof(uint32_t));
+	rm->typmods = xcalloc(rm->ncols + 1, sizeof(int32_t));
+	rm->generated = xcalloc(rm->ncols + 1, sizeof(bool));
 	column_array(&names, rec, rm);
 
 	params[0] = schema;
@@ -229,11 +223,11 @@ resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t err
 	{
 		int			missing = -1;
 
-		rm->local = strdup(PQgetvalue(res, 0, 0));
+		rm->local = xstrdup(PQgetvalue(res, 0, 0));
 		if (!PQgetisnull(res, 0, 6))
-			rm->tombstones = strdup(PQgetvalue(res, 0, 6));
+			rm->tombstones = xstrdup(PQgetvalue(res, 0, 6));
 		if (!PQgetisnull(res, 0, 11))
-			rm->primary_key = strdup(PQgetvalue(res, 0, 11));
+			rm->primary_key = xstrdup(PQgetvalue(res, 0, 11));
 		rm->batchable = true;
 		for (int row = 0; row < PQntuples(res) && row < rm->ncols; row++)
 		{
@@ -243,13 +237,13 @@ resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t err
 					missing = row;
 				continue;
 			}
-			rm->cols[row] = strdup(PQgetvalue(res, row, 2));
+			rm->cols[row] = xstrdup(PQgetvalue(res, row, 2));
 			rm->always[row] = strcmp(PQgetvalue(res, row, 3), "t") == 0;
 			rm->any_always |= rm->always[row];
-			rm->types[row] = strdup(PQgetvalue(res, row, 4));
+			rm->types[row] = xstrdup(PQgetvalue(res, row, 4));
 			/* computed here from the row: the peer's value is not written */
 			rm->generated[row] = strcmp(PQgetvalue(res, row, 7), "t") == 0;
-			rm->declared[row] = strdup(PQgetvalue(res, row, 8));
+			rm->declared[row] = xstrdup(PQgetvalue(res, row, 8));
 			rm->basetypes[row] = (uint32_t) strtoul(PQgetvalue(res, row, 9), NULL, 10);
 			rm->typmods[row] = (int32_t) strtol(PQgetvalue(res, row, 10), NULL, 10);
 			/* unnest() would flatten an array column's values; box uses ';' */
@@ -286,9 +280,7 @@ relmaps_describe(wb_relmaps *maps, wb_stmts *st, const char *bytes, size_t len,
 		}
 	}
 
-	rm = calloc(1, sizeof(wb_relmap));
-	if (rm == NULL)
-		abort();
+	rm = xcalloc(1, sizeof(wb_relmap));
 	if (!resolve(rm, st, rec, err, errlen))
 	{
 		relmap_free(rm);
@@ -297,9 +289,7 @@ relmaps_describe(wb_relmaps *maps, wb_stmts *st, const char *bytes, size_t len,
 	rm->key = copy_str(bytes, len);
 	rm->keylen = len;
 	rm->keyhash = h;
-	maps->known = realloc(maps->known, sizeof(wb_relmap *) * (maps->nknown + 1));
-	if (maps->known == NULL)
-		abort();
+	maps->known = xrealloc(maps->known, sizeof(wb_relmap *) * (maps->nknown + 1));
 	maps->known[maps->nknown++] = rm;
 	set_current(maps, rm);
 	return true;

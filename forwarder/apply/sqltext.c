@@ -21,66 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void
-buf_reset(wb_buf *b)
-{
-	b->len = 0;
-	if (b->data)
-		b->data[0] = '\0';
-}
-
-static void
-buf_reserve(wb_buf *b, size_t more)
-{
-	if (b->len + more + 1 > b->cap)
-	{
-		size_t		cap = b->cap ? b->cap : 256;
-
-		while (cap < b->len + more + 1)
-			cap *= 2;
-		b->data = realloc(b->data, cap);
-		if (b->data == NULL)
-			abort();
-		b->cap = cap;
-	}
-}
-
-void
-buf_append(wb_buf *b, const char *s, size_t len)
-{
-	buf_reserve(b, len);
-	memcpy(b->data + b->len, s, len);
-	b->len += len;
-	b->data[b->len] = '\0';
-}
-
-void
-buf_puts(wb_buf *b, const char *s)
-{
-	buf_append(b, s, strlen(s));
-}
-
-void
-buf_printf(wb_buf *b, const char *fmt,...)
-{
-	va_list		ap;
-	int			n;
-
-	/* usually it fits in what is left: format once */
-	buf_reserve(b, 64);
-	va_start(ap, fmt);
-	n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	if ((size_t) n >= b->cap - b->len)
-	{
-		buf_reserve(b, (size_t) n);
-		va_start(ap, fmt);
-		vsnprintf(b->data + b->len, (size_t) n + 1, fmt, ap);
-		va_end(ap);
-	}
-	b->len += (size_t) n;
-}
-
 /* Integers are most of what apply sends: no printf machinery for them. */
 static void
 append_uint(wb_buf *b, uint64_t v, bool negative)
@@ -96,13 +36,6 @@ append_uint(wb_buf *b, uint64_t v, bool negative)
 	if (negative)
 		digits[sizeof(digits) - 1 - n++] = '-';
 	buf_append(b, digits + sizeof(digits) - n, (size_t) n);
-}
-
-void
-buf_free(wb_buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
 }
 
 static void

@@ -16,20 +16,7 @@
 #include <stddef.h>
 
 #include "record.h"
-
-/* A growable text buffer. */
-typedef struct wb_buf
-{
-	char	   *data;
-	size_t		len;
-	size_t		cap;
-} wb_buf;
-
-extern void buf_reset(wb_buf *b);
-extern void buf_append(wb_buf *b, const char *s, size_t len);
-extern void buf_puts(wb_buf *b, const char *s);
-extern void buf_printf(wb_buf *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
-extern void buf_free(wb_buf *b);
+#include "wb.h"
 
 /*
  * Append the value's input text (NUL-terminated) to b; returns false for

@@ -24,6 +24,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "wb.h"
 
 #define PIPELINE_SYNC_EVERY	500
 #define MAX_SHAPES			4096
@@ -72,10 +73,8 @@ static void
 grow(wb_stmts *st)
 {
 	size_t		cap = st->cap ? st->cap * 2 : 64;
-	wb_stmt_entry *entries = calloc(cap, sizeof(wb_stmt_entry));
+	wb_stmt_entry *entries = xcalloc(cap, sizeof(wb_stmt_entry));
 
-	if (entries == NULL)
-		abort();
 	for (size_t i = 0; i < st->cap; i++)
 		if (st->entries[i].sql != NULL)
 			entries[slot_for(entries, cap, st->entries[i].sql)] = st->entries[i];
@@ -98,9 +97,7 @@ lookup(wb_stmts *st, const char *sql)
 	i = slot_for(st->entries, st->cap, sql);
 	if (st->entries[i].sql == NULL)
 	{
-		st->entries[i].sql = strdup(sql);
-		if (st->entries[i].sql == NULL)
-			abort();
+		st->entries[i].sql = xstrdup(sql);
 		st->entries[i].id = st->next_id++;
 		st->entries[i].ready = false;
 		st->used++;
@@ -152,9 +149,7 @@ push_pending(wb_stmts *st, int entry, int expect_rows)
 	if (st->npending == st->pending_cap)
 	{
 		st->pending_cap = st->pending_cap ? st->pending_cap * 2 : 64;
-		st->pending = realloc(st->pending, sizeof(wb_stmt_pending) * st->pending_cap);
-		if (st->pending == NULL)
-			abort();
+		st->pending = xrealloc(st->pending, sizeof(wb_stmt_pending) * st->pending_cap);
 	}
 	st->pending[st->npending++] = (wb_stmt_pending) {.entry = entry, .expect_rows = expect_rows};
 }

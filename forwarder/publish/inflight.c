@@ -13,6 +13,7 @@
  *-------------------------------------------------------------------------
  */
 #include "inflight.h"
+#include "wb.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,10 +52,8 @@ static void
 grow(wb_inflight *inf)
 {
 	size_t		capacity = inf->capacity ? inf->capacity * 2 : INITIAL_CAPACITY;
-	wb_inflight_entry *ring = calloc(capacity, sizeof(wb_inflight_entry));
+	wb_inflight_entry *ring = xcalloc(capacity, sizeof(wb_inflight_entry));
 
-	if (ring == NULL)
-		abort();
 	for (size_t i = 0; i < inf->count; i++)
 	{
 		uint64_t	id = inf->head_id + i;

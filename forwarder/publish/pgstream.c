@@ -27,19 +27,11 @@
 
 #include "config.h"
 #include "log.h"
+#include "wb.h"
 
 /* Microseconds between the Unix and PostgreSQL (2000-01-01) epochs. */
 #define PG_EPOCH_OFFSET_US INT64_C(946684800000000)
 #define STATUS_MIN_INTERVAL_US INT64_C(100000)	/* at most 10 new positions a second */
-
-int64_t
-wb_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int64_t
 pg_now(void)
@@ -84,7 +76,7 @@ pgstream_connect(wb_pgstream *ps, const char *conninfo, const char *slot)
 		" -c search_path=pg_catalog,pg_temp", NULL};
 
 	memset(ps, 0, sizeof(*ps));
-	ps->slot = strdup(slot);
+	ps->slot = xstrdup(slot);
 	ps->conn = PQconnectdbParams(keys, values, 1);
 	if (PQstatus(ps->conn) != CONNECTION_OK)
 	{
@@ -176,7 +168,7 @@ pgstream_create_slot(wb_pgstream *ps, char **snapshot_name, uint64_t *consistent
 		return WB_ERR;
 	}
 	*consistent_lsn = ((uint64_t) hi << 32) | lo;
-	*snapshot_name = strdup(PQgetvalue(res, 0, 2));
+	*snapshot_name = xstrdup(PQgetvalue(res, 0, 2));
 	PQclear(res);
 	wb_log(WB_LOG_INFO, "created replication slot \"%s\" at " WB_LSN_FORMAT,
 		   ps->slot, WB_LSN_ARGS(*consistent_lsn));
@@ -215,13 +207,13 @@ pgstream_start(wb_pgstream *ps, const char *const *option_names,
 			   const char *const *option_values, int noptions)
 {
 	size_t		cap = 1024;
-	char	   *sql = malloc(cap);
+	char	   *sql = xmalloc(cap);
 	char	   *ident = PQescapeIdentifier(ps->conn, ps->slot, strlen(ps->slot));
 	size_t		len;
 	PGresult   *res;
 	int			rc = WB_OK;
 
-	if (ident == NULL || sql == NULL)
+	if (ident == NULL)
 		abort();
 	len = snprintf(sql, cap, "START_REPLICATION SLOT %s LOGICAL 0/0 (", ident);
 	PQfreemem(ident);
@@ -234,9 +226,7 @@ pgstream_start(wb_pgstream *ps, const char *const *option_names,
 		if (len + need + 2 >= cap)
 		{
 			cap = (len + need) * 2;
-			sql = realloc(sql, cap);
-			if (sql == NULL)
-				abort();
+			sql = xrealloc(sql, cap);
 		}
 		len += snprintf(sql + len, cap - len, "%s%s %s", i > 0 ? ", " : "", name, value);
 		PQfreemem(name);

@@ -18,8 +18,8 @@
 
 #include <libpq-fe.h>
 
-#define WB_LSN_FORMAT "%X/%X"
-#define WB_LSN_ARGS(lsn) ((unsigned int) ((lsn) >> 32)), ((unsigned int) (lsn))
+#include "wb.h"
+
 
 typedef struct wb_pgstream
 {
@@ -58,6 +58,5 @@ extern wb_pgread pgstream_read(wb_pgstream *ps, wb_pgrecord *rec);
 extern int	pgstream_wait(wb_pgstream *ps, int timeout_ms);
 extern int	pgstream_send_status(wb_pgstream *ps, uint64_t flush_lsn, bool force);
 extern void pgstream_close(wb_pgstream *ps);
-extern int64_t wb_now_us(void);
 
 #endif							/* WB_PGSTREAM_H */

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "pgstream.h"
 #include "record.h"
+#include "wb.h"
 
 /* ---------- relation cache: relid -> latest RELATION record ---------- */
 
@@ -58,9 +59,7 @@ relation_store(wb_publisher *pub, uint32_t relid, const char *record, size_t len
 		size_t		old_cap = pub->relations_cap;
 
 		pub->relations_cap = old_cap ? old_cap * 2 : 64;
-		pub->relations = calloc(pub->relations_cap, sizeof(wb_relentry));
-		if (pub->relations == NULL)
-			abort();
+		pub->relations = xcalloc(pub->relations_cap, sizeof(wb_relentry));
 		for (size_t i = 0; i < old_cap; i++)
 			if (old[i].relid != 0)
 				*relation_slot(pub, old[i].relid) = old[i];
@@ -73,9 +72,7 @@ relation_store(wb_publisher *pub, uint32_t relid, const char *record, size_t len
 		pub->relations_used++;
 	}
 	free(entry->record);
-	entry->record = malloc(len);
-	if (entry->record == NULL)
-		abort();
+	entry->record = xmalloc(len);
 	memcpy(entry->record, record, len);
 	entry->len = len;
 }
@@ -91,9 +88,7 @@ append(wb_publisher *pub, const char *data, size_t len)
 
 		while (cap < pub->len + len)
 			cap *= 2;
-		pub->buf = realloc(pub->buf, cap);
-		if (pub->buf == NULL)
-			abort();
+		pub->buf = xrealloc(pub->buf, cap);
 		pub->cap = cap;
 	}
 	memcpy(pub->buf + pub->len, data, len);
@@ -312,9 +307,7 @@ publish_record(wb_publisher *pub, const char *data, size_t len, uint64_t lsn)
 			copy_origin(pub, &rec);
 			pub->chunk = 0;
 			free(pub->begin);
-			pub->begin = malloc(len);
-			if (pub->begin == NULL)
-				abort();
+			pub->begin = xmalloc(len);
 			memcpy(pub->begin, data, len);
 			pub->begin_len = len;
 			start_message(pub);
@@ -617,9 +610,9 @@ publish_open(wb_publisher *pub, const struct wb_config *cfg, const char *node)
 
 	memset(pub, 0, sizeof(*pub));
 	inflight_init(&pub->inflight);
-	pub->node = strdup(node);
+	pub->node = xstrdup(node);
 	topic_len = strlen(cfg->topic_prefix) + strlen(node) + 1;
-	pub->topic = malloc(topic_len);
+	pub->topic = xmalloc(topic_len);
 	snprintf(pub->topic, topic_len, "%s%s", cfg->topic_prefix, node);
 	pub->chunk_bytes = cfg->chunk_bytes;
 
