@@ -213,7 +213,12 @@ nodeinfo_read_sync(PGconn *conn, wb_sync *sync)
 		return WB_OK;
 	}
 	sync->running = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	snprintf(sync->conflict, sizeof(sync->conflict), "%s", PQgetvalue(res, 0, 1));
+	if (!conflict_policy_parse(PQgetvalue(res, 0, 1), &sync->conflict))
+	{
+		wb_log(WB_LOG_ERROR, "walbridge.sync has an unknown conflict policy \"%s\"", PQgetvalue(res, 0, 1));
+		PQclear(res);
+		return WB_ERR;
+	}
 	sync->snapshot = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
 	sync->drop_slot_requested = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
 	if (strcmp(PQgetvalue(res, 0, 4), "f") == 0)

@@ -18,6 +18,8 @@
 
 #include <libpq-fe.h>
 
+#include "conflict.h"
+
 typedef struct wb_tables
 {
 	int			count;
@@ -33,7 +35,7 @@ typedef struct wb_sync
 	char	  **peers;
 	int			ntables;		/* -1: every table with a primary key */
 	char	  **tables;
-	char		conflict[32];
+	wb_conflict_policy conflict;
 	bool		snapshot;
 	bool		drop_slot_requested;
 } wb_sync;

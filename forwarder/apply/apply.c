@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "conflict.h"
 #include "fit.h"
 #include "log.h"
 #include "pgstream.h"
@@ -58,10 +59,24 @@ run(wb_applier *ap, const char *sql, int nparams, const char *const *values)
 	return stmts_exec(&ap->stmts, sql, nparams, values);
 }
 
-/* A statement expected to succeed; false with the error copied to err. */
+/*
+ * What a statement said, read from its result once: how many rows it
+ * touched, and its first row's first value (a query's answer).
+ */
+typedef struct wb_answer
+{
+	long		touched;		/* rows touched (0 for a query) */
+	bool		has_row;		/* a query returned a row */
+	char		value[16];		/* its first value, truncated */
+} wb_answer;
+
+/*
+ * A statement expected to succeed; false with the error copied to err.
+ * With answer: what it said.
+ */
 static bool
 run_ok(wb_applier *ap, const char *sql, int nparams, const char *const *values,
-	   char *err, size_t errlen, char *tuples, size_t tupleslen)
+	   char *err, size_t errlen, wb_answer *answer)
 {
 	PGresult   *res = run(ap, sql, nparams, values);
 	ExecStatusType st = PQresultStatus(res);
@@ -78,9 +93,12 @@ run_ok(wb_applier *ap, const char *sql, int nparams, const char *const *values,
 				 detail ? ": " : "", detail ? detail : "");
 		snprintf(ap->sqlstate, sizeof(ap->sqlstate), "%s", state ? state : "");
 	}
-	else if (tuples)
-		snprintf(tuples, tupleslen, "%s", st == PGRES_TUPLES_OK ?
-				 (PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "") : PQcmdTuples(res));
+	else if (answer)
+	{
+		answer->has_row = st == PGRES_TUPLES_OK && PQntuples(res) > 0;
+		answer->touched = st == PGRES_TUPLES_OK ? 0 : strtol(PQcmdTuples(res), NULL, 10);
+		snprintf(answer->value, sizeof(answer->value), "%s", answer->has_row ? PQgetvalue(res, 0, 0) : "");
+	}
 	PQclear(res);
 	return ok;
 }
@@ -108,7 +126,7 @@ exec_or_send(wb_applier *ap, const char *sql, int nparams, const char *const *va
 			 bool expect_one, char *err, size_t errlen)
 {
 	if (!ap->fast)
-		return run_ok(ap, sql, nparams, values, err, errlen, NULL, 0);
+		return run_ok(ap, sql, nparams, values, err, errlen, NULL);
 	return pipeline_send(ap, sql, nparams, values, expect_one ? 1 : -1, err, errlen);
 }
 
@@ -177,25 +195,29 @@ params_fix(wb_applier *ap, params *p)
 static void
 append_condition(wb_applier *ap, params *p, const char *row)
 {
-	if (strcmp(ap->policy, "apply_remote") == 0)
+	switch (ap->policy)
 	{
-		buf_puts(&ap->sql, "true");
-		return;
-	}
-	if (strcmp(ap->policy, "last_writer_wins") == 0)
-	{
-		int			a = param_string(ap, p, ap->txn_time);
-		int			b = param_string(ap, p, ap->origin_oid);
-		int			c = param_string(ap, p, ap->peer);
+		case WB_POLICY_APPLY_REMOTE:
+			buf_puts(&ap->sql, "true");
+			return;
+		case WB_POLICY_LAST_WRITER_WINS:
+			{
+				int			a = param_string(ap, p, ap->txn_time);
+				int			b = param_string(ap, p, ap->origin_oid);
+				int			c = param_string(ap, p, ap->peer);
 
-		buf_printf(&ap->sql, "walbridge.remote_wins(%sxmin, $%d::timestamptz, $%d::oid, $%d::text)",
-				   row, a, b, c);
-		return;
+				buf_printf(&ap->sql, "walbridge.remote_wins(%sxmin, $%d::timestamptz, $%d::oid, $%d::text)",
+						   row, a, b, c);
+				return;
+			}
+		case WB_POLICY_KEEP_LOCAL:
+		case WB_POLICY_ERROR:
+			/* only rows this peer wrote last (or unknown) */
+			buf_printf(&ap->sql, "(SELECT c.timestamp IS NULL OR c.roident = $%d::oid"
+					   " FROM pg_catalog.pg_xact_commit_timestamp_origin(%sxmin) c)",
+					   param_string(ap, p, ap->origin_oid), row);
+			return;
 	}
-	/* keep_local, error: only rows this peer wrote last (or unknown) */
-	buf_printf(&ap->sql, "(SELECT c.timestamp IS NULL OR c.roident = $%d::oid"
-			   " FROM pg_catalog.pg_xact_commit_timestamp_origin(%sxmin) c)",
-			   param_string(ap, p, ap->origin_oid), row);
 }
 
 /*
@@ -288,8 +310,8 @@ remote_json(wb_applier *ap, wb_buf *out, const wb_relmap *rm, const wb_record *r
  * remote one, and the decision.
  */
 static bool
-log_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, const char *kind,
-			 const char *decision, char *err, size_t errlen)
+log_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_conflict_kind kind,
+			 wb_resolution decision, char *err, size_t errlen)
 {
 	wb_buf		remote = {0};
 	params		p;				/* 34 kB: never zeroed, only p.n is read first */
@@ -306,8 +328,8 @@ log_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, const ch
 			   " SELECT $1, $2, $3, $4, (SELECT to_jsonb(t) FROM %s t WHERE ", rm->local);
 	param_string(ap, &p, ap->peer);
 	param_string(ap, &p, rm->display);
-	param_string(ap, &p, kind);
-	param_string(ap, &p, decision);
+	param_string(ap, &p, wb_conflict_kind_names[kind]);
+	param_string(ap, &p, wb_resolution_names[decision]);
 	append_key(ap, &p, rm, rec);
 	buf_printf(&ap->sql, "), coalesce((SELECT (walbridge.row_writer(t.xmin)).commit_time FROM %s t WHERE ", rm->local);
 	append_key(ap, &p, rm, rec);
@@ -322,7 +344,7 @@ log_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, const ch
 			   param_string(ap, &p, remote.data), param_string(ap, &p, ap->txn_time),
 			   param_string(ap, &p, ap->txn_lsn));
 	params_fix(ap, &p);
-	ok = run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL, 0);
+	ok = run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL);
 	buf_free(&remote);
 	ap->conflicts++;
 	return ok;
@@ -342,7 +364,7 @@ static int
 row_exists(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
 {
 	params		p;				/* 34 kB: never zeroed, only p.n is read first */
-	char		got[8] = "";
+	wb_answer	got;
 
 	p.n = 0;
 	buf_reset(&ap->sql);
@@ -350,9 +372,9 @@ row_exists(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err,
 	buf_printf(&ap->sql, "SELECT count(*) FROM %s WHERE ", rm->local);
 	append_key(ap, &p, rm, rec);
 	params_fix(ap, &p);
-	if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, got, sizeof(got)))
+	if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, &got))
 		return -1;
-	return strcmp(got, "0") != 0;
+	return strtol(got.value, NULL, 10) != 0;
 }
 
 /*
@@ -433,7 +455,7 @@ static int
 deleted_later(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
 {
 	params		p;				/* 34 kB: never zeroed, only p.n is read first */
-	char		got[8] = "";
+	wb_answer	got;
 
 	if (rm->tombstones == NULL || !relmap_key_is_primary(rm, rec))
 		return 0;
@@ -443,9 +465,9 @@ deleted_later(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *e
 	buf_printf(&ap->sql, " FROM %s wb_d WHERE ", rm->tombstones);
 	append_key(ap, &p, rm, rec);
 	params_fix(ap, &p);
-	if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, got, sizeof(got)))
+	if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, &got))
 		return -1;
-	return strcmp(got, "t") == 0;
+	return got.value[0] == 't';
 }
 
 /*
@@ -487,7 +509,7 @@ record_tombstone(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char
 	if (first == NULL)
 		return true;
 	params_fix(ap, &p);
-	return run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL, 0);
+	return run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL);
 }
 
 static bool
@@ -520,12 +542,12 @@ build_update(wb_applier *ap, params *p, const wb_relmap *rm, const wb_record *re
 static int
 run_touched(wb_applier *ap, params *p, char *err, size_t errlen)
 {
-	char		touched[32] = "";
+	wb_answer	got;
 
 	params_fix(ap, p);
-	if (!run_ok(ap, ap->sql.data, p->n, p->values, err, errlen, touched, sizeof(touched)))
+	if (!run_ok(ap, ap->sql.data, p->n, p->values, err, errlen, &got))
 		return -1;
-	return strcmp(touched, "1") == 0;
+	return got.touched == 1;
 }
 
 /*
@@ -643,21 +665,157 @@ batch_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, bool *ta
 }
 
 /*
- * One change.  In a pipeline (ap->fast): only the statement that applies
- * it when nothing conflicts, in bulk where it can.  One at a time: one
- * statement that applies unless the local row belongs to a newer write
- * (the policy's condition); only when it touches no row do we look
- * closer, decide and record the conflict.
+ * Decide a conflict of this kind by the node's policy (remote_wins: see
+ * conflict_decide()); false with the policy's error in err when it is
+ * "error".  Recorded by log_conflict() once the decision is carried out.
  */
 static bool
-apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
+decide(wb_applier *ap, const wb_relmap *rm, wb_conflict_kind kind, bool remote_wins,
+	   wb_resolution *decision, char *err, size_t errlen)
 {
-	wb_relmap  *rm = relmaps_find(&ap->maps, rec->u.change.relid);
-	params		p;				/* 34 kB: never zeroed, only p.n is read first */
-	char		touched[32] = "";
-	int			exists;
+	*decision = conflict_decide(kind, ap->policy, remote_wins);
+	if (*decision != WB_RESOLVE_ERROR)
+		return true;
+	conflict_error_text(err, errlen, kind, rm->display);
+	return false;
+}
 
-	p.n = 0;
+/* Who wrote the row an insert found in its way (the policy's condition says who wins). */
+typedef enum wb_row_owner
+{
+	ROW_GONE,					/* no row (deleted meanwhile) */
+	ROW_SAME_PEER,				/* this peer wrote it last: no conflict */
+	ROW_REMOTE_WINS,			/* another writer; the change wins */
+	ROW_LOCAL_WINS				/* another writer; the row wins */
+} wb_row_owner;
+
+static bool
+insert_owner(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_row_owner *owner,
+			 char *err, size_t errlen)
+{
+	params		p;				/* 34 kB: never zeroed, only p.n is read first */
+	wb_answer	got;
+
+	start_statement(ap, &p);
+	buf_printf(&ap->sql, "SELECT CASE WHEN (SELECT c.roident = $%d::oid FROM pg_xact_commit_timestamp_origin(xmin) c)"
+			   " THEN 'same' WHEN ", param_string(ap, &p, ap->origin_oid));
+	append_condition(ap, &p, "");
+	buf_printf(&ap->sql, " THEN 'remote' ELSE 'local' END FROM %s WHERE ", rm->local);
+	append_key(ap, &p, rm, rec);
+	buf_puts(&ap->sql, " FOR UPDATE");
+	params_fix(ap, &p);
+	if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, &got))
+		return false;
+	*owner = !got.has_row ? ROW_GONE :
+		strcmp(got.value, "same") == 0 ? ROW_SAME_PEER :
+		strcmp(got.value, "remote") == 0 ? ROW_REMOTE_WINS : ROW_LOCAL_WINS;
+	return true;
+}
+
+/*
+ * An INSERT (or snapshot row), one at a time.  The key exists here:
+ * written last by this same peer (its snapshot, sent again), simply the
+ * newer version; otherwise two nodes inserted the same key (or a later
+ * delete here removed it): decide, record, apply.
+ */
+static bool
+insert_one(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	params		p;				/* 34 kB: never zeroed, only p.n is read first */
+	wb_answer	got;
+	wb_row_owner owner;
+	wb_conflict_kind kind;
+	wb_resolution decision;
+
+	start_statement(ap, &p);
+	build_insert(ap, &p, rm, &rec->u.change.new, true);
+	params_fix(ap, &p);
+	if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, &got))
+		return false;
+	if (got.touched == 1)
+		return true;
+	if (!insert_owner(ap, rm, rec, &owner, err, errlen))
+		return false;
+	if (owner != ROW_SAME_PEER)
+	{
+		kind = owner == ROW_GONE && rm->tombstones ? WB_CONFLICT_INSERT_DELETED : WB_CONFLICT_INSERT_EXISTS;
+		if (!decide(ap, rm, kind, owner == ROW_REMOTE_WINS, &decision, err, errlen) ||
+			!log_conflict(ap, rm, rec, kind, decision, err, errlen))
+			return false;
+		if (decision != WB_RESOLVE_APPLY_REMOTE)
+			return true;
+	}
+	start_statement(ap, &p);
+	build_update(ap, &p, rm, rec);
+	params_fix(ap, &p);
+	/* the decision is made: apply whatever the condition says now */
+	return run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL);
+}
+
+/*
+ * An UPDATE, one at a time, that touched no row: the row here is newer,
+ * or missing (deleted here later: it stays deleted; else inserted).
+ */
+static bool
+update_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	params		p;				/* 34 kB: never zeroed, only p.n is read first */
+	int			exists;
+	int			deleted;
+	wb_conflict_kind kind;
+	wb_resolution decision;
+
+	if ((exists = row_exists(ap, rm, rec, err, errlen)) < 0)
+		return false;
+	kind = exists ? WB_CONFLICT_UPDATE_DIFFERS : WB_CONFLICT_UPDATE_MISSING;
+	if (!decide(ap, rm, kind, false, &decision, err, errlen))
+		return false;
+	if (!exists)
+	{
+		if ((deleted = deleted_later(ap, rm, rec, err, errlen)) < 0)
+			return false;
+		if (deleted)
+		{
+			kind = WB_CONFLICT_UPDATE_DELETED;
+			decision = conflict_decide(kind, ap->policy, false);
+		}
+	}
+	if (decision == WB_RESOLVE_INSERT_REMOTE)
+	{
+		start_statement(ap, &p);
+		build_insert(ap, &p, rm, &rec->u.change.new, false);
+		params_fix(ap, &p);
+		if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL))
+			return false;
+	}
+	return log_conflict(ap, rm, rec, kind, decision, err, errlen);
+}
+
+/*
+ * A DELETE, one at a time, that touched no row: the row here is newer
+ * (kept), or gone already (its delete remembered as a tombstone).
+ */
+static bool
+delete_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	int			exists;
+	wb_conflict_kind kind;
+	wb_resolution decision;
+
+	if ((exists = row_exists(ap, rm, rec, err, errlen)) < 0)
+		return false;
+	kind = exists ? WB_CONFLICT_DELETE_DIFFERS : WB_CONFLICT_DELETE_MISSING;
+	if (!decide(ap, rm, kind, false, &decision, err, errlen))
+		return false;
+	if (!exists && !record_tombstone(ap, rm, rec, err, errlen))
+		return false;
+	return log_conflict(ap, rm, rec, kind, decision, err, errlen);
+}
+
+/* Whether the change can be applied to rm at all: false with err if not. */
+static bool
+change_fits(const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
 	if (rm == NULL)
 	{
 		snprintf(err, errlen, "%s record for relid %u without its RELATION record",
@@ -682,7 +840,25 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 				 relmap_old_count(rm, rec), rec->u.change.old_kind == WB_OLD_FULL ? "" : "identity ");
 		return false;
 	}
+	return true;
+}
 
+/*
+ * One change.  In a pipeline (ap->fast): only the statement that applies
+ * it when nothing conflicts, in bulk where it can.  One at a time: one
+ * statement that applies unless the local row belongs to a newer write
+ * (the policy's condition); only when it touches no row do we look
+ * closer, decide and record the conflict.
+ */
+static bool
+apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
+{
+	wb_relmap  *rm = relmaps_find(&ap->maps, rec->u.change.relid);
+	params		p;				/* 34 kB: never zeroed, only p.n is read first */
+	int			touched;
+
+	if (!change_fits(rm, rec, err, errlen))
+		return false;
 	if (ap->fast)
 	{
 		bool		taken;
@@ -693,68 +869,15 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 			return true;
 	}
 
-	buf_reset(&ap->sql);
-	buf_reset(&ap->text);
+	start_statement(ap, &p);
 	switch (rec->tag)
 	{
 		case WB_REC_INSERT:
 		case WB_REC_SNAPSHOT:
+			if (!ap->fast)
+				return insert_one(ap, rm, rec, err, errlen);
 			build_insert(ap, &p, rm, &rec->u.change.new, true);
-			if (ap->fast)
-				return send_change(ap, &p, err, errlen);
-			params_fix(ap, &p);
-			if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, touched, sizeof(touched)))
-				return false;
-			if (strcmp(touched, "1") == 0)
-				return true;
-
-			/*
-			 * The key exists here.  Written last by this same peer (its
-			 * snapshot, sent again): simply the newer version.  Otherwise
-			 * two nodes inserted the same key: decide, record, apply.
-			 */
-			start_statement(ap, &p);
-			buf_printf(&ap->sql, "SELECT CASE WHEN (SELECT c.roident = $%d::oid FROM pg_xact_commit_timestamp_origin(xmin) c)"
-					   " THEN 'same' WHEN ", param_string(ap, &p, ap->origin_oid));
-			append_condition(ap, &p, "");
-			buf_printf(&ap->sql, " THEN 'remote' ELSE 'local' END FROM %s WHERE ", rm->local);
-			append_key(ap, &p, rm, rec);
-			buf_puts(&ap->sql, " FOR UPDATE");
-			params_fix(ap, &p);
-			if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, touched, sizeof(touched)))
-				return false;
-			if (touched[0] == '\0' && rm->tombstones)
-			{
-				/* no row: the insert lost to a later delete here */
-				if (strcmp(ap->policy, "error") == 0)
-				{
-					snprintf(err, errlen, "conflict: the row inserted into %s was deleted here later (conflict policy \"error\")",
-							 rm->display);
-					return false;
-				}
-				return log_conflict(ap, rm, rec, "insert_deleted", "keep_local", err, errlen);
-			}
-			if (strcmp(touched, "same") != 0)
-			{
-				bool		remote = strcmp(touched, "remote") == 0;
-
-				if (strcmp(ap->policy, "error") == 0)
-				{
-					snprintf(err, errlen, "conflict: a row with the same key exists in %s (conflict policy \"error\")",
-							 rm->display);
-					return false;
-				}
-				if (!log_conflict(ap, rm, rec, "insert_exists", remote ? "apply_remote" : "keep_local",
-								  err, errlen))
-					return false;
-				if (!remote)
-					return true;
-			}
-			start_statement(ap, &p);
-			build_update(ap, &p, rm, rec);
-			params_fix(ap, &p);
-			/* the decision is made: apply whatever the condition says now */
-			return run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL, 0);
+			return send_change(ap, &p, err, errlen);
 
 		case WB_REC_UPDATE:
 			if (!build_update(ap, &p, rm, rec))
@@ -766,29 +889,9 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 			}
 			if (ap->fast)
 				return send_change(ap, &p, err, errlen);
-			if ((exists = run_touched(ap, &p, err, errlen)) != 0)
-				return exists > 0;
-			if ((exists = row_exists(ap, rm, rec, err, errlen)) < 0)
-				return false;
-			if (strcmp(ap->policy, "error") == 0)
-			{
-				snprintf(err, errlen, "conflict: the row updated in %s is %s here (conflict policy \"error\")",
-						 rm->display, exists ? "newer" : "missing");
-				return false;
-			}
-			if (exists)
-				return log_conflict(ap, rm, rec, "update_differs", "keep_local", err, errlen);
-			/* deleted here by a later transaction: stays deleted */
-			if ((exists = deleted_later(ap, rm, rec, err, errlen)) != 0)
-				return exists > 0 &&
-					log_conflict(ap, rm, rec, "update_deleted", "keep_local", err, errlen);
-			/* missing here: insert it */
-			start_statement(ap, &p);
-			build_insert(ap, &p, rm, &rec->u.change.new, false);
-			params_fix(ap, &p);
-			if (!run_ok(ap, ap->sql.data, p.n, p.values, err, errlen, NULL, 0))
-				return false;
-			return log_conflict(ap, rm, rec, "update_missing", "insert_remote", err, errlen);
+			if ((touched = run_touched(ap, &p, err, errlen)) != 0)
+				return touched > 0;
+			return update_conflict(ap, rm, rec, err, errlen);
 
 		case WB_REC_DELETE:
 			if (!rec->u.change.old.present)
@@ -802,20 +905,9 @@ apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 			append_condition(ap, &p, "");
 			if (ap->fast)
 				return send_change(ap, &p, err, errlen);
-			if ((exists = run_touched(ap, &p, err, errlen)) != 0)
-				return exists > 0;
-			if ((exists = row_exists(ap, rm, rec, err, errlen)) < 0)
-				return false;
-			if (exists && strcmp(ap->policy, "error") == 0)
-			{
-				snprintf(err, errlen, "conflict: the row deleted from %s is newer here (conflict policy \"error\")",
-						 rm->display);
-				return false;
-			}
-			if (!exists && !record_tombstone(ap, rm, rec, err, errlen))
-				return false;
-			return log_conflict(ap, rm, rec, exists ? "delete_differs" : "delete_missing",
-								exists ? "keep_local" : "ignore", err, errlen);
+			if ((touched = run_touched(ap, &p, err, errlen)) != 0)
+				return touched > 0;
+			return delete_conflict(ap, rm, rec, err, errlen);
 		default:
 			return true;
 	}
@@ -1198,7 +1290,7 @@ apply_pipelined(wb_applier *ap, int64_t offset, const char *payload, size_t len,
 			snprintf(err, sizeof(err), "%s", ap->stmts.why);
 		}
 	}
-	if (sent && finish && run_ok(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL, 0))
+	if (sent && finish && run_ok(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL))
 	{
 		ap->in_txn = false;
 		return PIPELINED;
@@ -1277,7 +1369,7 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 
 	if (first)
 	{
-		if (!run_ok(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL, 0))
+		if (!run_ok(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL))
 			return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
 		ap->in_txn = true;
 	}
@@ -1292,7 +1384,7 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 		return WB_APPLY_OK;
 
 	if (!record_progress(ap, offset, true, err, sizeof(err)) ||
-		!run_ok(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL, 0))
+		!run_ok(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL))
 	{
 		if (connection_lost(ap))
 			return WB_APPLY_FAILED;
@@ -1328,12 +1420,12 @@ apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 			break;
 	}
 
-	if (!run_ok(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL, 0))
+	if (!run_ok(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL))
 		return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
 	ap->in_txn = true;
 	if ((apply && !apply_records(ap, payload, len, err, sizeof(err))) ||
 		!record_progress(ap, offset, false, err, sizeof(err)) ||
-		!run_ok(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL, 0))
+		!run_ok(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL))
 	{
 		if (connection_lost(ap))
 			return WB_APPLY_FAILED;
@@ -1414,7 +1506,7 @@ apply_pin_start(wb_applier *ap, int64_t next)
 
 int
 apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *node,
-		   const char *topic, const char *policy)
+		   const char *topic, wb_conflict_policy policy)
 {
 	const char *keys[] = {"dbname", "application_name", "options", "client_encoding", NULL};
 	const char *values[] = {conninfo, "walbridged apply",
@@ -1429,7 +1521,7 @@ apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *n
 	ap->peer = xstrdup(peer);
 	ap->node = xstrdup(node);
 	ap->topic = xstrdup(topic);
-	ap->policy = xstrdup(policy);
+	ap->policy = policy;
 	ap->applied_offset = WB_OFFSET_NONE;
 	ap->skip_offset = -1;
 	ap->conflict_recorded_offset = -1;
@@ -1481,6 +1573,5 @@ apply_close(wb_applier *ap)
 	free(ap->peer);
 	free(ap->node);
 	free(ap->topic);
-	free(ap->policy);
 	memset(ap, 0, sizeof(*ap));
 }

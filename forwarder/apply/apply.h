@@ -20,6 +20,7 @@
 #include <libpq-fe.h>
 
 #include "batch.h"
+#include "conflict.h"
 #include "relmap.h"
 #include "sqltext.h"
 #include "stmts.h"
@@ -40,7 +41,7 @@ typedef struct wb_applier
 	char	   *peer;
 	char	   *node;			/* this node, for tie-breaks */
 	char	   *topic;
-	char	   *policy;			/* conflict policy */
+	wb_conflict_policy policy;	/* conflict policy */
 	PGconn	   *conn;			/* its own session: the origin is per session */
 	char		origin_oid[16];
 
@@ -90,7 +91,7 @@ typedef enum wb_apply_result
 } wb_apply_result;
 
 extern int	apply_open(wb_applier *ap, const char *conninfo, const char *peer,
-					   const char *node, const char *topic, const char *policy);
+					   const char *node, const char *topic, wb_conflict_policy policy);
 extern wb_apply_result apply_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 									 const char *payload, size_t len);
 extern wb_apply_result apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
