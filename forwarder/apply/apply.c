@@ -1166,7 +1166,7 @@ apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
 	if (ap->in_txn)
 		rollback(ap);
 	snprintf(message, sizeof(message), "topic %s offset %" PRId64 ": %s", ap->topic, offset, reason);
-	if (!ap->paused || ap->paused_offset != offset)
+	if (!apply_waiting(ap) || ap->paused_offset != offset)
 	{
 		wb_log(WB_LOG_ERROR, "applying node \"%s\" paused at %s; it resumes by itself after the fix, or after SELECT walbridge.skip('%s')",
 			   ap->peer, message, ap->peer);
@@ -1178,7 +1178,7 @@ apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
 		ap->conflict_recorded_offset = offset;
 	}
 	buf_reset(&ap->pending_conflict);
-	ap->paused = true;
+	ap->state = WB_PEER_PAUSED;
 	ap->paused_offset = offset;
 	ap->retry_at_us = wb_now_us() + RETRY_PAUSED_US;
 	ap->skipping = false;
@@ -1200,12 +1200,11 @@ apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
 void
 apply_resume(wb_applier *ap)
 {
-	ap->paused = false;
-	if (ap->rewinding)
-	{
-		ap->rewinding = false;
+	wb_peer_state was = ap->state;
+
+	ap->state = WB_PEER_RUNNING;
+	if (was == WB_PEER_REWINDING)
 		return;
-	}
 	relmaps_clear(&ap->maps);
 	/* the tables may have changed: plan everything afresh */
 	stmts_forget(&ap->stmts);
@@ -1220,8 +1219,7 @@ static wb_apply_result
 apply_rewind(wb_applier *ap)
 {
 	ap->one_by_one_lsn = ap->txn.commit_lsn;
-	ap->paused = true;
-	ap->rewinding = true;
+	ap->state = WB_PEER_REWINDING;
 	ap->paused_offset = ap->txn_first_offset;
 	ap->retry_at_us = 0;
 	return WB_APPLY_PAUSED;
@@ -1522,6 +1520,7 @@ apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *n
 	ap->node = xstrdup(node);
 	ap->topic = xstrdup(topic);
 	ap->policy = policy;
+	ap->state = WB_PEER_RUNNING;
 	ap->applied_offset = WB_OFFSET_NONE;
 	ap->skip_offset = -1;
 	ap->conflict_recorded_offset = -1;

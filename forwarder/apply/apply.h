@@ -36,6 +36,22 @@ typedef struct wb_msgmeta
 	bool		last;
 } wb_msgmeta;
 
+/*
+ * Where applying a peer stands.  Paused and rewinding both wait at
+ * paused_offset until the consumer reads the topic again from there
+ * (consume_retry_paused()); only a pause forgets the table mappings.
+ */
+typedef enum wb_peer_state
+{
+	WB_PEER_STOPPED,			/* not open (apply_close() zeroes it) */
+	WB_PEER_RUNNING,			/* messages are applied as they come */
+	WB_PEER_PAUSED,				/* stopped by bad input or a conflict at
+								 * paused_offset; retried at retry_at_us */
+	WB_PEER_REWINDING			/* a transaction needs a closer look: read
+								 * again from its first message, to apply
+								 * it one change at a time */
+} wb_peer_state;
+
 typedef struct wb_applier
 {
 	char	   *peer;
@@ -51,7 +67,7 @@ typedef struct wb_applier
 	uint64_t	applied_lsn;	/* commit LSN of the last transaction */
 	int64_t		skip_offset;	/* skip() asked to pass this message */
 
-	bool		paused;
+	wb_peer_state state;
 	char		sqlstate[6];	/* of the last failed statement */
 	wb_buf		pending_conflict;	/* the remote row of a unique conflict
 									 * apply is about to pause on */
@@ -73,7 +89,6 @@ typedef struct wb_applier
 	wb_stmts	stmts;			/* prepared statements, pipelines */
 	bool		fast;			/* sending this message as one pipeline */
 	wb_batch	batch;			/* changes gathered for one statement */
-	bool		rewinding;		/* read the transaction again, one by one */
 	uint64_t	one_by_one_lsn; /* the transaction that needs it */
 
 	wb_buf		sql;
@@ -97,6 +112,14 @@ extern wb_apply_result apply_message(wb_applier *ap, int64_t offset, const wb_ms
 extern wb_apply_result apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));
 extern void apply_resume(wb_applier *ap);
+
+/* Paused or rewinding: waiting to read its topic again from paused_offset. */
+static inline bool
+apply_waiting(const wb_applier *ap)
+{
+	return ap->state == WB_PEER_PAUSED || ap->state == WB_PEER_REWINDING;
+}
+
 extern int	apply_reload_progress(wb_applier *ap);
 extern int	apply_pin_start(wb_applier *ap, int64_t next);
 extern void apply_close(wb_applier *ap);
