@@ -21,6 +21,7 @@
 
 #include "batch.h"
 #include "conflict.h"
+#include "sqlgen.h"
 #include "relmap.h"
 #include "sqltext.h"
 #include "stmts.h"
@@ -57,7 +58,6 @@ typedef struct wb_applier
 	char	   *peer;
 	char	   *node;			/* this node, for tie-breaks */
 	char	   *topic;
-	wb_conflict_policy policy;	/* conflict policy */
 	PGconn	   *conn;			/* its own session: the origin is per session */
 	char		origin_oid[16];
 
@@ -87,12 +87,13 @@ typedef struct wb_applier
 
 	wb_relmaps	maps;			/* the peer's tables, here */
 	wb_stmts	stmts;			/* prepared statements, pipelines */
-	bool		fast;			/* sending this message as one pipeline */
+	const struct wb_executor *exec; /* wb_exec_row, or wb_exec_bulk while
+									 * a message is one pipeline */
 	wb_batch	batch;			/* changes gathered for one statement */
 	uint64_t	one_by_one_lsn; /* the transaction that needs it */
 
-	wb_buf		sql;
-	wb_buf		text;			/* parameter values, NUL-separated */
+	wb_sqlctx	cx;				/* policy, peer, origin, source commit */
+	wb_sql		q;				/* the statement being built */
 	int64_t		end_offset;		/* topic end when last seen */
 } wb_applier;
 
