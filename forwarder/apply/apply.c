@@ -506,7 +506,7 @@ apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 					 const char *payload, size_t len)
 {
 	char		err[1024];
-	bool		apply = strcmp(meta->kind, "snapshot") == 0 && offset != ap->skip_offset;
+	bool		apply = meta->kind == WB_MSG_SNAPSHOT && offset != ap->skip_offset;
 
 	wb_msgmeta	alone = {.commit_time = meta->commit_time};
 
@@ -546,7 +546,7 @@ apply_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 {
 	if (offset <= ap->applied_offset)
 		return WB_APPLY_OK;		/* already here (fetched again) */
-	if (strcmp(meta->kind, "txn") == 0)
+	if (meta->kind == WB_MSG_TXN)
 		return apply_txn_message(ap, offset, meta, payload, len);
 	return apply_single_message(ap, offset, meta, payload, len);
 }

@@ -21,6 +21,7 @@
 
 #include "batch.h"
 #include "conflict.h"
+#include "envelope.h"
 #include "sqlgen.h"
 #include "relmap.h"
 #include "sqltext.h"
@@ -29,7 +30,7 @@
 /* What a Kafka message's headers say. */
 typedef struct wb_msgmeta
 {
-	char		kind[16];		/* txn, snapshot, message */
+	wb_msg_kind kind;
 	uint32_t	xid;
 	uint64_t	commit_lsn;
 	int64_t		commit_time;	/* usecs since the Unix epoch */

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "envelope.h"
 #include "kafkaconf.h"
 #include "log.h"
 #include "pgstream.h"
@@ -174,39 +175,39 @@ static bool
 parse_meta(const rd_kafka_message_t *rkm, wb_msgmeta *meta, char *err, size_t errlen)
 {
 	char		v[64];
+	char		kind[16];
 	unsigned int hi,
 				lo;
 
 	memset(meta, 0, sizeof(*meta));
-	if (!header(rkm, "wb.kind", meta->kind, sizeof(meta->kind)))
+	if (!header(rkm, WB_HDR_KIND, kind, sizeof(kind)))
 	{
 		snprintf(err, errlen, "the message has no wb.kind header: not written by walbridged");
 		return false;
 	}
-	if (!header(rkm, "wb.format", v, sizeof(v)) || atoi(v) != WALBRIDGE_FORMAT_VERSION)
+	if (!header(rkm, WB_HDR_FORMAT, v, sizeof(v)) || atoi(v) != WALBRIDGE_FORMAT_VERSION)
 	{
 		snprintf(err, errlen, "the message's format version is %s, this walbridged reads %d",
-				 header(rkm, "wb.format", v, sizeof(v)) ? v : "missing", WALBRIDGE_FORMAT_VERSION);
+				 header(rkm, WB_HDR_FORMAT, v, sizeof(v)) ? v : "missing", WALBRIDGE_FORMAT_VERSION);
 		return false;
 	}
-	if (strcmp(meta->kind, "txn") != 0 && strcmp(meta->kind, "snapshot") != 0 &&
-		strcmp(meta->kind, "message") != 0)
+	if (!wb_msg_kind_parse(kind, &meta->kind))
 	{
 		snprintf(err, errlen, "unknown message kind \"%s\" (wb.kind): this walbridged knows txn, snapshot and message",
-				 meta->kind);
+				 kind);
 		return false;
 	}
-	meta->chunk = header(rkm, "wb.chunk", v, sizeof(v)) ? atoi(v) : 0;
-	meta->last = header(rkm, "wb.last", v, sizeof(v)) ? strcmp(v, "1") == 0 : true;
-	if (strcmp(meta->kind, "txn") != 0)
+	meta->chunk = header(rkm, WB_HDR_CHUNK, v, sizeof(v)) ? atoi(v) : 0;
+	meta->last = header(rkm, WB_HDR_LAST, v, sizeof(v)) ? strcmp(v, "1") == 0 : true;
+	if (meta->kind != WB_MSG_TXN)
 		return true;
-	if (!header(rkm, "wb.xid", v, sizeof(v)))
+	if (!header(rkm, WB_HDR_XID, v, sizeof(v)))
 		goto missing;
 	meta->xid = (uint32_t) strtoul(v, NULL, 10);
-	if (!header(rkm, "wb.commit_lsn", v, sizeof(v)) || sscanf(v, "%X/%X", &hi, &lo) != 2)
+	if (!header(rkm, WB_HDR_COMMIT_LSN, v, sizeof(v)) || sscanf(v, "%X/%X", &hi, &lo) != 2)
 		goto missing;
 	meta->commit_lsn = ((uint64_t) hi << 32) | lo;
-	if (!header(rkm, "wb.commit_time", v, sizeof(v)))
+	if (!header(rkm, WB_HDR_COMMIT_TIME, v, sizeof(v)))
 		goto missing;
 	meta->commit_time = strtoll(v, NULL, 10);
 	return true;
@@ -276,9 +277,9 @@ dispatch(wb_consumer *c, rd_kafka_message_t *rkm)
 
 	if (!parse_meta(rkm, &meta, err, sizeof(err)) && rkm->offset != ap->skip_offset)
 		rc = apply_pause(ap, rkm->offset, "%s", err);
-	else if (rkm->offset == ap->skip_offset && strcmp(meta.kind, "txn") != 0)
+	else if (rkm->offset == ap->skip_offset && meta.kind != WB_MSG_TXN)
 	{
-		strcpy(meta.kind, "skipped");
+		meta.kind = WB_MSG_SKIPPED;
 		rc = apply_message(ap, rkm->offset, &meta, rkm->payload, rkm->len);
 	}
 	else

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "envelope.h"
 #include "kafkaconf.h"
 #include "log.h"
 #include "pgstream.h"
@@ -149,7 +150,7 @@ add_header_lsn(rd_kafka_headers_t *hdrs, const char *name, uint64_t lsn)
  * the producer queue is full.
  */
 static wb_publish_result
-produce(wb_publisher *pub, uint64_t id, const char *kind, bool last, uint64_t end_lsn)
+produce(wb_publisher *pub, uint64_t id, wb_msg_kind kind, bool last, uint64_t end_lsn)
 {
 	for (;;)
 	{
@@ -158,23 +159,23 @@ produce(wb_publisher *pub, uint64_t id, const char *kind, bool last, uint64_t en
 		char		format[8];
 
 		snprintf(format, sizeof(format), "%d", WALBRIDGE_FORMAT_VERSION);
-		add_header(hdrs, "wb.node", pub->node);
-		add_header(hdrs, "wb.kind", kind);
-		add_header(hdrs, "wb.format", format);
+		add_header(hdrs, WB_HDR_NODE, pub->node);
+		add_header(hdrs, WB_HDR_KIND, wb_msg_kind_names[kind]);
+		add_header(hdrs, WB_HDR_FORMAT, format);
 		if (pub->in_txn)
 		{
-			add_header_u64(hdrs, "wb.xid", pub->xid);
-			add_header_lsn(hdrs, "wb.commit_lsn", pub->commit_lsn);
-			add_header_u64(hdrs, "wb.commit_time", (uint64_t) pub->commit_time);
+			add_header_u64(hdrs, WB_HDR_XID, pub->xid);
+			add_header_lsn(hdrs, WB_HDR_COMMIT_LSN, pub->commit_lsn);
+			add_header_u64(hdrs, WB_HDR_COMMIT_TIME, (uint64_t) pub->commit_time);
 			if (pub->origin[0] != '\0')
-				add_header(hdrs, "wb.origin", pub->origin);
+				add_header(hdrs, WB_HDR_ORIGIN, pub->origin);
 		}
 		if (pub->in_snapshot)
-			add_header(hdrs, "wb.table", pub->snapshot_table);
+			add_header(hdrs, WB_HDR_TABLE, pub->snapshot_table);
 		if (last && end_lsn != 0)
-			add_header_lsn(hdrs, "wb.end_lsn", end_lsn);
-		add_header_u64(hdrs, "wb.chunk", (uint64_t) pub->chunk);
-		add_header(hdrs, "wb.last", last ? "1" : "0");
+			add_header_lsn(hdrs, WB_HDR_END_LSN, end_lsn);
+		add_header_u64(hdrs, WB_HDR_CHUNK, (uint64_t) pub->chunk);
+		add_header(hdrs, WB_HDR_LAST, last ? "1" : "0");
 
 		err = rd_kafka_producev(pub->rk,
 								RD_KAFKA_V_TOPIC(pub->topic),
@@ -221,7 +222,7 @@ produce(wb_publisher *pub, uint64_t id, const char *kind, bool last, uint64_t en
 
 /* Send what has accumulated beyond BEGIN, and start the next chunk. */
 static wb_publish_result
-flush_chunk(wb_publisher *pub, uint64_t id, const char *kind)
+flush_chunk(wb_publisher *pub, uint64_t id, wb_msg_kind kind)
 {
 	wb_publish_result rc;
 
@@ -234,7 +235,7 @@ flush_chunk(wb_publisher *pub, uint64_t id, const char *kind)
 
 /* Append a change-like record, chunking first when it would not fit. */
 static wb_publish_result
-append_change(wb_publisher *pub, uint64_t id, const char *kind, const wb_record *rec,
+append_change(wb_publisher *pub, uint64_t id, wb_msg_kind kind, const wb_record *rec,
 			  const char *data, size_t len)
 {
 	wb_publish_result rc = WB_PUBLISH_OK;
@@ -330,7 +331,7 @@ publish_record(wb_publisher *pub, const char *data, size_t len, uint64_t lsn)
 				return WB_PUBLISH_FAILED;
 			}
 			append(pub, data, len);
-			rc = produce(pub, pub->txn_id, "txn", true, rec.u.commit.end_lsn);
+			rc = produce(pub, pub->txn_id, WB_MSG_TXN, true, rec.u.commit.end_lsn);
 			if (rc != WB_PUBLISH_OK)
 				return rc;		/* left open: it can never be confirmed */
 			inflight_close(&pub->inflight, pub->txn_id, rec.u.commit.end_lsn);
@@ -347,12 +348,12 @@ publish_record(wb_publisher *pub, const char *data, size_t len, uint64_t lsn)
 				pub->chunk = 0;
 				start_message(pub);
 				append(pub, data, len);
-				rc = produce(pub, id, "message", true, 0);
+				rc = produce(pub, id, WB_MSG_MESSAGE, true, 0);
 				if (rc == WB_PUBLISH_OK)
 					inflight_close(&pub->inflight, id, lsn);
 				return rc;
 			}
-			return append_change(pub, pub->txn_id, "txn", &rec, data, len);
+			return append_change(pub, pub->txn_id, WB_MSG_TXN, &rec, data, len);
 
 		case WB_REC_SNAPSHOT:
 			wb_log(WB_LOG_ERROR, "the slot sent a SNAPSHOT record at " WB_LSN_FORMAT, WB_LSN_ARGS(lsn));
@@ -365,7 +366,7 @@ publish_record(wb_publisher *pub, const char *data, size_t len, uint64_t lsn)
 					   wb_record_tag_name(rec.tag), WB_LSN_ARGS(lsn));
 				return WB_PUBLISH_FAILED;
 			}
-			return append_change(pub, pub->txn_id, "txn", &rec, data, len);
+			return append_change(pub, pub->txn_id, WB_MSG_TXN, &rec, data, len);
 	}
 }
 
@@ -408,7 +409,7 @@ publish_snapshot_record(wb_publisher *pub, const char *data, size_t len)
 		relation_slot(pub, rec.u.relation.relid)->in_message = pub->generation;
 		return WB_PUBLISH_OK;
 	}
-	return append_change(pub, pub->txn_id, "snapshot", &rec, data, len);
+	return append_change(pub, pub->txn_id, WB_MSG_SNAPSHOT, &rec, data, len);
 }
 
 wb_publish_result
@@ -416,7 +417,7 @@ publish_snapshot_end(wb_publisher *pub)
 {
 	wb_publish_result rc;
 
-	rc = produce(pub, pub->txn_id, "snapshot", true, 0);
+	rc = produce(pub, pub->txn_id, WB_MSG_SNAPSHOT, true, 0);
 	if (rc != WB_PUBLISH_OK)
 		return rc;
 	inflight_close(&pub->inflight, pub->txn_id, 0);
