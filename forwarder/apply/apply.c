@@ -2,7 +2,11 @@
  *
  * apply.c
  *		Apply a peer's messages: one local transaction per source
- *		transaction, exactly once.
+ *		transaction, exactly once.  The per-peer state machine (running,
+ *		paused, rewinding; apply.h) and the choice of executor: each message
+ *		goes as one pipeline first (exec_bulk.c); what that cannot settle is
+ *		applied again one change at a time (exec_row.c), where conflicts are
+ *		decided (conflict.c) and reported (report.c).
  *
  * Exactly once: the session runs under the replication origin
  * walbridge_<peer>; a transaction's last chunk sets the origin's LSN and
@@ -35,6 +39,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "dispatch.h"
 #include "exec.h"
 #include "log.h"
 #include "record.h"
@@ -65,148 +70,6 @@ rollback(wb_applier *ap)
 
 	PQclear(res);
 	ap->in_txn = false;
-}
-
-/* --------------------------------------------------------------- records */
-
-/* Whether the change can be applied to rm at all: false with err if not. */
-static bool
-change_fits(const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
-{
-	if (rm == NULL)
-	{
-		snprintf(err, errlen, "%s record for relid %u without its RELATION record",
-				 wb_record_tag_name(rec->tag), rec->u.change.relid);
-		return false;
-	}
-	if (rm->error)
-	{
-		snprintf(err, errlen, "%s", rm->error);
-		return false;
-	}
-	if (rec->u.change.new.present && rec->u.change.new.count != (uint32_t) rm->ncols)
-	{
-		snprintf(err, errlen, "%s record for %s has %u values for %d columns",
-				 wb_record_tag_name(rec->tag), rm->display, rec->u.change.new.count, rm->ncols);
-		return false;
-	}
-	if (rec->u.change.old.present && rec->u.change.old.count != relmap_old_count(rm, rec))
-	{
-		snprintf(err, errlen, "%s record for %s has %u old values for %u %scolumns",
-				 wb_record_tag_name(rec->tag), rm->display, rec->u.change.old.count,
-				 relmap_old_count(rm, rec), rec->u.change.old_kind == WB_OLD_FULL ? "" : "identity ");
-		return false;
-	}
-	return true;
-}
-
-/* One change, by the executor of the moment (see exec.h). */
-static bool
-apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
-{
-	wb_relmap  *rm = relmaps_find(&ap->maps, rec->u.change.relid);
-
-	if (!change_fits(rm, rec, err, errlen))
-		return false;
-	return ap->exec->change(ap, rm, rec, err, errlen);
-}
-
-static bool
-apply_truncate(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
-{
-	wb_mpcur	cur = rec->u.truncate.relids;
-
-	wb_buf	   *sql = &ap->q.sql;
-
-	if (!ap->exec->flush(ap, err, errlen))
-		return false;
-	buf_reset(sql);
-	buf_puts(sql, "TRUNCATE ");
-	for (uint32_t i = 0; i < rec->u.truncate.nrelids; i++)
-	{
-		wb_relmap  *rm = relmaps_find(&ap->maps, wb_record_next_relid(&cur));
-
-		if (rm == NULL || rm->error)
-		{
-			snprintf(err, errlen, "%s", rm ? rm->error : "TRUNCATE of a table without its RELATION record");
-			return false;
-		}
-		buf_printf(sql, "%s%s", i > 0 ? ", " : "", rm->local);
-	}
-	if (rec->u.truncate.flags & WB_TRUNCATE_RESTART_SEQS)
-		buf_puts(sql, " RESTART IDENTITY");
-	if (rec->u.truncate.flags & WB_TRUNCATE_CASCADE)
-		buf_puts(sql, " CASCADE");
-	return ap->exec->statement(ap, sql->data, 0, NULL, false, err, errlen);
-}
-
-/*
- * The next record of a message (its bytes at payload + *start, *reclen
- * long): 1, or 0 at the end, or -1 with err if it does not decode.
- */
-static int
-next_record(wb_mpcur *cur, const char *payload, wb_record *rec, size_t *start, size_t *reclen,
-			char *err, size_t errlen)
-{
-	char		perr[WB_RECORD_ERRLEN];
-	int			rc;
-
-	if (wb_mp_at_end(cur))
-		return 0;
-	*start = wb_mp_offset(cur);
-	if ((rc = wb_mp_skip(cur)) != WB_MP_OK)
-	{
-		snprintf(err, errlen, "the message does not decode: byte %zu: %s", *start, wb_mp_strerror(rc));
-		return -1;
-	}
-	*reclen = wb_mp_offset(cur) - *start;
-	if (!wb_record_parse(payload + *start, *reclen, rec, perr, sizeof(perr)))
-	{
-		snprintf(err, errlen, "the message does not decode: %s", perr);
-		return -1;
-	}
-	return 1;
-}
-
-/* Every record of a message, in order. */
-static bool
-apply_records(wb_applier *ap, const char *payload, size_t len, char *err, size_t errlen)
-{
-	wb_mpcur	cur;
-	wb_record	rec;
-	size_t		start;
-	size_t		reclen;
-	int			got;
-
-	wb_mp_init(&cur, payload, len);
-	while ((got = next_record(&cur, payload, &rec, &start, &reclen, err, errlen)) > 0)
-	{
-		switch (rec.tag)
-		{
-			case WB_REC_BEGIN:
-			case WB_REC_COMMIT:
-			case WB_REC_MESSAGE:
-				break;
-			case WB_REC_RELATION:
-				if (!relmaps_describe(&ap->maps, &ap->stmts, payload + start, reclen, &rec, err, errlen))
-					return false;
-				break;
-			case WB_REC_TRUNCATE:
-				if (!apply_truncate(ap, &rec, err, errlen))
-					return false;
-				break;
-			default:
-				ap->sqlstate[0] = '\0';
-				if (!apply_change(ap, &rec, err, errlen))
-				{
-					if (ap->exec == &wb_exec_row)
-						report_failure(ap, &rec, err, errlen);
-					return false;
-				}
-				break;
-		}
-	}
-	return got == 0 && ap->exec->flush(ap, err, errlen);
 }
 
 /* ------------------------------------------------------------- progress */
@@ -330,24 +193,6 @@ apply_rewind(wb_applier *ap)
 	return WB_APPLY_PAUSED;
 }
 
-/* Resolve the message's RELATION records before its pipeline starts. */
-static bool
-describe_relations(wb_applier *ap, const char *payload, size_t len, char *err, size_t errlen)
-{
-	wb_mpcur	cur;
-	wb_record	rec;
-	size_t		start;
-	size_t		reclen;
-	int			got;
-
-	wb_mp_init(&cur, payload, len);
-	while ((got = next_record(&cur, payload, &rec, &start, &reclen, err, errlen)) > 0)
-		if (rec.tag == WB_REC_RELATION &&
-			!relmaps_describe(&ap->maps, &ap->stmts, payload + start, reclen, &rec, err, errlen))
-			return false;
-	return got == 0;
-}
-
 typedef enum wb_pipelined
 {
 	PIPELINED,					/* applied (and committed, if finish) */
@@ -371,7 +216,7 @@ apply_pipelined(wb_applier *ap, int64_t offset, const char *payload, size_t len,
 	bool		sent;
 	wb_pipeline_result r;
 
-	if (changes && !describe_relations(ap, payload, len, err, sizeof(err)))
+	if (changes && !dispatch_relations(ap, payload, len, err, sizeof(err)))
 		sent = false;
 	else
 	{
@@ -380,7 +225,7 @@ apply_pipelined(wb_applier *ap, int64_t offset, const char *payload, size_t len,
 		ap->exec = &wb_exec_bulk;
 		batch_reset(&ap->batch);
 		sent = (!begin || ap->exec->statement(ap, "BEGIN", 0, NULL, false, err, sizeof(err))) &&
-			(!changes || apply_records(ap, payload, len, err, sizeof(err))) &&
+			(!changes || dispatch_records(ap, payload, len, err, sizeof(err))) &&
 			(!finish || record_progress(ap, offset, with_commit, err, sizeof(err)));
 		ap->exec = &wb_exec_row;
 		batch_reset(&ap->batch);
@@ -476,7 +321,7 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 			return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
 		ap->in_txn = true;
 	}
-	if (!apply_records(ap, payload, len, err, sizeof(err)))
+	if (!dispatch_records(ap, payload, len, err, sizeof(err)))
 	{
 		if (connection_lost(ap))
 			return WB_APPLY_FAILED;
@@ -526,7 +371,7 @@ apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 	if (!exec_run(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL))
 		return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
 	ap->in_txn = true;
-	if ((apply && !apply_records(ap, payload, len, err, sizeof(err))) ||
+	if ((apply && !dispatch_records(ap, payload, len, err, sizeof(err))) ||
 		!record_progress(ap, offset, false, err, sizeof(err)) ||
 		!exec_run(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL))
 	{

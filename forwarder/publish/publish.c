@@ -34,6 +34,7 @@
 #include "log.h"
 #include "pgstream.h"
 #include "record.h"
+#include "topic.h"
 #include "wb.h"
 
 /* ---------- relation cache: relid -> latest RELATION record ---------- */
@@ -463,104 +464,6 @@ kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 }
 
 /*
- * Create the topic with one partition, so it holds the node's transactions
- * in commit order; an existing topic must have exactly one.
- */
-static int
-create_topic(wb_publisher *pub, int replication_factor)
-{
-	char		errstr[512];
-	rd_kafka_NewTopic_t *topic;
-	rd_kafka_queue_t *queue;
-	rd_kafka_AdminOptions_t *options;
-	rd_kafka_event_t *event;
-	rd_kafka_resp_err_t err;
-	int			rc = WB_ERR;
-
-	topic = rd_kafka_NewTopic_new(pub->topic, 1, replication_factor, errstr, sizeof(errstr));
-	if (topic == NULL)
-	{
-		wb_log(WB_LOG_ERROR, "could not describe topic \"%s\": %s", pub->topic, errstr);
-		return WB_ERR;
-	}
-	queue = rd_kafka_queue_new(pub->rk);
-	options = rd_kafka_AdminOptions_new(pub->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-	rd_kafka_AdminOptions_set_operation_timeout(options, 10000, errstr, sizeof(errstr));
-	rd_kafka_CreateTopics(pub->rk, &topic, 1, options, queue);
-	event = rd_kafka_queue_poll(queue, 20000);
-	if (event == NULL)
-		wb_log(WB_LOG_ERROR, "no answer from Kafka when creating topic \"%s\"", pub->topic);
-	else if (rd_kafka_event_error(event))
-		wb_log(WB_LOG_ERROR, "could not create topic \"%s\": %s", pub->topic,
-			   rd_kafka_event_error_string(event));
-	else
-	{
-		size_t		n;
-		const rd_kafka_topic_result_t **results =
-			rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &n);
-
-		err = n > 0 ? rd_kafka_topic_result_error(results[0]) : RD_KAFKA_RESP_ERR_UNKNOWN;
-		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-			wb_log(WB_LOG_INFO, "created topic \"%s\" with one partition", pub->topic);
-		if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-			rc = WB_OK;
-		else
-			wb_log(WB_LOG_ERROR, "could not create topic \"%s\": %s", pub->topic,
-				   n > 0 && rd_kafka_topic_result_error_string(results[0]) ?
-				   rd_kafka_topic_result_error_string(results[0]) : rd_kafka_err2str(err));
-	}
-	if (event)
-		rd_kafka_event_destroy(event);
-	rd_kafka_AdminOptions_destroy(options);
-	rd_kafka_queue_destroy(queue);
-	rd_kafka_NewTopic_destroy(topic);
-	return rc;
-}
-
-/*
- * The topic must have exactly one partition.  Create it first when asked:
- * a metadata request alone may auto-create it with the broker's default
- * partition count.
- */
-static int
-ensure_topic(wb_publisher *pub, const struct wb_config *cfg)
-{
-	const rd_kafka_metadata_t *md = NULL;
-	rd_kafka_topic_t *rkt;
-	rd_kafka_resp_err_t err;
-	int			rc = WB_OK;
-
-	if (cfg->create_topics && create_topic(pub, cfg->replication_factor) != WB_OK)
-		return WB_ERR;
-
-	rkt = rd_kafka_topic_new(pub->rk, pub->topic, NULL);
-	err = rd_kafka_metadata(pub->rk, 0, rkt, &md, 10000);
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-	{
-		wb_log(WB_LOG_ERROR, "could not read the metadata of topic \"%s\": %s",
-			   pub->topic, rd_kafka_err2str(err));
-		rc = WB_ERR;
-	}
-	else if (md->topic_cnt == 1 && md->topics[0].err)
-	{
-		wb_log(WB_LOG_ERROR, "topic \"%s\" is not available: %s%s", pub->topic,
-			   rd_kafka_err2str(md->topics[0].err),
-			   cfg->create_topics ? "" : " (create_topics is off: create it with one partition)");
-		rc = WB_ERR;
-	}
-	else if (md->topic_cnt != 1 || md->topics[0].partition_cnt != 1)
-	{
-		wb_log(WB_LOG_ERROR, "topic \"%s\" has %d partitions, but walbridge needs exactly one to keep commit order; delete it or choose another topic_prefix",
-			   pub->topic, md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0);
-		rc = WB_ERR;
-	}
-	if (md)
-		rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(rkt);
-	return rc;
-}
-
-/*
  * A chunk must fit in a Kafka message, with room for its headers and
  * batch overhead.
  */
@@ -634,7 +537,7 @@ publish_open(wb_publisher *pub, const struct wb_config *cfg, const char *node)
 	}
 	conf = NULL;				/* owned by pub->rk now */
 
-	if (ensure_topic(pub, cfg) != WB_OK)
+	if (topic_ensure(pub->rk, pub->topic, cfg) != WB_OK)
 		return WB_ERR;
 	return WB_OK;
 
