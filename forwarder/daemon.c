@@ -22,7 +22,7 @@
  */
 #include "daemon.h"
 
-#include <ctype.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,15 +30,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "consume.h"
+#include "control.h"
 #include "log.h"
 #include "nodeinfo.h"
 #include "pgstream.h"
 #include "publish.h"
-#include "snapshot.h"
-#include "consume.h"
+#include "slot.h"
 #include "wb.h"
-
-#include <poll.h>
 
 #define MAX_BACKOFF_MS			30000
 #define RECORDS_PER_TURN		1000
@@ -110,34 +109,6 @@ typedef struct wb_session
 	int			apply_backoff_ms;
 } wb_session;
 
-/* Slot names allow [a-z0-9_]: walbridge_ + the node name folded to that. */
-static char *
-default_slot_name(const char *node)
-{
-	size_t		len = strlen("walbridge_") + strlen(node) + 1;
-	char	   *slot = xmalloc(len);
-
-	snprintf(slot, len, "walbridge_%s", node);
-	for (char *p = slot; *p; p++)
-		*p = isalnum((unsigned char) *p) ? (char) tolower((unsigned char) *p) : '_';
-	return slot;
-}
-
-static uint64_t
-slot_confirmed_lsn(PGconn *conn, const char *slot)
-{
-	const char *params[1] = {slot};
-	PGresult   *res = PQexecParams(conn,
-								   "SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots WHERE slot_name = $1",
-								   1, NULL, params, NULL, NULL, 0);
-	uint64_t	lsn = 0;
-
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-		lsn = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return lsn;
-}
-
 /* Move the confirmed position as far as Kafka allows, and report it. */
 static int
 report_progress(wb_session *s, bool force)
@@ -156,10 +127,10 @@ report_progress(wb_session *s, bool force)
 			/* what status() shows while Kafka does not keep up (or is down) */
 			snprintf(why, sizeof(why), "waiting: Kafka has not acknowledged %d queued messages and the producer queue is full; reading the slot resumes when it does",
 					 publish_queue_length(&s->pub));
-			nodeinfo_publish_state(s->conn, "waiting", why, false);
+			control_publish_state(s->conn, "waiting", why, false);
 		}
 		else
-			nodeinfo_publish_state(s->conn, "running", NULL, true);
+			control_publish_state(s->conn, "running", NULL, true);
 	}
 
 	/*
@@ -196,84 +167,6 @@ backpressure_wait(void *arg)
 	if (s->ps.conn != NULL && report_progress(s, false) != WB_OK)
 		return false;
 	return !stop_requested;
-}
-
-/* Wait (serving deliveries) until Kafka acknowledged everything produced. */
-static int
-wait_for_acks(wb_session *s)
-{
-	while (!publish_idle(&s->pub) || inflight_count(&s->pub.inflight) > 0)
-	{
-		publish_poll(&s->pub, 100);
-		if (s->pub.failed || stop_requested)
-			return WB_ERR;
-		(void) publish_take_confirmable(&s->pub);
-		if (inflight_count(&s->pub.inflight) == 0)
-			break;
-	}
-	return WB_OK;
-}
-
-/*
- * A new slot, and its initial copy from the snapshot it exported.  The copy
- * counts as done only once Kafka acknowledged all of it: a crash before
- * that leaves the slot uninitialized, and the next session starts over.
- */
-static wb_session_end
-create_slot_with_copy(wb_session *s)
-{
-	char	   *snapshot_name = NULL;
-	uint64_t	consistent = 0;
-	wb_publish_result rc = WB_PUBLISH_OK;
-
-	if (pgstream_create_slot(&s->ps, &snapshot_name, &consistent) != WB_OK)
-		return SESSION_RETRY;
-	if (s->snapshot)
-	{
-		rc = snapshot_copy(s->cfg->conninfo, snapshot_name, &s->tables,
-						   s->cfg->progress_interval_ms, &s->pub);
-		if (rc == WB_PUBLISH_OK && wait_for_acks(s) != WB_OK)
-			rc = WB_PUBLISH_FAILED;
-	}
-	free(snapshot_name);
-	if (rc == WB_PUBLISH_STOPPED || (rc != WB_PUBLISH_OK && stop_requested))
-		return SESSION_STOPPED;
-	if (rc != WB_PUBLISH_OK)
-		return SESSION_RETRY;
-	if (nodeinfo_mark_slot_initialized(s->conn, consistent) != WB_OK)
-		return SESSION_RETRY;
-	if (s->snapshot)
-		wb_log(WB_LOG_INFO, "initial copy published and acknowledged; streaming from " WB_LSN_FORMAT,
-			   WB_LSN_ARGS(consistent));
-	return SESSION_CONTINUE;
-}
-
-static wb_session_end
-prepare_slot(wb_session *s)
-{
-	bool		exists = false;
-	bool		initialized = false;
-
-	if (pgstream_slot_exists(&s->ps, &exists) != WB_OK ||
-		nodeinfo_slot_initialized(s->conn, &initialized) != WB_OK)
-		return SESSION_RETRY;
-
-	if (exists && !initialized)
-	{
-		if (s->snapshot)
-		{
-			wb_log(WB_LOG_WARNING, "replication slot \"%s\" has no completed initial copy (walbridged stopped during it): dropping it to copy again",
-				   s->slot);
-			if (pgstream_drop_slot(&s->ps) != WB_OK)
-				return SESSION_RETRY;
-			exists = false;
-		}
-		else if (nodeinfo_mark_slot_initialized(s->conn, slot_confirmed_lsn(s->conn, s->slot)) != WB_OK)
-			return SESSION_RETRY;
-	}
-	if (!exists)
-		return create_slot_with_copy(s);
-	return SESSION_CONTINUE;
 }
 
 /*
@@ -438,7 +331,7 @@ stream(wb_session *s)
 		{
 			bool		notified = false;
 
-			if (nodeinfo_notified(s->conn, &notified) != WB_OK)
+			if (control_notified(s->conn, &notified) != WB_OK)
 				return SESSION_RETRY;
 			if (notified)
 			{
@@ -493,11 +386,11 @@ session_finish(wb_session *s, bool flush)
 	if (s->conn)
 	{
 		if (!flush && wb_log_last_error()[0] != '\0')
-			nodeinfo_publish_state(s->conn, "retrying", wb_log_last_error(), false);
+			control_publish_state(s->conn, "retrying", wb_log_last_error(), false);
 		PQfinish(s->conn);
 	}
 	nodeinfo_tables_free(&s->tables);
-	nodeinfo_sync_free(&s->sync);
+	control_sync_free(&s->sync);
 	free(s->node);
 	free(s->slot);
 	memset(s, 0, sizeof(*s));
@@ -513,7 +406,7 @@ idle(wb_session *s)
 {
 	if (s->sync.drop_slot_requested && nodeinfo_forget_slot(s->conn, s->slot) != WB_OK)
 		return SESSION_RETRY;
-	nodeinfo_publish_state(s->conn, "stopped", NULL, false);
+	control_publish_state(s->conn, "stopped", NULL, false);
 	wb_log(WB_LOG_INFO, "node \"%s\": sync is stopped; waiting for walbridge.start_sync()", s->node);
 	while (!stop_requested && !reload_requested)
 	{
@@ -521,7 +414,7 @@ idle(wb_session *s)
 		bool		notified = false;
 
 		(void) poll(&pfd, 1, 1000);
-		if (nodeinfo_notified(s->conn, &notified) != WB_OK)
+		if (control_notified(s->conn, &notified) != WB_OK)
 			return SESSION_RETRY;
 		if (notified)
 			return SESSION_RELOAD;
@@ -546,8 +439,8 @@ session_run(const struct wb_config *cfg)
 		session_finish(&s, false);
 		return SESSION_FATAL;
 	}
-	s.slot = cfg->slot_name ? xstrdup(cfg->slot_name) : default_slot_name(s.node);
-	if (nodeinfo_listen(s.conn) != WB_OK || nodeinfo_read_sync(s.conn, &s.sync) != WB_OK)
+	s.slot = cfg->slot_name ? xstrdup(cfg->slot_name) : slot_default_name(s.node);
+	if (control_listen(s.conn) != WB_OK || control_read_sync(s.conn, &s.sync) != WB_OK)
 	{
 		session_finish(&s, false);
 		return SESSION_RETRY;
@@ -571,11 +464,24 @@ session_run(const struct wb_config *cfg)
 	s.pub.wait_arg = &s;
 
 	s.apply_backoff_ms = 1000;
-	end = prepare_slot(&s);
+	switch (slot_prepare(s.conn, &s.ps, &s.pub, &s.tables, s.snapshot, cfg->conninfo,
+						 cfg->progress_interval_ms, &stop_requested))
+	{
+		case WB_SLOT_READY:
+			end = SESSION_CONTINUE;
+			break;
+		case WB_SLOT_STOPPED:
+			end = SESSION_STOPPED;
+			break;
+		case WB_SLOT_RETRY:
+		default:
+			end = SESSION_RETRY;
+			break;
+	}
 	if (end == SESSION_CONTINUE)
 	{
 		s.confirmed = slot_confirmed_lsn(s.conn, s.slot);
-		nodeinfo_publish_state(s.conn, "running", NULL, false);
+		control_publish_state(s.conn, "running", NULL, false);
 		end = stream(&s);
 	}
 	session_finish(&s, end != SESSION_FATAL && end != SESSION_RETRY);
