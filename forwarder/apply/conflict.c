@@ -21,15 +21,23 @@ const char *const wb_conflict_policy_names[WB_POLICY_COUNT] = {
 	[WB_POLICY_ERROR] = "error",
 };
 
-const char *const wb_conflict_kind_names[WB_CONFLICT_KIND_COUNT] = {
-	[WB_CONFLICT_INSERT_EXISTS] = "insert_exists",
-	[WB_CONFLICT_INSERT_DELETED] = "insert_deleted",
-	[WB_CONFLICT_UPDATE_DIFFERS] = "update_differs",
-	[WB_CONFLICT_UPDATE_MISSING] = "update_missing",
-	[WB_CONFLICT_UPDATE_DELETED] = "update_deleted",
-	[WB_CONFLICT_DELETE_DIFFERS] = "delete_differs",
-	[WB_CONFLICT_DELETE_MISSING] = "delete_missing",
-	[WB_CONFLICT_UNIQUE] = "unique_conflict",
+/*
+ * Each kind: its name in walbridge.conflicts, and the error policy "error"
+ * stops with (%s: the table).
+ */
+static const struct
+{
+	const char *name;
+	const char *error;
+}			kinds[WB_CONFLICT_KIND_COUNT] = {
+	[WB_CONFLICT_INSERT_EXISTS] = {"insert_exists", "conflict: a row with the same key exists in %s (conflict policy \"error\")"},
+	[WB_CONFLICT_INSERT_DELETED] = {"insert_deleted", "conflict: the row inserted into %s was deleted here later (conflict policy \"error\")"},
+	[WB_CONFLICT_UPDATE_DIFFERS] = {"update_differs", "conflict: the row updated in %s is newer here (conflict policy \"error\")"},
+	[WB_CONFLICT_UPDATE_MISSING] = {"update_missing", "conflict: the row updated in %s is missing here (conflict policy \"error\")"},
+	[WB_CONFLICT_UPDATE_DELETED] = {"update_deleted", "conflict: the row updated in %s is missing here (conflict policy \"error\")"},
+	[WB_CONFLICT_DELETE_DIFFERS] = {"delete_differs", "conflict: the row deleted from %s is newer here (conflict policy \"error\")"},
+	[WB_CONFLICT_DELETE_MISSING] = {"delete_missing", "conflict: the row deleted from %s is newer here (conflict policy \"error\")"},
+	[WB_CONFLICT_UNIQUE] = {"unique_conflict", "conflict: a row collides in %s with another row on a unique key"},
 };
 
 const char *const wb_resolution_names[WB_RESOLUTION_COUNT] = {
@@ -84,32 +92,14 @@ conflict_decide(wb_conflict_kind kind, wb_conflict_policy policy, bool remote_wi
 	return WB_RESOLVE_PAUSE;
 }
 
+const char *
+conflict_kind_name(wb_conflict_kind kind)
+{
+	return kinds[kind].name;
+}
+
 void
 conflict_error_text(char *err, size_t errlen, wb_conflict_kind kind, const char *table)
 {
-	switch (kind)
-	{
-		case WB_CONFLICT_INSERT_EXISTS:
-			snprintf(err, errlen, "conflict: a row with the same key exists in %s (conflict policy \"error\")",
-					 table);
-			break;
-		case WB_CONFLICT_INSERT_DELETED:
-			snprintf(err, errlen, "conflict: the row inserted into %s was deleted here later (conflict policy \"error\")",
-					 table);
-			break;
-		case WB_CONFLICT_UPDATE_DIFFERS:
-		case WB_CONFLICT_UPDATE_MISSING:
-		case WB_CONFLICT_UPDATE_DELETED:
-			snprintf(err, errlen, "conflict: the row updated in %s is %s here (conflict policy \"error\")",
-					 table, kind == WB_CONFLICT_UPDATE_DIFFERS ? "newer" : "missing");
-			break;
-		case WB_CONFLICT_DELETE_DIFFERS:
-		case WB_CONFLICT_DELETE_MISSING:
-			snprintf(err, errlen, "conflict: the row deleted from %s is newer here (conflict policy \"error\")",
-					 table);
-			break;
-		case WB_CONFLICT_UNIQUE:
-			snprintf(err, errlen, "conflict: a row collides in %s with another row on a unique key", table);
-			break;
-	}
+	snprintf(err, errlen, kinds[kind].error, table);
 }

@@ -62,8 +62,10 @@ typedef enum wb_resolution
 #define WB_RESOLUTION_COUNT (WB_RESOLVE_ERROR + 1)
 
 extern const char *const wb_conflict_policy_names[WB_POLICY_COUNT];
-extern const char *const wb_conflict_kind_names[WB_CONFLICT_KIND_COUNT];
 extern const char *const wb_resolution_names[WB_RESOLUTION_COUNT];
+
+/* What walbridge.conflicts.kind says for kind. */
+extern const char *conflict_kind_name(wb_conflict_kind kind);
 
 /* A policy's name to its value; false if there is no such policy. */
 extern bool conflict_policy_parse(const char *name, wb_conflict_policy *policy);

@@ -116,8 +116,33 @@ next_record(wb_mpcur *cur, const char *payload, wb_record *rec, size_t *start, s
 	return 1;
 }
 
-bool
-dispatch_records(wb_applier *ap, const char *payload, size_t len, char *err, size_t errlen)
+/* One record: false with err if it failed. */
+static bool
+dispatch_one(wb_applier *ap, const wb_record *rec, const char *bytes, size_t len, char *err, size_t errlen)
+{
+	switch (rec->tag)
+	{
+		case WB_REC_BEGIN:
+		case WB_REC_COMMIT:
+		case WB_REC_MESSAGE:
+			return true;
+		case WB_REC_RELATION:
+			return relmaps_describe(&ap->maps, &ap->stmts, bytes, len, rec, err, errlen);
+		case WB_REC_TRUNCATE:
+			return apply_truncate(ap, rec, err, errlen);
+		default:
+			ap->sqlstate[0] = '\0';
+			if (apply_change(ap, rec, err, errlen))
+				return true;
+			if (ap->exec == &wb_exec_row)
+				report_failure(ap, rec, err, errlen);
+			return false;
+	}
+}
+
+/* Every record in order (only_relations: only RELATION records). */
+static bool
+dispatch(wb_applier *ap, const char *payload, size_t len, bool only_relations, char *err, size_t errlen)
 {
 	wb_mpcur	cur;
 	wb_record	rec;
@@ -127,48 +152,20 @@ dispatch_records(wb_applier *ap, const char *payload, size_t len, char *err, siz
 
 	wb_mp_init(&cur, payload, len);
 	while ((got = next_record(&cur, payload, &rec, &start, &reclen, err, errlen)) > 0)
-	{
-		switch (rec.tag)
-		{
-			case WB_REC_BEGIN:
-			case WB_REC_COMMIT:
-			case WB_REC_MESSAGE:
-				break;
-			case WB_REC_RELATION:
-				if (!relmaps_describe(&ap->maps, &ap->stmts, payload + start, reclen, &rec, err, errlen))
-					return false;
-				break;
-			case WB_REC_TRUNCATE:
-				if (!apply_truncate(ap, &rec, err, errlen))
-					return false;
-				break;
-			default:
-				ap->sqlstate[0] = '\0';
-				if (!apply_change(ap, &rec, err, errlen))
-				{
-					if (ap->exec == &wb_exec_row)
-						report_failure(ap, &rec, err, errlen);
-					return false;
-				}
-				break;
-		}
-	}
-	return got == 0 && ap->exec->flush(ap, err, errlen);
+		if ((!only_relations || rec.tag == WB_REC_RELATION) &&
+			!dispatch_one(ap, &rec, payload + start, reclen, err, errlen))
+			return false;
+	return got == 0;
+}
+
+bool
+dispatch_records(wb_applier *ap, const char *payload, size_t len, char *err, size_t errlen)
+{
+	return dispatch(ap, payload, len, false, err, errlen) && ap->exec->flush(ap, err, errlen);
 }
 
 bool
 dispatch_relations(wb_applier *ap, const char *payload, size_t len, char *err, size_t errlen)
 {
-	wb_mpcur	cur;
-	wb_record	rec;
-	size_t		start;
-	size_t		reclen;
-	int			got;
-
-	wb_mp_init(&cur, payload, len);
-	while ((got = next_record(&cur, payload, &rec, &start, &reclen, err, errlen)) > 0)
-		if (rec.tag == WB_REC_RELATION &&
-			!relmaps_describe(&ap->maps, &ap->stmts, payload + start, reclen, &rec, err, errlen))
-			return false;
-	return got == 0;
+	return dispatch(ap, payload, len, true, err, errlen);
 }

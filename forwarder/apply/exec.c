@@ -52,38 +52,32 @@ exec_run_built(wb_applier *ap, char *err, size_t errlen, wb_answer *answer)
 	return exec_run(ap, ap->q.sql.data, ap->q.n, ap->q.values, err, errlen, answer);
 }
 
-bool
-exec_build_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, bool *nothing,
-				  char *err, size_t errlen)
+wb_built
+exec_build_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
 {
-	*nothing = false;
 	sqlgen_start(&ap->q);
 	switch (rec->tag)
 	{
 		case WB_REC_INSERT:
 		case WB_REC_SNAPSHOT:
 			sqlgen_insert(&ap->q, &ap->cx, rm, &rec->u.change.new, true);
-			return true;
+			return WB_BUILT;
 		case WB_REC_UPDATE:
 			if (sqlgen_update(&ap->q, &ap->cx, rm, rec))
-				return true;
+				return WB_BUILT;
 			if (!rec->u.change.old.present && rm->ncols > 0)
-			{
-				*nothing = true;	/* only unchanged TOAST values */
-				return true;
-			}
+				return WB_BUILT_NOTHING;
 			snprintf(err, errlen, "UPDATE of %s without a primary key value", rm->display);
-			return false;
+			return WB_BUILD_FAILED;
 		case WB_REC_DELETE:
 			if (!rec->u.change.old.present)
 			{
 				snprintf(err, errlen, "DELETE from %s without its key (replica identity nothing?)", rm->display);
-				return false;
+				return WB_BUILD_FAILED;
 			}
 			sqlgen_delete(&ap->q, &ap->cx, rm, rec);
-			return true;
+			return WB_BUILT;
 		default:
-			*nothing = true;
-			return true;
+			return WB_BUILT_NOTHING;
 	}
 }

@@ -67,13 +67,19 @@ extern bool exec_run(wb_applier *ap, const char *sql, int nparams, const char *c
 /* Run the statement built in ap->q (sqlgen_finish() done here). */
 extern bool exec_run_built(wb_applier *ap, char *err, size_t errlen, wb_answer *answer);
 
+typedef enum wb_built
+{
+	WB_BUILT,					/* the statement is in ap->q */
+	WB_BUILT_NOTHING,			/* nothing to do (an UPDATE of unchanged
+								 * TOAST values only) */
+	WB_BUILD_FAILED				/* it cannot be applied: err says why */
+} wb_built;
+
 /*
- * The change's own statement into ap->q (INSERT ... ON CONFLICT DO
- * NOTHING, UPDATE or DELETE under the policy's condition).  False with
- * err when it cannot be built; *nothing: there is nothing to do (an
- * UPDATE of unchanged TOAST values only).
+ * The change's own statement into ap->q: INSERT ... ON CONFLICT DO
+ * NOTHING, UPDATE or DELETE under the policy's condition.
  */
-extern bool exec_build_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec,
-							  bool *nothing, char *err, size_t errlen);
+extern wb_built exec_build_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec,
+								  char *err, size_t errlen);
 
 #endif							/* WB_EXEC_H */

@@ -84,15 +84,19 @@ static bool
 bulk_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
 {
 	bool		taken;
-	bool		nothing;
 
 	if (!batch_change(ap, rm, rec, &taken, err, errlen))
 		return false;
-	if (taken)
-		return true;
-	if (!exec_build_change(ap, rm, rec, &nothing, err, errlen))
-		return false;
-	return nothing || send_built(ap, 1, err, errlen);
+	switch (taken ? WB_BUILT_NOTHING : exec_build_change(ap, rm, rec, err, errlen))
+	{
+		case WB_BUILT:
+			return send_built(ap, 1, err, errlen);
+		case WB_BUILT_NOTHING:
+			return true;
+		case WB_BUILD_FAILED:
+			break;
+	}
+	return false;
 }
 
 static bool

@@ -68,6 +68,45 @@ deleted_later(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *e
 	return got.value[0] == 't';
 }
 
+/*
+ * An UPDATE or DELETE touched no row: the row is here (newer: differs) or
+ * not (missing); that kind, decided.  False on error, or with the
+ * policy's error.
+ */
+static bool
+row_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_conflict_kind differs,
+			 wb_conflict_kind missing, wb_conflict_kind *kind, wb_resolution *decision,
+			 char *err, size_t errlen)
+{
+	int			exists = row_exists(ap, rm, rec, err, errlen);
+
+	if (exists < 0)
+		return false;
+	*kind = exists ? differs : missing;
+	return decide(ap, rm, *kind, false, decision, err, errlen);
+}
+
+/*
+ * Carry out what an UPDATE's or DELETE's conflict decided, then report it
+ * (with the local row as it is then): a missing row inserted, a delete of
+ * a row gone here remembered as a tombstone, unless one the policy prefers
+ * is there (so that an older change arriving later from another peer
+ * loses to it); nothing for a row kept.
+ */
+static bool
+carry_out(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_conflict_kind kind,
+		  wb_resolution decision, char *err, size_t errlen)
+{
+	sqlgen_start(&ap->q);
+	if (decision == WB_RESOLVE_INSERT_REMOTE)
+		sqlgen_insert(&ap->q, &ap->cx, rm, &rec->u.change.new, false);
+	else if (kind == WB_CONFLICT_DELETE_MISSING)
+		(void) sqlgen_tombstone(&ap->q, &ap->cx, rm, rec);
+	if (ap->q.sql.len > 0 && !exec_run_built(ap, err, errlen, NULL))
+		return false;
+	return report_conflict(ap, rm, rec, kind, decision, err, errlen);
+}
+
 /* Who wrote the row an insert found in its way. */
 typedef enum wb_row_owner
 {
@@ -130,17 +169,14 @@ insert_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char 
 static bool
 update_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
 {
-	int			exists;
 	int			deleted;
 	wb_conflict_kind kind;
 	wb_resolution decision;
 
-	if ((exists = row_exists(ap, rm, rec, err, errlen)) < 0)
+	if (!row_conflict(ap, rm, rec, WB_CONFLICT_UPDATE_DIFFERS, WB_CONFLICT_UPDATE_MISSING,
+					  &kind, &decision, err, errlen))
 		return false;
-	kind = exists ? WB_CONFLICT_UPDATE_DIFFERS : WB_CONFLICT_UPDATE_MISSING;
-	if (!decide(ap, rm, kind, false, &decision, err, errlen))
-		return false;
-	if (!exists)
+	if (kind == WB_CONFLICT_UPDATE_MISSING)
 	{
 		if ((deleted = deleted_later(ap, rm, rec, err, errlen)) < 0)
 			return false;
@@ -150,53 +186,29 @@ update_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char 
 			decision = conflict_decide(kind, ap->cx.policy, false);
 		}
 	}
-	if (decision == WB_RESOLVE_INSERT_REMOTE)
-	{
-		sqlgen_start(&ap->q);
-		sqlgen_insert(&ap->q, &ap->cx, rm, &rec->u.change.new, false);
-		if (!exec_run_built(ap, err, errlen, NULL))
-			return false;
-	}
-	return report_conflict(ap, rm, rec, kind, decision, err, errlen);
+	return carry_out(ap, rm, rec, kind, decision, err, errlen);
 }
 
-/*
- * A DELETE that touched no row: the row here is newer (kept), or gone
- * already (the peer's delete remembered as a tombstone, unless one the
- * policy prefers is there, so that an older change arriving later from
- * another peer loses to it).
- */
+/* A DELETE that touched no row: the row here is newer (kept), or gone already. */
 static bool
 delete_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
 {
-	int			exists;
 	wb_conflict_kind kind;
 	wb_resolution decision;
 
-	if ((exists = row_exists(ap, rm, rec, err, errlen)) < 0)
-		return false;
-	kind = exists ? WB_CONFLICT_DELETE_DIFFERS : WB_CONFLICT_DELETE_MISSING;
-	if (!decide(ap, rm, kind, false, &decision, err, errlen))
-		return false;
-	if (!exists)
-	{
-		sqlgen_start(&ap->q);
-		if (sqlgen_tombstone(&ap->q, &ap->cx, rm, rec) && !exec_run_built(ap, err, errlen, NULL))
-			return false;
-	}
-	return report_conflict(ap, rm, rec, kind, decision, err, errlen);
+	return row_conflict(ap, rm, rec, WB_CONFLICT_DELETE_DIFFERS, WB_CONFLICT_DELETE_MISSING,
+						&kind, &decision, err, errlen) &&
+		carry_out(ap, rm, rec, kind, decision, err, errlen);
 }
 
 static bool
 row_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
 {
-	bool		nothing;
+	wb_built	built = exec_build_change(ap, rm, rec, err, errlen);
 	wb_answer	got;
 
-	if (!exec_build_change(ap, rm, rec, &nothing, err, errlen))
-		return false;
-	if (nothing)
-		return true;
+	if (built != WB_BUILT)
+		return built == WB_BUILT_NOTHING;
 	if (!exec_run_built(ap, err, errlen, &got))
 		return false;
 	if (got.touched == 1)

@@ -39,7 +39,7 @@ report_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_co
 	ok = exec_run_built(ap, err, errlen, NULL);
 	ap->conflicts++;
 	wb_log(WB_LOG_DEBUG, "conflict %s in %s applying node \"%s\" (commit %s): %s",
-		   wb_conflict_kind_names[kind], rm->display, ap->peer, ap->txn_lsn, wb_resolution_names[decision]);
+		   conflict_kind_name(kind), rm->display, ap->peer, ap->txn_lsn, wb_resolution_names[decision]);
 	return ok;
 }
 

@@ -449,7 +449,7 @@ sqlgen_conflict(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_re
 			   " SELECT $1, $2, $3, $4, (SELECT to_jsonb(t) FROM %s t WHERE ", rm->local);
 	sqlgen_param(q, cx->peer);
 	sqlgen_param(q, rm->display);
-	sqlgen_param(q, wb_conflict_kind_names[kind]);
+	sqlgen_param(q, conflict_kind_name(kind));
 	sqlgen_param(q, wb_resolution_names[decision]);
 	sqlgen_key(q, rm, rec);
 	buf_printf(&q->sql, "), coalesce((SELECT (walbridge.row_writer(t.xmin)).commit_time FROM %s t WHERE ", rm->local);

@@ -39,66 +39,55 @@ test_decide_matrix(void)
 				CHECK(conflict_decide((wb_conflict_kind) k, (wb_conflict_policy) p, w) == want[k][p][w]);
 }
 
-/* The cases the TAP tests and walbridge.conflicts rows rely on, by name. */
-static void
-test_decide_named(void)
-{
-	CHECK(conflict_decide(WB_CONFLICT_INSERT_EXISTS, WB_POLICY_LAST_WRITER_WINS, true) == WB_RESOLVE_APPLY_REMOTE);
-	CHECK(conflict_decide(WB_CONFLICT_INSERT_EXISTS, WB_POLICY_LAST_WRITER_WINS, false) == WB_RESOLVE_KEEP_LOCAL);
-	CHECK(conflict_decide(WB_CONFLICT_INSERT_EXISTS, WB_POLICY_APPLY_REMOTE, true) == WB_RESOLVE_APPLY_REMOTE);
-	CHECK(conflict_decide(WB_CONFLICT_INSERT_EXISTS, WB_POLICY_KEEP_LOCAL, false) == WB_RESOLVE_KEEP_LOCAL);
-	CHECK(conflict_decide(WB_CONFLICT_INSERT_EXISTS, WB_POLICY_ERROR, true) == WB_RESOLVE_ERROR);
-	CHECK(conflict_decide(WB_CONFLICT_INSERT_DELETED, WB_POLICY_ERROR, false) == WB_RESOLVE_ERROR);
-	CHECK(conflict_decide(WB_CONFLICT_UPDATE_DIFFERS, WB_POLICY_KEEP_LOCAL, false) == WB_RESOLVE_KEEP_LOCAL);
-	CHECK(conflict_decide(WB_CONFLICT_UPDATE_MISSING, WB_POLICY_LAST_WRITER_WINS, false) == WB_RESOLVE_INSERT_REMOTE);
-	CHECK(conflict_decide(WB_CONFLICT_UPDATE_MISSING, WB_POLICY_ERROR, false) == WB_RESOLVE_ERROR);
-	CHECK(conflict_decide(WB_CONFLICT_UPDATE_DELETED, WB_POLICY_APPLY_REMOTE, false) == WB_RESOLVE_KEEP_LOCAL);
-	CHECK(conflict_decide(WB_CONFLICT_DELETE_DIFFERS, WB_POLICY_ERROR, false) == WB_RESOLVE_ERROR);
-	CHECK(conflict_decide(WB_CONFLICT_DELETE_MISSING, WB_POLICY_ERROR, false) == WB_RESOLVE_IGNORE);
-	CHECK(conflict_decide(WB_CONFLICT_UNIQUE, WB_POLICY_APPLY_REMOTE, true) == WB_RESOLVE_PAUSE);
-}
-
+/* What walbridge.conflicts rows and the TAP tests rely on, by name. */
 static void
 test_names(void)
 {
 	wb_conflict_policy policy;
+	static const char *const kind_names[] = {"insert_exists", "insert_deleted", "update_differs",
+		"update_missing", "update_deleted", "delete_differs", "delete_missing", "unique_conflict"};
+	static const char *const decisions[] = {"apply_remote", "keep_local", "insert_remote", "ignore",
+	"pause", "error"};
 
 	for (int k = 0; k < WB_CONFLICT_KIND_COUNT; k++)
-		CHECK(wb_conflict_kind_names[k] != NULL);
+		CHECK(strcmp(conflict_kind_name((wb_conflict_kind) k), kind_names[k]) == 0);
 	for (int r = 0; r < WB_RESOLUTION_COUNT; r++)
-		CHECK(wb_resolution_names[r] != NULL);
+		CHECK(strcmp(wb_resolution_names[r], decisions[r]) == 0);
 	for (int p = 0; p < WB_POLICY_COUNT; p++)
 		CHECK(conflict_policy_parse(wb_conflict_policy_names[p], &policy) && policy == (wb_conflict_policy) p);
-	CHECK(strcmp(wb_conflict_kind_names[WB_CONFLICT_UPDATE_MISSING], "update_missing") == 0);
-	CHECK(strcmp(wb_conflict_kind_names[WB_CONFLICT_UNIQUE], "unique_conflict") == 0);
-	CHECK(strcmp(wb_resolution_names[WB_RESOLVE_INSERT_REMOTE], "insert_remote") == 0);
 	CHECK(conflict_policy_parse("keep_local", &policy) && policy == WB_POLICY_KEEP_LOCAL);
 	CHECK(!conflict_policy_parse("first_writer_wins", &policy));
 	CHECK(!conflict_policy_parse("", &policy));
 }
 
+/* The errors of policy "error", as the pause records them. */
 static void
 test_error_text(void)
 {
+	static const struct
+	{
+		wb_conflict_kind kind;
+		const char *text;
+	}			cases[] = {
+		{WB_CONFLICT_INSERT_EXISTS, "conflict: a row with the same key exists in public.t (conflict policy \"error\")"},
+		{WB_CONFLICT_INSERT_DELETED, "conflict: the row inserted into public.t was deleted here later (conflict policy \"error\")"},
+		{WB_CONFLICT_UPDATE_DIFFERS, "conflict: the row updated in public.t is newer here (conflict policy \"error\")"},
+		{WB_CONFLICT_UPDATE_MISSING, "conflict: the row updated in public.t is missing here (conflict policy \"error\")"},
+		{WB_CONFLICT_DELETE_DIFFERS, "conflict: the row deleted from public.t is newer here (conflict policy \"error\")"},
+	};
 	char		err[256];
 
-	conflict_error_text(err, sizeof(err), WB_CONFLICT_INSERT_EXISTS, "public.t");
-	CHECK(strcmp(err, "conflict: a row with the same key exists in public.t (conflict policy \"error\")") == 0);
-	conflict_error_text(err, sizeof(err), WB_CONFLICT_INSERT_DELETED, "public.t");
-	CHECK(strcmp(err, "conflict: the row inserted into public.t was deleted here later (conflict policy \"error\")") == 0);
-	conflict_error_text(err, sizeof(err), WB_CONFLICT_UPDATE_DIFFERS, "public.t");
-	CHECK(strcmp(err, "conflict: the row updated in public.t is newer here (conflict policy \"error\")") == 0);
-	conflict_error_text(err, sizeof(err), WB_CONFLICT_UPDATE_MISSING, "public.t");
-	CHECK(strcmp(err, "conflict: the row updated in public.t is missing here (conflict policy \"error\")") == 0);
-	conflict_error_text(err, sizeof(err), WB_CONFLICT_DELETE_DIFFERS, "public.t");
-	CHECK(strcmp(err, "conflict: the row deleted from public.t is newer here (conflict policy \"error\")") == 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		conflict_error_text(err, sizeof(err), cases[i].kind, "public.t");
+		CHECK(strcmp(err, cases[i].text) == 0);
+	}
 }
 
 int
 main(void)
 {
 	test_decide_matrix();
-	test_decide_named();
 	test_names();
 	test_error_text();
 	return unit_report();
