@@ -1,19 +1,23 @@
 /*-------------------------------------------------------------------------
  *
  * daemon.c
- *		The event loop.  A session connects to the database and to Kafka,
- *		makes sure the slot exists (publishing its initial copy when it is
- *		new), then streams: read records while the producer has room,
- *		serve delivery reports, move the confirmed position to what Kafka
- *		acknowledged, report it to the server.
+ *		The event loop of both halves.  A session connects to the database
+ *		(control.c), reads walbridge.sync, and runs the publish half (the
+ *		slot made ready with its initial copy by publish/slot.c, then
+ *		streamed: records read while the producer has room, delivery
+ *		reports served, the confirmed position moved to what Kafka
+ *		acknowledged and reported to the server) and the apply half (one
+ *		database session per peer and the Kafka consumer that feeds them,
+ *		apply/) in turns of bounded length, so neither starves the other.
  *
- * The apply half (one database session per peer and the Kafka consumer
- * that feeds them) runs in the same loop.  A failure of the apply half
- * (its connection lost, say) closes only that half, which opens again
- * after a backoff while this node's slot goes on streaming; any other
- * failure ends the session, and the next one starts after a backoff from
- * the slot's confirmed position, so nothing is skipped (what was in flight
- * is sent again: consumers drop duplicates by commit LSN).
+ * A failure of the apply half (its connection lost, say) closes only that
+ * half, which opens again after a backoff while this node's slot goes on
+ * streaming.  A failure of the publish half ends the session, and the
+ * next one starts after a backoff from the slot's confirmed position, so
+ * nothing is skipped (what was in flight is sent again: consumers drop
+ * duplicates by commit LSN).  Signals only set flags: SIGTERM and SIGINT
+ * stop after Kafka acknowledged what is in flight, SIGHUP rereads the
+ * configuration file.
  *
  * IDENTIFICATION
  *		forwarder/daemon.c
