@@ -274,6 +274,52 @@ copy_origin(wb_publisher *pub, const wb_record *rec)
 	pub->origin[n] = '\0';
 }
 
+/* A transaction starts: its BEGIN opens the first message. */
+static wb_publish_result
+publish_begin(wb_publisher *pub, const wb_record *rec, const char *data, size_t len, uint64_t lsn)
+{
+	if (pub->in_txn)
+	{
+		wb_log(WB_LOG_ERROR, "BEGIN of xid %u inside xid %u at " WB_LSN_FORMAT,
+			   rec->u.begin.xid, pub->xid, WB_LSN_ARGS(lsn));
+		return WB_PUBLISH_FAILED;
+	}
+	pub->in_txn = true;
+	pub->txn_id = inflight_open(&pub->inflight);
+	pub->xid = rec->u.begin.xid;
+	pub->commit_lsn = rec->u.begin.commit_lsn;
+	pub->commit_time = rec->u.begin.commit_time;
+	copy_origin(pub, rec);
+	pub->chunk = 0;
+	free(pub->begin);
+	pub->begin = xmalloc(len);
+	memcpy(pub->begin, data, len);
+	pub->begin_len = len;
+	start_message(pub);
+	return WB_PUBLISH_OK;
+}
+
+/* A transaction ends: its last chunk is produced, the ring told where it ends. */
+static wb_publish_result
+publish_commit(wb_publisher *pub, const wb_record *rec, const char *data, size_t len, uint64_t lsn)
+{
+	wb_publish_result rc;
+
+	if (!pub->in_txn)
+	{
+		wb_log(WB_LOG_ERROR, "COMMIT outside a transaction at " WB_LSN_FORMAT, WB_LSN_ARGS(lsn));
+		return WB_PUBLISH_FAILED;
+	}
+	append(pub, data, len);
+	rc = produce(pub, pub->txn_id, WB_MSG_TXN, true, rec->u.commit.end_lsn);
+	if (rc != WB_PUBLISH_OK)
+		return rc;				/* left open: it can never be confirmed */
+	inflight_close(&pub->inflight, pub->txn_id, rec->u.commit.end_lsn);
+	pub->in_txn = false;
+	pub->transactions++;
+	return rc;
+}
+
 /*
  * One record from the slot.  lsn is the WAL position of its XLogData, used
  * for messages outside transactions.
@@ -295,25 +341,7 @@ publish_record(wb_publisher *pub, const char *data, size_t len, uint64_t lsn)
 	switch (rec.tag)
 	{
 		case WB_REC_BEGIN:
-			if (pub->in_txn)
-			{
-				wb_log(WB_LOG_ERROR, "BEGIN of xid %u inside xid %u at " WB_LSN_FORMAT,
-					   rec.u.begin.xid, pub->xid, WB_LSN_ARGS(lsn));
-				return WB_PUBLISH_FAILED;
-			}
-			pub->in_txn = true;
-			pub->txn_id = inflight_open(&pub->inflight);
-			pub->xid = rec.u.begin.xid;
-			pub->commit_lsn = rec.u.begin.commit_lsn;
-			pub->commit_time = rec.u.begin.commit_time;
-			copy_origin(pub, &rec);
-			pub->chunk = 0;
-			free(pub->begin);
-			pub->begin = xmalloc(len);
-			memcpy(pub->begin, data, len);
-			pub->begin_len = len;
-			start_message(pub);
-			return WB_PUBLISH_OK;
+			return publish_begin(pub, &rec, data, len, lsn);
 
 		case WB_REC_RELATION:
 			relation_store(pub, rec.u.relation.relid, data, len);
@@ -326,19 +354,7 @@ publish_record(wb_publisher *pub, const char *data, size_t len, uint64_t lsn)
 			return WB_PUBLISH_OK;
 
 		case WB_REC_COMMIT:
-			if (!pub->in_txn)
-			{
-				wb_log(WB_LOG_ERROR, "COMMIT outside a transaction at " WB_LSN_FORMAT, WB_LSN_ARGS(lsn));
-				return WB_PUBLISH_FAILED;
-			}
-			append(pub, data, len);
-			rc = produce(pub, pub->txn_id, WB_MSG_TXN, true, rec.u.commit.end_lsn);
-			if (rc != WB_PUBLISH_OK)
-				return rc;		/* left open: it can never be confirmed */
-			inflight_close(&pub->inflight, pub->txn_id, rec.u.commit.end_lsn);
-			pub->in_txn = false;
-			pub->transactions++;
-			return rc;
+			return publish_commit(pub, &rec, data, len, lsn);
 
 		case WB_REC_MESSAGE:
 			if (!pub->in_txn)
