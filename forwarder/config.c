@@ -14,6 +14,7 @@
  *-------------------------------------------------------------------------
  */
 #include "config.h"
+#include "wb.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -70,19 +71,6 @@ usage(const char *progname)
 		   "Signals: SIGTERM/SIGINT stop after Kafka acknowledged what is in flight;\n"
 		   "SIGHUP reloads the configuration file.\n",
 		   progname, progname);
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char	   *copy = s ? strdup(s) : NULL;
-
-	if (s && !copy)
-	{
-		wb_log(WB_LOG_ERROR, "out of memory");
-		abort();
-	}
-	return copy;
 }
 
 static void
@@ -172,10 +160,8 @@ config_set(struct wb_config *cfg, const char *key, const char *value, const char
 
 	if (strncmp(key, "kafka.", 6) == 0 && key[6] != '\0')
 	{
-		wb_kv	   *grown = realloc(cfg->kafka, sizeof(wb_kv) * (cfg->nkafka + 1));
+		wb_kv	   *grown = xrealloc(cfg->kafka, sizeof(wb_kv) * (cfg->nkafka + 1));
 
-		if (grown == NULL)
-			abort();
 		cfg->kafka = grown;
 		cfg->kafka[cfg->nkafka].key = xstrdup(key + 6);
 		cfg->kafka[cfg->nkafka].value = xstrdup(value);

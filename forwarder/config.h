@@ -17,9 +17,7 @@
 #include <stddef.h>
 
 #include "log.h"
-
-#define WB_OK		0
-#define WB_ERR		(-1)
+#include "wb.h"
 
 typedef struct wb_kv
 {

@@ -1,19 +1,27 @@
 /*-------------------------------------------------------------------------
  *
  * daemon.c
- *		The event loop.  A session connects to the database and to Kafka,
- *		makes sure the slot exists (publishing its initial copy when it is
- *		new), then streams: read records while the producer has room,
- *		serve delivery reports, move the confirmed position to what Kafka
- *		acknowledged, report it to the server.
+ *		The event loop of both halves.  A session connects to the database
+ *		(control.c), reads walbridge.sync, and runs the publish half (the
+ *		slot made ready with its initial copy by publish/slot.c, then
+ *		streamed: records read while the producer has room, delivery
+ *		reports served, the confirmed position moved to what Kafka
+ *		acknowledged and reported to the server) and the apply half (one
+ *		database session per peer and the Kafka consumer that feeds them,
+ *		apply/) in turns of bounded length, so neither starves the other.
  *
- * The apply half (one database session per peer and the Kafka consumer
- * that feeds them) runs in the same loop.  A failure of the apply half
- * (its connection lost, say) closes only that half, which opens again
- * after a backoff while this node's slot goes on streaming; any other
- * failure ends the session, and the next one starts after a backoff from
- * the slot's confirmed position, so nothing is skipped (what was in flight
- * is sent again: consumers drop duplicates by commit LSN).
+ * Each half restarts on its own failure.  A failure of the apply half (its
+ * connection lost, say) closes only that half, which opens again after a
+ * backoff while this node's slot goes on streaming.  A failure of the
+ * publish half once it streams (the replication connection lost, Kafka
+ * refusing a message for good) closes only the publish half, which opens
+ * again after its own backoff from the slot's confirmed position, so
+ * nothing is skipped (what was in flight is sent again: consumers drop
+ * duplicates by commit LSN); the peers go on being applied.  A failure of
+ * the session's own connection, or of the first start, ends the session,
+ * and the next one starts after a backoff.  Signals only set flags:
+ * SIGTERM and SIGINT stop after Kafka acknowledged what is in flight,
+ * SIGHUP rereads the configuration file.
  *
  * IDENTIFICATION
  *		forwarder/daemon.c
@@ -22,7 +30,7 @@
  */
 #include "daemon.h"
 
-#include <ctype.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,14 +38,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "consume.h"
+#include "control.h"
 #include "log.h"
 #include "nodeinfo.h"
 #include "pgstream.h"
 #include "publish.h"
-#include "snapshot.h"
-#include "consume.h"
-
-#include <poll.h>
+#include "slot.h"
+#include "wb.h"
 
 #define MAX_BACKOFF_MS			30000
 #define RECORDS_PER_TURN		1000
@@ -107,35 +115,10 @@ typedef struct wb_session
 	wb_consumer consumer;
 	int64_t		apply_retry_at_us;	/* when to open the apply half again */
 	int			apply_backoff_ms;
+	bool		publishing;		/* the publish half is open and streaming */
+	int64_t		publish_retry_at_us;	/* when to open it again */
+	int			publish_backoff_ms;
 } wb_session;
-
-/* Slot names allow [a-z0-9_]: walbridge_ + the node name folded to that. */
-static char *
-default_slot_name(const char *node)
-{
-	size_t		len = strlen("walbridge_") + strlen(node) + 1;
-	char	   *slot = malloc(len);
-
-	snprintf(slot, len, "walbridge_%s", node);
-	for (char *p = slot; *p; p++)
-		*p = isalnum((unsigned char) *p) ? (char) tolower((unsigned char) *p) : '_';
-	return slot;
-}
-
-static uint64_t
-slot_confirmed_lsn(PGconn *conn, const char *slot)
-{
-	const char *params[1] = {slot};
-	PGresult   *res = PQexecParams(conn,
-								   "SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots WHERE slot_name = $1",
-								   1, NULL, params, NULL, NULL, 0);
-	uint64_t	lsn = 0;
-
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-		lsn = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return lsn;
-}
 
 /* Move the confirmed position as far as Kafka allows, and report it. */
 static int
@@ -155,10 +138,10 @@ report_progress(wb_session *s, bool force)
 			/* what status() shows while Kafka does not keep up (or is down) */
 			snprintf(why, sizeof(why), "waiting: Kafka has not acknowledged %d queued messages and the producer queue is full; reading the slot resumes when it does",
 					 publish_queue_length(&s->pub));
-			nodeinfo_publish_state(s->conn, "waiting", why, false);
+			control_publish_state(s->conn, "waiting", why, false);
 		}
 		else
-			nodeinfo_publish_state(s->conn, "running", NULL, true);
+			control_publish_state(s->conn, "running", NULL, true);
 	}
 
 	/*
@@ -197,84 +180,6 @@ backpressure_wait(void *arg)
 	return !stop_requested;
 }
 
-/* Wait (serving deliveries) until Kafka acknowledged everything produced. */
-static int
-wait_for_acks(wb_session *s)
-{
-	while (!publish_idle(&s->pub) || inflight_count(&s->pub.inflight) > 0)
-	{
-		publish_poll(&s->pub, 100);
-		if (s->pub.failed || stop_requested)
-			return WB_ERR;
-		(void) publish_take_confirmable(&s->pub);
-		if (inflight_count(&s->pub.inflight) == 0)
-			break;
-	}
-	return WB_OK;
-}
-
-/*
- * A new slot, and its initial copy from the snapshot it exported.  The copy
- * counts as done only once Kafka acknowledged all of it: a crash before
- * that leaves the slot uninitialized, and the next session starts over.
- */
-static wb_session_end
-create_slot_with_copy(wb_session *s)
-{
-	char	   *snapshot_name = NULL;
-	uint64_t	consistent = 0;
-	wb_publish_result rc = WB_PUBLISH_OK;
-
-	if (pgstream_create_slot(&s->ps, &snapshot_name, &consistent) != WB_OK)
-		return SESSION_RETRY;
-	if (s->snapshot)
-	{
-		rc = snapshot_copy(s->cfg->conninfo, snapshot_name, &s->tables,
-						   s->cfg->progress_interval_ms, &s->pub);
-		if (rc == WB_PUBLISH_OK && wait_for_acks(s) != WB_OK)
-			rc = WB_PUBLISH_FAILED;
-	}
-	free(snapshot_name);
-	if (rc == WB_PUBLISH_STOPPED || (rc != WB_PUBLISH_OK && stop_requested))
-		return SESSION_STOPPED;
-	if (rc != WB_PUBLISH_OK)
-		return SESSION_RETRY;
-	if (nodeinfo_mark_slot_initialized(s->conn, consistent) != WB_OK)
-		return SESSION_RETRY;
-	if (s->snapshot)
-		wb_log(WB_LOG_INFO, "initial copy published and acknowledged; streaming from " WB_LSN_FORMAT,
-			   WB_LSN_ARGS(consistent));
-	return SESSION_CONTINUE;
-}
-
-static wb_session_end
-prepare_slot(wb_session *s)
-{
-	bool		exists = false;
-	bool		initialized = false;
-
-	if (pgstream_slot_exists(&s->ps, &exists) != WB_OK ||
-		nodeinfo_slot_initialized(s->conn, &initialized) != WB_OK)
-		return SESSION_RETRY;
-
-	if (exists && !initialized)
-	{
-		if (s->snapshot)
-		{
-			wb_log(WB_LOG_WARNING, "replication slot \"%s\" has no completed initial copy (walbridged stopped during it): dropping it to copy again",
-				   s->slot);
-			if (pgstream_drop_slot(&s->ps) != WB_OK)
-				return SESSION_RETRY;
-			exists = false;
-		}
-		else if (nodeinfo_mark_slot_initialized(s->conn, slot_confirmed_lsn(s->conn, s->slot)) != WB_OK)
-			return SESSION_RETRY;
-	}
-	if (!exists)
-		return create_slot_with_copy(s);
-	return SESSION_CONTINUE;
-}
-
 /*
  * Sleep until the server sends, a control notification arrives, Kafka has
  * messages for us, or timeout_ms passed.
@@ -285,16 +190,45 @@ wait_for_work(wb_session *s, int timeout_ms)
 	struct pollfd pfd[3];
 	int			n = 0;
 
-	if (PQflush(s->ps.conn) < 0)
+	if (s->publishing)
 	{
-		wb_log(WB_LOG_ERROR, "could not send to the server: %s", PQerrorMessage(s->ps.conn));
-		return WB_ERR;
+		if (PQflush(s->ps.conn) < 0)
+		{
+			wb_log(WB_LOG_ERROR, "could not send to the server: %s", PQerrorMessage(s->ps.conn));
+			return WB_ERR;
+		}
+		pfd[n++] = (struct pollfd) {.fd = PQsocket(s->ps.conn), .events = POLLIN};
 	}
-	pfd[n++] = (struct pollfd) {.fd = PQsocket(s->ps.conn), .events = POLLIN};
 	pfd[n++] = (struct pollfd) {.fd = PQsocket(s->conn), .events = POLLIN};
 	if (consume_fd(&s->consumer) >= 0)
 		pfd[n++] = (struct pollfd) {.fd = consume_fd(&s->consumer), .events = POLLIN};
 	(void) poll(pfd, n, timeout_ms);
+	return WB_OK;
+}
+
+/* Between turns: a short pause, a wait for work, or a poll of Kafka. */
+static int
+wait_between_turns(wb_session *s, bool idle, bool apply_pending, int n)
+{
+	if (idle && !apply_pending && n > 0 && n < COALESCE_BELOW)
+	{
+		/*
+		 * The walsender sends each record as it decodes it: read them as
+		 * they come and we wake (and so does it) for every few records.
+		 * Let a millisecond's worth gather first; the producer lingers
+		 * longer than that anyway.
+		 */
+		usleep(COALESCE_US);
+	}
+	else if (idle && !apply_pending)
+	{
+		/* deliveries are served by polling Kafka: wake often while some are due */
+		int			timeout = s->publishing && inflight_count(&s->pub.inflight) > 0 ? 5 : 200;
+
+		return wait_for_work(s, timeout);
+	}
+	else if (s->publishing && publish_backlogged(&s->pub))
+		publish_poll(&s->pub, 10);
 	return WB_OK;
 }
 
@@ -314,13 +248,11 @@ close_apply(wb_session *s)
 static int
 open_apply(wb_session *s)
 {
-	s->appliers = calloc(s->sync.npeers, sizeof(wb_applier));
-	if (s->appliers == NULL)
-		abort();
+	s->appliers = xcalloc(s->sync.npeers, sizeof(wb_applier));
 	for (int i = 0; i < s->sync.npeers; i++)
 	{
 		size_t		len = strlen(s->cfg->topic_prefix) + strlen(s->sync.peers[i]) + 1;
-		char	   *topic = malloc(len);
+		char	   *topic = xmalloc(len);
 		int			rc;
 
 		snprintf(topic, len, "%s%s", s->cfg->topic_prefix, s->sync.peers[i]);
@@ -384,51 +316,138 @@ apply_some(wb_session *s, bool *more)
 		s->apply_backoff_ms = 1000;		/* it has run well for a while */
 }
 
+/*
+ * Open the publish half: the published tables, the replication connection,
+ * the producer and its topic, the slot (with its initial copy when new),
+ * then START_REPLICATION.  SESSION_CONTINUE when streaming.
+ */
 static wb_session_end
-stream(wb_session *s)
+open_publish(wb_session *s)
 {
-	char	   *include = nodeinfo_include_option(&s->tables);
 	const char *names[] = {"only_local", "include_tables"};
-	const char *values[] = {"true", include};
-	int			rc = pgstream_start(&s->ps, names, values, 2);
+	const char *values[2] = {"true", NULL};
+	char	   *include;
+	int			rc;
 
+	if (nodeinfo_published_tables(s->conn, &s->tables) != WB_OK ||
+		pgstream_connect(&s->ps, s->cfg->conninfo, s->slot) != WB_OK ||
+		publish_open(&s->pub, s->cfg, s->node) != WB_OK)
+		return SESSION_RETRY;
+	s->pub.wait_hook = backpressure_wait;
+	s->pub.wait_arg = s;
+	switch (slot_prepare(s->conn, &s->ps, &s->pub, &s->tables, s->snapshot, s->cfg->conninfo,
+						 s->cfg->progress_interval_ms, &stop_requested))
+	{
+		case WB_SLOT_READY:
+			break;
+		case WB_SLOT_STOPPED:
+			return SESSION_STOPPED;
+		case WB_SLOT_RETRY:
+			return SESSION_RETRY;
+	}
+	s->confirmed = slot_confirmed_lsn(s->conn, s->slot);
+	control_publish_state(s->conn, "running", NULL, false);
+
+	include = nodeinfo_include_option(&s->tables);
+	values[1] = include;
+	rc = pgstream_start(&s->ps, names, values, 2);
 	free(include);
 	if (rc != WB_OK)
 		return SESSION_RETRY;
 	wb_log(WB_LOG_INFO, "node \"%s\": streaming slot \"%s\" (%d tables) to topic \"%s\" from " WB_LSN_FORMAT,
 		   s->node, s->slot, s->tables.count, s->pub.topic, WB_LSN_ARGS(s->confirmed));
+	s->publishing = true;
+	return SESSION_CONTINUE;
+}
 
+/* Close the publish half: what was not acknowledged is not confirmed. */
+static void
+close_publish(wb_session *s)
+{
+	publish_close(&s->pub);
+	pgstream_close(&s->ps);
+	nodeinfo_tables_free(&s->tables);
+	s->publishing = false;
+}
+
+/*
+ * The publish half failed (logged where it happened): say so in status(),
+ * close it and open it again after a backoff, from the slot's confirmed
+ * position.  The apply half is not touched.
+ */
+static void
+publish_failed(wb_session *s)
+{
+	if (wb_log_last_error()[0] != '\0')
+		control_publish_state(s->conn, "retrying", wb_log_last_error(), false);
+	close_publish(s);
+	wb_log(WB_LOG_INFO, "publishing again in %d ms; applying goes on", s->publish_backoff_ms);
+	s->publish_retry_at_us = wb_now_us() + (int64_t) s->publish_backoff_ms * 1000;
+	s->publish_backoff_ms = s->publish_backoff_ms * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : s->publish_backoff_ms * 2;
+}
+
+/*
+ * Read records while the producer has room (at most a turn's worth), serve
+ * delivery reports, confirm what Kafka acknowledged.  *idle: nothing more
+ * was buffered; *n: records read.
+ */
+static wb_session_end
+publish_some(wb_session *s, bool *idle, int *n)
+{
+	*idle = false;
+	for (*n = 0; *n < RECORDS_PER_TURN && !publish_backlogged(&s->pub); (*n)++)
+	{
+		wb_pgrecord rec;
+		wb_pgread	got = pgstream_read(&s->ps, &rec);
+		wb_publish_result pr;
+
+		if (got == WB_PG_FAILED)
+			return SESSION_RETRY;
+		if (got == WB_PG_IDLE)
+		{
+			*idle = true;
+			break;
+		}
+		pr = publish_record(&s->pub, rec.data, rec.len, rec.lsn);
+		if (pr == WB_PUBLISH_STOPPED)
+			return SESSION_STOPPED;
+		if (pr != WB_PUBLISH_OK)
+			return SESSION_RETRY;
+	}
+	publish_poll(&s->pub, 0);
+	if (s->pub.failed || report_progress(s, false) != WB_OK)
+		return SESSION_RETRY;
+	if (s->publish_backoff_ms > 1000 &&
+		wb_now_us() - s->publish_retry_at_us > (int64_t) MAX_BACKOFF_MS * 1000)
+		s->publish_backoff_ms = 1000;	/* it has run well for a while */
+	return SESSION_CONTINUE;
+}
+
+/*
+ * Both halves, in turns, until a signal, a control notification or a
+ * failure of the session's own connection.  Each half that fails closes
+ * and opens again after its own backoff.
+ */
+static wb_session_end
+run_halves(wb_session *s)
+{
 	while (!stop_requested && !reload_requested)
 	{
-		bool		idle = false;
+		bool		idle = true;
 		bool		apply_pending = false;
-		int			n;
+		bool		notified = false;
+		int			n = 0;
+		wb_session_end end = SESSION_CONTINUE;
 
-		for (n = 0; n < RECORDS_PER_TURN && !publish_backlogged(&s->pub); n++)
-		{
-			wb_pgrecord rec;
-			wb_pgread	got = pgstream_read(&s->ps, &rec);
-			wb_publish_result pr;
+		if (!s->publishing && wb_now_us() >= s->publish_retry_at_us)
+			end = open_publish(s);
+		if (end == SESSION_CONTINUE && s->publishing)
+			end = publish_some(s, &idle, &n);
+		if (end == SESSION_STOPPED)
+			return SESSION_STOPPED;
+		if (end == SESSION_RETRY)
+			publish_failed(s);
 
-			if (got == WB_PG_FAILED)
-				return SESSION_RETRY;
-			if (got == WB_PG_IDLE)
-			{
-				idle = true;
-				break;
-			}
-			pr = publish_record(&s->pub, rec.data, rec.len, rec.lsn);
-			if (pr == WB_PUBLISH_STOPPED)
-				return SESSION_STOPPED;
-			if (pr != WB_PUBLISH_OK)
-				return SESSION_RETRY;
-		}
-
-		publish_poll(&s->pub, 0);
-		if (s->pub.failed)
-			return SESSION_RETRY;
-		if (report_progress(s, false) != WB_OK)
-			return SESSION_RETRY;
 		apply_some(s, &apply_pending);
 		if (s->nappliers > 0 &&
 			wb_now_us() - s->last_purge_us >= (int64_t) s->cfg->purge_interval_ms * 1000)
@@ -436,38 +455,15 @@ stream(wb_session *s)
 			s->last_purge_us = wb_now_us();
 			nodeinfo_purge_tombstones(s->conn);
 		}
+		if (control_notified(s->conn, &notified) != WB_OK)
+			return SESSION_RETRY;
+		if (notified)
 		{
-			bool		notified = false;
-
-			if (nodeinfo_notified(s->conn, &notified) != WB_OK)
-				return SESSION_RETRY;
-			if (notified)
-			{
-				wb_log(WB_LOG_INFO, "sync settings changed: applying them");
-				return SESSION_RELOAD;
-			}
+			wb_log(WB_LOG_INFO, "sync settings changed: applying them");
+			return SESSION_RELOAD;
 		}
-
-		if (idle && !apply_pending && n > 0 && n < COALESCE_BELOW)
-		{
-			/*
-			 * The walsender sends each record as it decodes it: read them
-			 * as they come and we wake (and so does it) for every few
-			 * records.  Let a millisecond's worth gather first; the
-			 * producer lingers longer than that anyway.
-			 */
-			usleep(COALESCE_US);
-		}
-		else if (idle && !apply_pending)
-		{
-			/* deliveries are served by polling Kafka: wake often while some are due */
-			int			timeout = inflight_count(&s->pub.inflight) > 0 ? 5 : 200;
-
-			if (wait_for_work(s, timeout) != WB_OK)
-				return SESSION_RETRY;
-		}
-		else if (publish_backlogged(&s->pub))
-			publish_poll(&s->pub, 10);
+		if (wait_between_turns(s, idle, apply_pending, n) != WB_OK)
+			publish_failed(s);
 	}
 	return stop_requested ? SESSION_STOPPED : SESSION_RELOAD;
 }
@@ -494,11 +490,11 @@ session_finish(wb_session *s, bool flush)
 	if (s->conn)
 	{
 		if (!flush && wb_log_last_error()[0] != '\0')
-			nodeinfo_publish_state(s->conn, "retrying", wb_log_last_error(), false);
+			control_publish_state(s->conn, "retrying", wb_log_last_error(), false);
 		PQfinish(s->conn);
 	}
 	nodeinfo_tables_free(&s->tables);
-	nodeinfo_sync_free(&s->sync);
+	control_sync_free(&s->sync);
 	free(s->node);
 	free(s->slot);
 	memset(s, 0, sizeof(*s));
@@ -514,7 +510,7 @@ idle(wb_session *s)
 {
 	if (s->sync.drop_slot_requested && nodeinfo_forget_slot(s->conn, s->slot) != WB_OK)
 		return SESSION_RETRY;
-	nodeinfo_publish_state(s->conn, "stopped", NULL, false);
+	control_publish_state(s->conn, "stopped", NULL, false);
 	wb_log(WB_LOG_INFO, "node \"%s\": sync is stopped; waiting for walbridge.start_sync()", s->node);
 	while (!stop_requested && !reload_requested)
 	{
@@ -522,7 +518,7 @@ idle(wb_session *s)
 		bool		notified = false;
 
 		(void) poll(&pfd, 1, 1000);
-		if (nodeinfo_notified(s->conn, &notified) != WB_OK)
+		if (control_notified(s->conn, &notified) != WB_OK)
 			return SESSION_RETRY;
 		if (notified)
 			return SESSION_RELOAD;
@@ -547,8 +543,8 @@ session_run(const struct wb_config *cfg)
 		session_finish(&s, false);
 		return SESSION_FATAL;
 	}
-	s.slot = cfg->slot_name ? strdup(cfg->slot_name) : default_slot_name(s.node);
-	if (nodeinfo_listen(s.conn) != WB_OK || nodeinfo_read_sync(s.conn, &s.sync) != WB_OK)
+	s.slot = cfg->slot_name ? xstrdup(cfg->slot_name) : slot_default_name(s.node);
+	if (control_listen(s.conn) != WB_OK || control_read_sync(s.conn, &s.sync) != WB_OK)
 	{
 		session_finish(&s, false);
 		return SESSION_RETRY;
@@ -561,24 +557,11 @@ session_run(const struct wb_config *cfg)
 	}
 	s.snapshot = cfg->snapshot && s.sync.snapshot;
 
-	if (nodeinfo_published_tables(s.conn, &s.tables) != WB_OK ||
-		pgstream_connect(&s.ps, cfg->conninfo, s.slot) != WB_OK ||
-		publish_open(&s.pub, cfg, s.node) != WB_OK)
-	{
-		session_finish(&s, false);
-		return SESSION_RETRY;
-	}
-	s.pub.wait_hook = backpressure_wait;
-	s.pub.wait_arg = &s;
-
 	s.apply_backoff_ms = 1000;
-	end = prepare_slot(&s);
+	s.publish_backoff_ms = 1000;
+	end = open_publish(&s);
 	if (end == SESSION_CONTINUE)
-	{
-		s.confirmed = slot_confirmed_lsn(s.conn, s.slot);
-		nodeinfo_publish_state(s.conn, "running", NULL, false);
-		end = stream(&s);
-	}
+		end = run_halves(&s);
 	session_finish(&s, end != SESSION_FATAL && end != SESSION_RETRY);
 	return end;
 }

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * main.c
- *		walbridged: stream a walbridge node's slot into Kafka.
+ *		walbridged: per node, publish the local slot into Kafka and apply
+ *		the peers' topics to the local database (daemon.c).
  *
  * Exit status: 0 after a clean stop (SIGTERM, SIGINT) or --help,
  * 1 when it cannot run (bad configuration, no node name, PID file held

@@ -25,25 +25,7 @@ typedef struct wb_tables
 	double	   *estimates;		/* pg_class.reltuples, for progress */
 } wb_tables;
 
-/* walbridge.sync: what start_sync() and stop_sync() asked for. */
-typedef struct wb_sync
-{
-	bool		running;		/* false also when never started */
-	int			npeers;
-	char	  **peers;
-	int			ntables;		/* -1: every table with a primary key */
-	char	  **tables;
-	char		conflict[32];
-	bool		snapshot;
-	bool		drop_slot_requested;
-} wb_sync;
-
 extern PGconn *nodeinfo_connect(const char *conninfo);
-extern int	nodeinfo_read_sync(PGconn *conn, wb_sync *sync);
-extern void nodeinfo_sync_free(wb_sync *sync);
-extern int	nodeinfo_listen(PGconn *conn);
-extern int	nodeinfo_notified(PGconn *conn, bool *notified);
-extern void nodeinfo_publish_state(PGconn *conn, const char *state, const char *error, bool confirmed);
 extern void nodeinfo_purge_tombstones(PGconn *conn);
 extern int	nodeinfo_forget_slot(PGconn *conn, const char *slot);
 extern int	nodeinfo_node_name(PGconn *conn, char **name);

@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "wb.h"
 
 /* A path replaced under us this often is being fought over: give up. */
 #define PIDFILE_ATTEMPTS 10
@@ -123,12 +124,7 @@ pidfile_create(const char *path)
 		close(fd);
 		return WB_ERR;
 	}
-	pid_path = strdup(path);
-	if (pid_path == NULL)
-	{
-		wb_log(WB_LOG_ERROR, "out of memory");
-		abort();
-	}
+	pid_path = xstrdup(path);
 	pid_fd = fd;
 	return WB_OK;
 }

@@ -1,15 +1,16 @@
 /*
  * fuzz_batch.c: libFuzzer target for the bulk path of apply
- * (forwarder/batch.c) behind the record reader.  The first bytes describe
- * a relation (column count, flags, which columns are identity columns
- * GENERATED ALWAYS (bit 0) or generated here (bit 1)); the rest is a message whose changes are gathered as
- * apply gathers them, whatever their tuples hold.
+ * (forwarder/apply/batch.c) behind the record reader.  The first bytes
+ * describe a relation (column count, flags, which columns are identity
+ * columns GENERATED ALWAYS (bit 0) or generated here (bit 1)); the rest is
+ * a message whose changes are gathered as apply gathers them, whatever
+ * their tuples hold.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "../../forwarder/batch.h"
+#include "batch.h"
 #include "fuzz_message.h"
 
 #define MAX_COLS 16

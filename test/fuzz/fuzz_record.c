@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../forwarder/sqltext.h"
+#include "sqltext.h"
 #include "fuzz_message.h"
 
 static void

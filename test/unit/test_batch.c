@@ -8,66 +8,15 @@
 
 #include <msgpack.h>
 
-#include "../../forwarder/batch.h"
+#include "batch.h"
+#include "change.h"
 #include "unit.h"
-
-static msgpack_sbuffer buf;
-static msgpack_packer pk;
-static wb_record rec;
-
-static void
-pack_value(const char *v)
-{
-	if (v == NULL)
-		msgpack_pack_nil(&pk);
-	else if (strcmp(v, "(toast)") == 0)
-		msgpack_pack_ext(&pk, 0, WB_EXT_UNCHANGED_TOAST);
-	else if (v[0] == '#')
-		msgpack_pack_int64(&pk, atoll(v + 1));
-	else
-		msgpack_pack_str_with_body(&pk, v, strlen(v));
-}
-
-static void
-pack_tuple(const char **values, int n)
-{
-	if (values == NULL)
-	{
-		msgpack_pack_nil(&pk);
-		return;
-	}
-	msgpack_pack_array(&pk, n);
-	for (int i = 0; i < n; i++)
-		pack_value(values[i]);
-}
 
 /* Pack and parse one change of a 3-column table (relid 16384). */
 static const wb_record *
 change(char tag, char old_kind, const char **old, int nold, const char **new)
 {
-	char		err[WB_RECORD_ERRLEN];
-
-	msgpack_sbuffer_clear(&buf);
-	msgpack_pack_array(&pk, tag == WB_REC_UPDATE ? WB_UPDATE_NFIELDS :
-					   tag == WB_REC_DELETE ? WB_DELETE_NFIELDS : WB_INSERT_NFIELDS);
-	msgpack_pack_uint8(&pk, (uint8_t) tag);
-	msgpack_pack_uint32(&pk, 16384);
-	if (tag == WB_REC_UPDATE || tag == WB_REC_DELETE)
-	{
-		if (old == NULL)
-			msgpack_pack_nil(&pk);
-		else
-			msgpack_pack_uint8(&pk, (uint8_t) old_kind);
-		pack_tuple(old, nold);
-	}
-	if (tag != WB_REC_DELETE)
-		pack_tuple(new, 3);
-	if (!wb_record_parse(buf.data, buf.size, &rec, err, sizeof(err)))
-	{
-		fprintf(stderr, "test record does not parse: %s\n", err);
-		exit(2);
-	}
-	return &rec;
+	return unit_change(tag, old_kind, old, nold, new, 3);
 }
 
 int
@@ -83,8 +32,7 @@ main(void)
 	wb_relmap	other = rm;
 	wb_batch	b = {0};
 
-	msgpack_sbuffer_init(&buf);
-	msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+	unit_change_init();
 
 	/* inserts: every value quoted, NULL bare, the string "NULL" quoted */
 	{

@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "../../forwarder/fit.h"
+#include "fit.h"
 #include "unit.h"
 
 #define TYPMOD(n)			((n) + 4)

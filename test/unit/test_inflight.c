@@ -2,7 +2,7 @@
  * test_inflight.c: the flush position moves only past transactions whose
  * every message Kafka acknowledged, and everything before them.
  */
-#include "../../forwarder/inflight.h"
+#include "inflight.h"
 #include "unit.h"
 
 static void

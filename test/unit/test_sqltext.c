@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../forwarder/sqltext.h"
+#include "sqltext.h"
 #include "unit.h"
 
 static const char *

@@ -1,0 +1,530 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.c
+ *		Apply a peer's messages: one local transaction per source
+ *		transaction, exactly once.  The per-peer state machine (running,
+ *		paused, rewinding; apply.h) and the choice of executor: each message
+ *		goes as one pipeline first (exec_bulk.c); what that cannot settle is
+ *		applied again one change at a time (exec_row.c), where conflicts are
+ *		decided (conflict.c) and reported (report.c).
+ *
+ * Exactly once: the session runs under the replication origin
+ * walbridge_<peer>; a transaction's last chunk sets the origin's LSN and
+ * timestamp (pg_replication_origin_xact_setup) and records the Kafka offset
+ * and commit LSN in walbridge.apply_progress, all in the same local
+ * transaction.  After any crash, consumption restarts at the recorded
+ * offset + 1, and a transaction whose commit LSN is not above the last one
+ * applied (the publisher sent it twice) is passed over.
+ *
+ * Loop-free: changes made under an origin are never published again (the
+ * publish half streams with only_local).
+ *
+ * Bad input (a message that does not decode, a table or column missing
+ * here, a value the column rejects) rolls the transaction back and pauses
+ * this peer at its first message; nothing after it is applied.  The pause
+ * is retried every few seconds (so a fix is picked up by itself) until it
+ * works, or until walbridge.skip() passes over it.
+ *
+ * IDENTIFICATION
+ *		forwarder/apply/apply.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "apply.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dispatch.h"
+#include "exec.h"
+#include "log.h"
+#include "record.h"
+#include "report.h"
+#include "sqlgen.h"
+#include "wb.h"
+
+#define RETRY_PAUSED_US		(5 * INT64_C(1000000))
+
+/* --------------------------------------------------------------- helpers */
+
+static PGresult *
+run(wb_applier *ap, const char *sql, int nparams, const char *const *values)
+{
+	return stmts_exec(&ap->stmts, sql, nparams, values);
+}
+
+static bool
+connection_lost(wb_applier *ap)
+{
+	return PQstatus(ap->conn) != CONNECTION_OK;
+}
+
+static void
+rollback(wb_applier *ap)
+{
+	PGresult   *res = PQexec(ap->conn, "ROLLBACK");
+
+	PQclear(res);
+	ap->in_txn = false;
+}
+
+/* ------------------------------------------------------------- progress */
+
+/*
+ * The source transaction applied from now on.  Its commit time and LSN go
+ * into every conflict check, conflict record and the progress row: made
+ * text once here, not per change.
+ */
+static void
+begin_source_txn(wb_applier *ap, const wb_msgmeta *meta, int64_t offset)
+{
+	wb_buf		t = {0};
+
+	ap->txn = *meta;
+	ap->txn_first_offset = offset;
+	ap->conflicts = 0;
+	sqltext_timestamp(&t, meta->commit_time - WB_PG_EPOCH_OFFSET_USECS, true);
+	snprintf(ap->txn_time, sizeof(ap->txn_time), "%s", t.data ? t.data : "");
+	buf_free(&t);
+	snprintf(ap->txn_lsn, sizeof(ap->txn_lsn), WB_LSN_FORMAT, WB_LSN_ARGS(meta->commit_lsn));
+}
+
+static bool
+record_progress(wb_applier *ap, int64_t offset, bool with_commit, char *err, size_t errlen)
+{
+	char		off[32];
+	char		conflicts[16];
+	const char *origin[2] = {ap->txn_lsn, ap->txn_time};
+	const char *values[5] = {ap->peer, off, conflicts, ap->txn_lsn, ap->txn_time};
+
+	snprintf(off, sizeof(off), "%" PRId64, offset);
+	snprintf(conflicts, sizeof(conflicts), "%d", ap->conflicts);
+	if (!with_commit)
+		return ap->exec->statement(ap,
+							"UPDATE walbridge.apply_progress SET kafka_offset = $2, applied_at = now(),"
+							" conflicts = conflicts + $3, paused_offset = NULL, last_error = NULL,"
+							" skip_offset = NULL WHERE peer = $1",
+							3, values, true, err, errlen);
+	return ap->exec->statement(ap, "SELECT pg_replication_origin_xact_setup($1::pg_lsn, $2::timestamptz)",
+							   2, origin, false, err, errlen) &&
+		ap->exec->statement(ap,
+					 "UPDATE walbridge.apply_progress SET kafka_offset = $2, applied_at = now(),"
+					 " conflicts = conflicts + $3, source_commit_lsn = $4, source_commit_time = $5,"
+					 " paused_offset = NULL, last_error = NULL, skip_offset = NULL WHERE peer = $1",
+					 5, values, true, err, errlen);
+}
+
+/* --------------------------------------------------------------- public */
+
+/*
+ * Stop applying this peer at offset, with the reason logged and recorded
+ * in walbridge.apply_progress; retried every few seconds.
+ */
+wb_apply_result
+apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
+{
+	char		reason[1024];
+	char		message[1400];
+	char		off[32];
+	const char *values[3];
+	va_list		va;
+	PGresult   *res;
+
+	va_start(va, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, va);
+	va_end(va);
+	if (ap->in_txn)
+		rollback(ap);
+	snprintf(message, sizeof(message), "topic %s offset %" PRId64 ": %s", ap->topic, offset, reason);
+	if (!apply_waiting(ap) || ap->paused_offset != offset)
+	{
+		wb_log(WB_LOG_ERROR, "applying node \"%s\" paused at %s; it resumes by itself after the fix, or after SELECT walbridge.skip('%s')",
+			   ap->peer, message, ap->peer);
+	}
+	report_pause(ap, offset);
+	ap->state = WB_PEER_PAUSED;
+	ap->paused_offset = offset;
+	ap->retry_at_us = wb_now_us() + RETRY_PAUSED_US;
+	ap->skipping = false;
+
+	snprintf(off, sizeof(off), "%" PRId64, offset);
+	values[0] = ap->peer;
+	values[1] = off;
+	values[2] = message;
+	res = run(ap, "UPDATE walbridge.apply_progress SET paused_offset = $2, last_error = $3,"
+			  " last_error_at = now() WHERE peer = $1", 3, values);
+	PQclear(res);
+	return connection_lost(ap) ? WB_APPLY_FAILED : WB_APPLY_PAUSED;
+}
+
+/*
+ * Forget what a retry must look at afresh (the local tables may be fixed),
+ * unless this only reads a transaction again to apply it one by one.
+ */
+void
+apply_resume(wb_applier *ap)
+{
+	wb_peer_state was = ap->state;
+
+	ap->state = WB_PEER_RUNNING;
+	if (was == WB_PEER_REWINDING)
+		return;
+	relmaps_clear(&ap->maps);
+	/* the tables may have changed: plan everything afresh */
+	stmts_forget(&ap->stmts);
+}
+
+/*
+ * A change of this transaction needs a closer look (a conflict, or an
+ * error to report), but its first chunks were already read: read it again
+ * from its first message, to apply it one change at a time.
+ */
+static wb_apply_result
+apply_rewind(wb_applier *ap)
+{
+	ap->one_by_one_lsn = ap->txn.commit_lsn;
+	ap->state = WB_PEER_REWINDING;
+	ap->paused_offset = ap->txn_first_offset;
+	ap->retry_at_us = 0;
+	return WB_APPLY_PAUSED;
+}
+
+typedef enum wb_pipelined
+{
+	PIPELINED,					/* applied (and committed, if finish) */
+	ONE_BY_ONE,					/* rolled back: apply it one change at a time */
+	PIPELINE_LOST				/* the connection is gone */
+} wb_pipelined;
+
+/*
+ * A message as one pipeline: BEGIN (begin), its changes (changes), the
+ * progress (finish; with the origin's commit data for with_commit), all
+ * sent without waiting, then COMMIT (finish) once every result is in and
+ * each change touched its row.  Anything else (a conflict, an error) rolls
+ * the local transaction back: applied one change at a time, the same
+ * message gets its conflicts resolved and its errors reported.
+ */
+static wb_pipelined
+apply_pipelined(wb_applier *ap, int64_t offset, const char *payload, size_t len,
+				bool begin, bool changes, bool finish, bool with_commit)
+{
+	char		err[1024] = "";
+	bool		sent;
+	wb_pipeline_result r;
+
+	if (changes && !dispatch_relations(ap, payload, len, err, sizeof(err)))
+		sent = false;
+	else
+	{
+		if (!stmts_pipeline_begin(&ap->stmts))
+			return connection_lost(ap) ? PIPELINE_LOST : ONE_BY_ONE;
+		ap->exec = &wb_exec_bulk;
+		batch_reset(&ap->batch);
+		sent = (!begin || ap->exec->statement(ap, "BEGIN", 0, NULL, false, err, sizeof(err))) &&
+			(!changes || dispatch_records(ap, payload, len, err, sizeof(err))) &&
+			(!finish || record_progress(ap, offset, with_commit, err, sizeof(err)));
+		ap->exec = &wb_exec_row;
+		batch_reset(&ap->batch);
+		r = stmts_pipeline_end(&ap->stmts);
+		if (r == WB_PIPELINE_LOST)
+			return PIPELINE_LOST;
+		if (r != WB_PIPELINE_OK && sent)
+		{
+			sent = false;
+			snprintf(err, sizeof(err), "%s", ap->stmts.why);
+		}
+	}
+	if (sent && finish && exec_run(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL))
+	{
+		ap->in_txn = false;
+		return PIPELINED;
+	}
+	if (sent && !finish)
+	{
+		ap->in_txn = true;
+		return PIPELINED;
+	}
+	if (connection_lost(ap))
+		return PIPELINE_LOST;
+	wb_log(WB_LOG_DEBUG, "applying node \"%s\" at topic %s offset %" PRId64 ": %s; one change at a time",
+		   ap->peer, ap->topic, offset, err);
+	if (PQtransactionStatus(ap->conn) != PQTRANS_IDLE)
+		rollback(ap);
+	ap->in_txn = false;
+	return ONE_BY_ONE;
+}
+
+static wb_apply_result
+apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
+				  const char *payload, size_t len)
+{
+	char		err[1024];
+	bool		first = meta->chunk == 0;
+
+	if (first)
+	{
+		if (ap->in_txn)
+		{
+			/* the publisher restarted inside a transaction and sends it again */
+			rollback(ap);
+		}
+		begin_source_txn(ap, meta, offset);
+		ap->skipping = (meta->commit_lsn <= ap->applied_lsn) || offset == ap->skip_offset;
+	}
+	else if (!ap->in_txn || meta->xid != ap->txn.xid || meta->commit_lsn != ap->txn.commit_lsn)
+		return apply_pause(ap, offset, "chunk %d of xid %u arrived without the chunks before it",
+						   meta->chunk, meta->xid);
+
+	if (ap->skipping)
+	{
+		ap->in_txn = !meta->last;
+		if (!meta->last)
+			return WB_APPLY_OK;
+		if (offset >= ap->skip_offset && ap->skip_offset >= 0)
+			wb_log(WB_LOG_WARNING, "skipped xid %u of node \"%s\" (topic %s offsets %" PRId64 "-%" PRId64 ") as walbridge.skip() asked",
+				   meta->xid, ap->peer, ap->topic, ap->txn_first_offset, offset);
+		if (!record_progress(ap, offset, false, err, sizeof(err)))
+			return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
+		ap->skip_offset = -1;
+		ap->applied_offset = offset;
+		return WB_APPLY_OK;
+	}
+
+	if (ap->one_by_one_lsn != meta->commit_lsn)
+	{
+		switch (apply_pipelined(ap, offset, payload, len, first, true, meta->last, true))
+		{
+			case PIPELINED:
+				if (meta->last)
+				{
+					ap->applied_offset = offset;
+					ap->applied_lsn = meta->commit_lsn;
+				}
+				return WB_APPLY_OK;
+			case PIPELINE_LOST:
+				return WB_APPLY_FAILED;
+			case ONE_BY_ONE:
+				ap->one_by_one_lsn = meta->commit_lsn;
+				if (!first)
+					return apply_rewind(ap);
+				break;
+		}
+	}
+
+	if (first)
+	{
+		if (!exec_run(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL))
+			return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
+		ap->in_txn = true;
+	}
+	if (!dispatch_records(ap, payload, len, err, sizeof(err)))
+	{
+		if (connection_lost(ap))
+			return WB_APPLY_FAILED;
+		return apply_pause(ap, ap->txn_first_offset, "xid %u (commit " WB_LSN_FORMAT "): %s",
+						   ap->txn.xid, WB_LSN_ARGS(ap->txn.commit_lsn), err);
+	}
+	if (!meta->last)
+		return WB_APPLY_OK;
+
+	if (!record_progress(ap, offset, true, err, sizeof(err)) ||
+		!exec_run(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL))
+	{
+		if (connection_lost(ap))
+			return WB_APPLY_FAILED;
+		return apply_pause(ap, ap->txn_first_offset, "xid %u (commit " WB_LSN_FORMAT "): %s",
+						   ap->txn.xid, WB_LSN_ARGS(ap->txn.commit_lsn), err);
+	}
+	ap->in_txn = false;
+	ap->applied_offset = offset;
+	ap->applied_lsn = meta->commit_lsn;
+	return WB_APPLY_OK;
+}
+
+/* A message that stands alone: a snapshot chunk, or anything else. */
+static wb_apply_result
+apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
+					 const char *payload, size_t len)
+{
+	char		err[1024];
+	bool		apply = meta->kind == WB_MSG_SNAPSHOT && offset != ap->skip_offset;
+
+	wb_msgmeta	alone = {.commit_time = meta->commit_time};
+
+	begin_source_txn(ap, &alone, offset);
+	switch (apply_pipelined(ap, offset, payload, len, true, apply, true, false))
+	{
+		case PIPELINED:
+			ap->applied_offset = offset;
+			ap->skip_offset = -1;
+			return WB_APPLY_OK;
+		case PIPELINE_LOST:
+			return WB_APPLY_FAILED;
+		case ONE_BY_ONE:
+			break;
+	}
+
+	if (!exec_run(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL))
+		return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
+	ap->in_txn = true;
+	if ((apply && !dispatch_records(ap, payload, len, err, sizeof(err))) ||
+		!record_progress(ap, offset, false, err, sizeof(err)) ||
+		!exec_run(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL))
+	{
+		if (connection_lost(ap))
+			return WB_APPLY_FAILED;
+		return apply_pause(ap, offset, "%s", err);
+	}
+	ap->in_txn = false;
+	ap->applied_offset = offset;
+	ap->skip_offset = -1;
+	return WB_APPLY_OK;
+}
+
+wb_apply_result
+apply_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
+			  const char *payload, size_t len)
+{
+	if (offset <= ap->applied_offset)
+		return WB_APPLY_OK;		/* already here (fetched again) */
+	if (meta->kind == WB_MSG_TXN)
+		return apply_txn_message(ap, offset, meta, payload, len);
+	return apply_single_message(ap, offset, meta, payload, len);
+}
+
+/* Read this peer's row of walbridge.apply_progress. */
+int
+apply_reload_progress(wb_applier *ap)
+{
+	const char *values[1] = {ap->peer};
+	PGresult   *res = run(ap,
+						  "SELECT coalesce(kafka_offset, -2), coalesce(source_commit_lsn - '0/0', 0),"
+						  " coalesce(skip_offset, -1)"
+						  " FROM walbridge.apply_progress WHERE peer = $1", 1, values);
+	int			rc = WB_OK;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+	{
+		wb_log(WB_LOG_ERROR, "could not read walbridge.apply_progress for node \"%s\": %s",
+			   ap->peer, PQerrorMessage(ap->conn));
+		rc = WB_ERR;
+	}
+	else
+	{
+		ap->applied_offset = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		ap->applied_lsn = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+		ap->skip_offset = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Applying a peer without the initial copy starts at its topic's end as
+ * it is the first time: record that start at once, so that a restart
+ * before the first message is applied starts there too, not at a later
+ * end (which would pass over what arrived meanwhile).
+ */
+int
+apply_pin_start(wb_applier *ap, int64_t next)
+{
+	char		before[24];
+	const char *values[2] = {ap->peer, before};
+	PGresult   *res;
+	int			rc = WB_OK;
+
+	snprintf(before, sizeof(before), "%" PRId64, next - 1);
+	res = run(ap, "UPDATE walbridge.apply_progress SET kafka_offset = $2::bigint"
+			  " WHERE peer = $1 AND kafka_offset IS NULL", 2, values);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		wb_log(WB_LOG_ERROR, "could not record where applying node \"%s\" starts: %s",
+			   ap->peer, PQerrorMessage(ap->conn));
+		rc = WB_ERR;
+	}
+	else
+		ap->applied_offset = next - 1;
+	PQclear(res);
+	return rc;
+}
+
+int
+apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *node,
+		   const char *topic, wb_conflict_policy policy)
+{
+	const char *keys[] = {"dbname", "application_name", "options", "client_encoding", NULL};
+	const char *values[] = {conninfo, "walbridged apply",
+		"-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c synchronous_commit=off"
+		" -c session_replication_role=replica -c search_path=pg_catalog,pg_temp",
+		"UTF8", NULL};
+	char		origin[200];
+	const char *params[1] = {origin};
+	PGresult   *res;
+
+	memset(ap, 0, sizeof(*ap));
+	ap->peer = xstrdup(peer);
+	ap->node = xstrdup(node);
+	ap->topic = xstrdup(topic);
+	ap->state = WB_PEER_RUNNING;
+	ap->exec = &wb_exec_row;
+	ap->cx.policy = policy;
+	ap->cx.peer = ap->peer;
+	ap->cx.origin_oid = ap->origin_oid;
+	ap->cx.txn_time = ap->txn_time;
+	ap->cx.txn_lsn = ap->txn_lsn;
+	ap->applied_offset = WB_OFFSET_NONE;
+	ap->skip_offset = -1;
+	ap->conflict_recorded_offset = -1;
+	ap->conn = PQconnectdbParams(keys, values, 1);
+	stmts_init(&ap->stmts, ap->conn);
+	if (PQstatus(ap->conn) != CONNECTION_OK)
+	{
+		wb_log(WB_LOG_ERROR, "could not connect to apply node \"%s\": %s%s", peer, PQerrorMessage(ap->conn),
+			   strstr(PQerrorMessage(ap->conn), "session_replication_role") ?
+			   "HINT: apply runs with session_replication_role = replica (user triggers and foreign key checks do not fire, as in native logical replication); a superuser runs SELECT walbridge.grant_walbridged('<role>'), which grants SET on it" : "");
+		return WB_ERR;
+	}
+
+	/*
+	 * synchronous_commit off: crash safety comes from the origin's progress
+	 * and the offset recorded in the same transaction, not from each commit
+	 * reaching disk.  session_replication_role replica: user triggers and
+	 * foreign key checks fire where a change is made, not again here.
+	 * search_path pg_catalog: no function or operator a user created on
+	 * the default path is picked over the built-in one (nodeinfo_connect).
+	 */
+	snprintf(origin, sizeof(origin), "walbridge_%s", peer);
+	res = run(ap, "SELECT pg_replication_origin_session_setup($1), pg_replication_origin_oid($1)",
+			  1, params);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		wb_log(WB_LOG_ERROR, "could not apply as replication origin \"%s\": %s", origin,
+			   PQerrorMessage(ap->conn));
+		PQclear(res);
+		return WB_ERR;
+	}
+	snprintf(ap->origin_oid, sizeof(ap->origin_oid), "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return apply_reload_progress(ap);
+}
+
+void
+apply_close(wb_applier *ap)
+{
+	relmaps_clear(&ap->maps);
+	batch_free(&ap->batch);
+	if (ap->conn)
+		PQfinish(ap->conn);
+	stmts_close(&ap->stmts);
+	sqlgen_free(&ap->q);
+	buf_free(&ap->pending_conflict);
+	free(ap->pending_conflict_table);
+	free(ap->peer);
+	free(ap->node);
+	free(ap->topic);
+	memset(ap, 0, sizeof(*ap));
+}

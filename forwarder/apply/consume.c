@@ -1,0 +1,376 @@
+/*-------------------------------------------------------------------------
+ *
+ * consume.c
+ *		Read the peers' topics from the offsets recorded in the database.
+ *
+ * Offsets live in walbridge.apply_progress, written in the same local
+ * transaction as the changes: Kafka's own offset storage is not used.
+ * Reading starts at the recorded offset + 1 (or at 0 for a new peer).  If
+ * that offset is no longer in Kafka (retention deleted it, or the broker
+ * lost it) the peer stops with an error that says so: auto.offset.reset
+ * is "error", and the first offset actually received is checked, so apply
+ * never jumps ahead.
+ *
+ * IDENTIFICATION
+ *		forwarder/apply/consume.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "consume.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "envelope.h"
+#include "kafkaconf.h"
+#include "log.h"
+#include "pgstream.h"
+#include "wb.h"
+
+static wb_applier *
+applier_for(wb_consumer *c, const char *topic, int *index)
+{
+	for (int i = 0; i < c->count; i++)
+		if (strcmp(c->appliers[i].topic, topic) == 0)
+		{
+			*index = i;
+			return &c->appliers[i];
+		}
+	return NULL;
+}
+
+static rd_kafka_topic_partition_list_t *
+one_partition(const char *topic, int64_t offset)
+{
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+
+	rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = offset;
+	return parts;
+}
+
+/* A topic's end offset now (its single partition; 0 if it does not exist), or -1 with the error logged. */
+static int64_t
+topic_end(wb_consumer *c, const char *topic)
+{
+	int64_t		low;
+	int64_t		high;
+	rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(c->rk, topic, 0, &low, &high, 10000);
+
+	/* not created yet: the peer has published nothing, all of it is to come */
+	if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+		err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
+		return 0;
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		wb_log(WB_LOG_ERROR, "could not read the end of topic %s: %s", topic, rd_kafka_err2str(err));
+		return -1;
+	}
+	return high;
+}
+
+int
+consume_open(wb_consumer *c, const struct wb_config *cfg, const char *node,
+			 wb_applier *appliers, int count, bool from_start)
+{
+	char		group[128];
+	/*
+	 * Offsets are kept in the database, in the same transaction as the
+	 * changes: Kafka stores none, and never picks a start for us.
+	 */
+	wb_kafka_default defaults[] = {
+		{"group.id", group},
+		{"enable.auto.commit", "false"},
+		{"enable.auto.offset.store", "false"},
+		{"auto.offset.reset", "error"},
+		{"enable.partition.eof", "true"},
+		{"client.id", "walbridged"},
+	};
+	rd_kafka_conf_t *conf;
+	char		errstr[512];
+	rd_kafka_topic_partition_list_t *parts;
+
+	memset(c, 0, sizeof(*c));
+	c->wake[0] = c->wake[1] = -1;
+	c->appliers = appliers;
+	c->count = count;
+	c->expect = xcalloc(count + 1, sizeof(int64_t));
+	snprintf(group, sizeof(group), "walbridge-%s", node);
+
+	conf = kafka_conf_new(cfg, defaults, sizeof(defaults) / sizeof(defaults[0]));
+	if (conf == NULL)
+		return WB_ERR;
+	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (c->rk == NULL)
+	{
+		wb_log(WB_LOG_ERROR, "could not create the Kafka consumer: %s", errstr);
+		rd_kafka_conf_destroy(conf);
+		return WB_ERR;
+	}
+
+	parts = rd_kafka_topic_partition_list_new(count);
+	for (int i = 0; i < count; i++)
+	{
+		int64_t		next = appliers[i].applied_offset + 1;
+
+		if (appliers[i].applied_offset == WB_OFFSET_NONE && from_start)
+			next = 0;
+		else if (appliers[i].applied_offset == WB_OFFSET_NONE &&
+				 ((next = topic_end(c, appliers[i].topic)) < 0 ||
+				  apply_pin_start(&appliers[i], next) != WB_OK))
+		{
+			rd_kafka_topic_partition_list_destroy(parts);
+			return WB_ERR;
+		}
+		c->expect[i] = next;
+		rd_kafka_topic_partition_list_add(parts, appliers[i].topic, 0)->offset = next;
+		wb_log(WB_LOG_INFO, "applying node \"%s\" from topic %s offset %" PRId64,
+			   appliers[i].peer, appliers[i].topic, next);
+	}
+	rd_kafka_assign(c->rk, parts);
+	rd_kafka_topic_partition_list_destroy(parts);
+
+	/* wake the event loop's poll() when messages arrive */
+	if (pipe(c->wake) == 0)
+	{
+		rd_kafka_queue_t *queue = rd_kafka_queue_get_consumer(c->rk);
+
+		fcntl(c->wake[0], F_SETFL, O_NONBLOCK);
+		fcntl(c->wake[1], F_SETFL, O_NONBLOCK);
+		rd_kafka_queue_io_event_enable(queue, c->wake[1], "1", 1);
+		rd_kafka_queue_destroy(queue);
+	}
+	else
+		c->wake[0] = c->wake[1] = -1;
+	return WB_OK;
+}
+
+int
+consume_fd(const wb_consumer *c)
+{
+	return c->rk ? c->wake[0] : -1;
+}
+
+static bool
+header(const rd_kafka_message_t *rkm, const char *name, char *out, size_t outlen)
+{
+	rd_kafka_headers_t *hdrs;
+	const void *value;
+	size_t		size;
+
+	if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+		rd_kafka_header_get_last(hdrs, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+		size >= outlen)
+		return false;
+	memcpy(out, value, size);
+	out[size] = '\0';
+	return true;
+}
+
+/* The headers apply needs; false (with what is missing) if they are not there. */
+static bool
+parse_meta(const rd_kafka_message_t *rkm, wb_msgmeta *meta, char *err, size_t errlen)
+{
+	char		v[64];
+	char		kind[16];
+	unsigned int hi,
+				lo;
+
+	memset(meta, 0, sizeof(*meta));
+	if (!header(rkm, WB_HDR_KIND, kind, sizeof(kind)))
+	{
+		snprintf(err, errlen, "the message has no wb.kind header: not written by walbridged");
+		return false;
+	}
+	if (!header(rkm, WB_HDR_FORMAT, v, sizeof(v)) || atoi(v) != WALBRIDGE_FORMAT_VERSION)
+	{
+		snprintf(err, errlen, "the message's format version is %s, this walbridged reads %d",
+				 header(rkm, WB_HDR_FORMAT, v, sizeof(v)) ? v : "missing", WALBRIDGE_FORMAT_VERSION);
+		return false;
+	}
+	if (!wb_msg_kind_parse(kind, &meta->kind))
+	{
+		snprintf(err, errlen, "unknown message kind \"%s\" (wb.kind): this walbridged knows txn, snapshot and message",
+				 kind);
+		return false;
+	}
+	meta->chunk = header(rkm, WB_HDR_CHUNK, v, sizeof(v)) ? atoi(v) : 0;
+	meta->last = header(rkm, WB_HDR_LAST, v, sizeof(v)) ? strcmp(v, "1") == 0 : true;
+	if (meta->kind != WB_MSG_TXN)
+		return true;
+	if (!header(rkm, WB_HDR_XID, v, sizeof(v)))
+		goto missing;
+	meta->xid = (uint32_t) strtoul(v, NULL, 10);
+	if (!header(rkm, WB_HDR_COMMIT_LSN, v, sizeof(v)) || sscanf(v, "%X/%X", &hi, &lo) != 2)
+		goto missing;
+	meta->commit_lsn = ((uint64_t) hi << 32) | lo;
+	if (!header(rkm, WB_HDR_COMMIT_TIME, v, sizeof(v)))
+		goto missing;
+	meta->commit_time = strtoll(v, NULL, 10);
+	return true;
+
+missing:
+	snprintf(err, errlen, "a txn message without its wb.xid, wb.commit_lsn or wb.commit_time header");
+	return false;
+}
+
+static void
+pause_partition(wb_consumer *c, wb_applier *ap)
+{
+	rd_kafka_topic_partition_list_t *parts = one_partition(ap->topic, 0);
+
+	rd_kafka_pause_partitions(c->rk, parts);
+	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static wb_apply_result
+dispatch(wb_consumer *c, rd_kafka_message_t *rkm)
+{
+	const char *topic = rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "";
+	int			i = 0;
+	wb_applier *ap = applier_for(c, topic, &i);
+	wb_msgmeta	meta;
+	char		err[512];
+	wb_apply_result rc;
+
+	if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+	{
+		if (ap)
+			ap->end_offset = rkm->offset;
+		return WB_APPLY_OK;
+	}
+	if (rkm->err)
+	{
+		if (ap && (rkm->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+				   rkm->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE))
+		{
+			rc = apply_pause(ap, c->expect[i],
+							 "offset %" PRId64 " is no longer in Kafka (retention, or a lost broker): applying it now would leave a gap. Resynchronise: on node \"%s\" run walbridge.stop_sync(drop_slot => true) then walbridge.start_sync(...) for a new copy (%s)",
+							 c->expect[i], ap->peer, rd_kafka_message_errstr(rkm));
+			pause_partition(c, ap);
+			return rc;
+		}
+		if (rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+			rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
+			wb_log(WB_LOG_DEBUG, "topic %s does not exist yet: its node has not published", topic);
+		else
+			wb_log(WB_LOG_WARNING, "Kafka consumer: %s", rd_kafka_message_errstr(rkm));
+		return WB_APPLY_OK;
+	}
+	if (ap == NULL || apply_waiting(ap))
+		return WB_APPLY_OK;		/* fetched before the pause took effect */
+
+	if (c->expect[i] >= 0 && rkm->offset > c->expect[i])
+	{
+		rc = apply_pause(ap, c->expect[i],
+						 "the next offset is %" PRId64 " but offset %" PRId64 " is the first Kafka still has: applying would leave a gap. Resynchronise: on node \"%s\" run walbridge.stop_sync(drop_slot => true) then walbridge.start_sync(...) for a new copy",
+						 c->expect[i], rkm->offset, ap->peer);
+		pause_partition(c, ap);
+		return rc;
+	}
+	if (rkm->offset < c->expect[i])
+		return WB_APPLY_OK;
+	c->expect[i] = rkm->offset + 1;
+
+	if (!parse_meta(rkm, &meta, err, sizeof(err)) && rkm->offset != ap->skip_offset)
+		rc = apply_pause(ap, rkm->offset, "%s", err);
+	else if (rkm->offset == ap->skip_offset && meta.kind != WB_MSG_TXN)
+	{
+		meta.kind = WB_MSG_SKIPPED;
+		rc = apply_message(ap, rkm->offset, &meta, rkm->payload, rkm->len);
+	}
+	else
+		rc = apply_message(ap, rkm->offset, &meta, rkm->payload, rkm->len);
+	if (rc == WB_APPLY_PAUSED)
+		pause_partition(c, ap);
+	return rc;
+}
+
+/*
+ * Apply messages already fetched, never blocking, for at most budget_us:
+ * the same loop serves this node's own slot, whose walsender gives up on
+ * a client that stays silent too long.  *more tells whether messages may
+ * still be waiting (the wake-up pipe only signals a queue that was empty).
+ */
+wb_apply_result
+consume_poll(wb_consumer *c, int64_t budget_us, bool *more)
+{
+	char		drain[64];
+	int64_t		deadline = wb_now_us() + budget_us;
+
+	*more = false;
+	while (c->wake[0] >= 0 && read(c->wake[0], drain, sizeof(drain)) > 0)
+		;
+	for (;;)
+	{
+		rd_kafka_message_t *rkm;
+		wb_apply_result rc;
+
+		if (wb_now_us() >= deadline)
+		{
+			*more = true;
+			break;
+		}
+		rkm = rd_kafka_consumer_poll(c->rk, 0);
+		if (rkm == NULL)
+			break;
+		rc = dispatch(c, rkm);
+		rd_kafka_message_destroy(rkm);
+		if (rc == WB_APPLY_FAILED)
+			return rc;
+	}
+	return WB_APPLY_OK;
+}
+
+/* Paused peers whose retry time came: read again from where they stopped. */
+void
+consume_retry_paused(wb_consumer *c)
+{
+	int64_t		now = wb_now_us();
+
+	for (int i = 0; i < c->count; i++)
+	{
+		wb_applier *ap = &c->appliers[i];
+		rd_kafka_topic_partition_list_t *parts;
+		rd_kafka_error_t *error;
+
+		if (!apply_waiting(ap) || now < ap->retry_at_us)
+			continue;
+		apply_resume(ap);
+		(void) apply_reload_progress(ap);
+		c->expect[i] = ap->paused_offset;
+		parts = one_partition(ap->topic, ap->paused_offset);
+		error = rd_kafka_seek_partitions(c->rk, parts, 5000);
+		if (error)
+		{
+			wb_log(WB_LOG_WARNING, "could not seek topic %s to offset %" PRId64 ": %s",
+				   ap->topic, ap->paused_offset, rd_kafka_error_string(error));
+			rd_kafka_error_destroy(error);
+		}
+		rd_kafka_resume_partitions(c->rk, parts);
+		rd_kafka_topic_partition_list_destroy(parts);
+		wb_log(WB_LOG_DEBUG, "retrying node \"%s\" from offset %" PRId64, ap->peer, ap->paused_offset);
+	}
+}
+
+void
+consume_close(wb_consumer *c)
+{
+	if (c->expect == NULL)
+		return;					/* never opened */
+	if (c->rk)
+	{
+		rd_kafka_consumer_close(c->rk);
+		rd_kafka_destroy(c->rk);
+	}
+	free(c->expect);
+	if (c->wake[0] >= 0)
+	{
+		close(c->wake[0]);
+		close(c->wake[1]);
+	}
+	memset(c, 0, sizeof(*c));
+}

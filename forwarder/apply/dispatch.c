@@ -1,0 +1,171 @@
+/*-------------------------------------------------------------------------
+ *
+ * dispatch.c
+ *		A message's records, in order, each to what handles it (as
+ *		PostgreSQL's apply_dispatch): RELATION to the table mappings
+ *		(relmap.c), INSERT, UPDATE, DELETE and SNAPSHOT rows to the
+ *		executor of the moment (exec.h), TRUNCATE as one statement.
+ *
+ * IDENTIFICATION
+ *		forwarder/apply/dispatch.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "dispatch.h"
+
+#include <stdio.h>
+
+#include "exec.h"
+#include "report.h"
+
+/* Whether the change can be applied to rm at all: false with err if not. */
+static bool
+change_fits(const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	if (rm == NULL)
+	{
+		snprintf(err, errlen, "%s record for relid %u without its RELATION record",
+				 wb_record_tag_name(rec->tag), rec->u.change.relid);
+		return false;
+	}
+	if (rm->error)
+	{
+		snprintf(err, errlen, "%s", rm->error);
+		return false;
+	}
+	if (rec->u.change.new.present && rec->u.change.new.count != (uint32_t) rm->ncols)
+	{
+		snprintf(err, errlen, "%s record for %s has %u values for %d columns",
+				 wb_record_tag_name(rec->tag), rm->display, rec->u.change.new.count, rm->ncols);
+		return false;
+	}
+	if (rec->u.change.old.present && rec->u.change.old.count != relmap_old_count(rm, rec))
+	{
+		snprintf(err, errlen, "%s record for %s has %u old values for %u %scolumns",
+				 wb_record_tag_name(rec->tag), rm->display, rec->u.change.old.count,
+				 relmap_old_count(rm, rec), rec->u.change.old_kind == WB_OLD_FULL ? "" : "identity ");
+		return false;
+	}
+	return true;
+}
+
+/* One change, by the executor of the moment (see exec.h). */
+static bool
+apply_change(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
+{
+	wb_relmap  *rm = relmaps_find(&ap->maps, rec->u.change.relid);
+
+	if (!change_fits(rm, rec, err, errlen))
+		return false;
+	return ap->exec->change(ap, rm, rec, err, errlen);
+}
+
+static bool
+apply_truncate(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
+{
+	wb_mpcur	cur = rec->u.truncate.relids;
+	wb_buf	   *sql = &ap->q.sql;
+
+	if (!ap->exec->flush(ap, err, errlen))
+		return false;
+	buf_reset(sql);
+	buf_puts(sql, "TRUNCATE ");
+	for (uint32_t i = 0; i < rec->u.truncate.nrelids; i++)
+	{
+		wb_relmap  *rm = relmaps_find(&ap->maps, wb_record_next_relid(&cur));
+
+		if (rm == NULL || rm->error)
+		{
+			snprintf(err, errlen, "%s", rm ? rm->error : "TRUNCATE of a table without its RELATION record");
+			return false;
+		}
+		buf_printf(sql, "%s%s", i > 0 ? ", " : "", rm->local);
+	}
+	if (rec->u.truncate.flags & WB_TRUNCATE_RESTART_SEQS)
+		buf_puts(sql, " RESTART IDENTITY");
+	if (rec->u.truncate.flags & WB_TRUNCATE_CASCADE)
+		buf_puts(sql, " CASCADE");
+	return ap->exec->statement(ap, sql->data, 0, NULL, false, err, errlen);
+}
+
+/*
+ * The next record of a message (its bytes at payload + *start, *reclen
+ * long): 1, or 0 at the end, or -1 with err if it does not decode.
+ */
+static int
+next_record(wb_mpcur *cur, const char *payload, wb_record *rec, size_t *start, size_t *reclen,
+			char *err, size_t errlen)
+{
+	char		perr[WB_RECORD_ERRLEN];
+	int			rc;
+
+	if (wb_mp_at_end(cur))
+		return 0;
+	*start = wb_mp_offset(cur);
+	if ((rc = wb_mp_skip(cur)) != WB_MP_OK)
+	{
+		snprintf(err, errlen, "the message does not decode: byte %zu: %s", *start, wb_mp_strerror(rc));
+		return -1;
+	}
+	*reclen = wb_mp_offset(cur) - *start;
+	if (!wb_record_parse(payload + *start, *reclen, rec, perr, sizeof(perr)))
+	{
+		snprintf(err, errlen, "the message does not decode: %s", perr);
+		return -1;
+	}
+	return 1;
+}
+
+/* One record: false with err if it failed. */
+static bool
+dispatch_one(wb_applier *ap, const wb_record *rec, const char *bytes, size_t len, char *err, size_t errlen)
+{
+	switch (rec->tag)
+	{
+		case WB_REC_BEGIN:
+		case WB_REC_COMMIT:
+		case WB_REC_MESSAGE:
+			return true;
+		case WB_REC_RELATION:
+			return relmaps_describe(&ap->maps, &ap->stmts, bytes, len, rec, err, errlen);
+		case WB_REC_TRUNCATE:
+			return apply_truncate(ap, rec, err, errlen);
+		default:
+			ap->sqlstate[0] = '\0';
+			if (apply_change(ap, rec, err, errlen))
+				return true;
+			if (ap->exec == &wb_exec_row)
+				report_failure(ap, rec, err, errlen);
+			return false;
+	}
+}
+
+/* Every record in order (only_relations: only RELATION records). */
+static bool
+dispatch(wb_applier *ap, const char *payload, size_t len, bool only_relations, char *err, size_t errlen)
+{
+	wb_mpcur	cur;
+	wb_record	rec;
+	size_t		start;
+	size_t		reclen;
+	int			got;
+
+	wb_mp_init(&cur, payload, len);
+	while ((got = next_record(&cur, payload, &rec, &start, &reclen, err, errlen)) > 0)
+		if ((!only_relations || rec.tag == WB_REC_RELATION) &&
+			!dispatch_one(ap, &rec, payload + start, reclen, err, errlen))
+			return false;
+	return got == 0;
+}
+
+bool
+dispatch_records(wb_applier *ap, const char *payload, size_t len, char *err, size_t errlen)
+{
+	return dispatch(ap, payload, len, false, err, errlen) && ap->exec->flush(ap, err, errlen);
+}
+
+bool
+dispatch_relations(wb_applier *ap, const char *payload, size_t len, char *err, size_t errlen)
+{
+	return dispatch(ap, payload, len, true, err, errlen);
+}

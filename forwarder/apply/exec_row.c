@@ -1,0 +1,248 @@
+/*-------------------------------------------------------------------------
+ *
+ * exec_row.c
+ *		The one-change-at-a-time executor: each change is one statement
+ *		that applies unless the row here belongs to a newer write (the
+ *		policy's condition); only when it touches no row does it look
+ *		closer, name the conflict, decide it (conflict.c) and report it
+ *		(report.c).
+ *
+ * IDENTIFICATION
+ *		forwarder/apply/exec_row.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "exec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+#include "sqlgen.h"
+
+/*
+ * Decide a conflict of this kind by the node's policy (remote_wins: see
+ * conflict_decide()); false with the policy's error in err when it is
+ * "error".  Reported once the decision is carried out.
+ */
+static bool
+decide(wb_applier *ap, const wb_relmap *rm, wb_conflict_kind kind, bool remote_wins,
+	   wb_resolution *decision, char *err, size_t errlen)
+{
+	*decision = conflict_decide(kind, ap->cx.policy, remote_wins);
+	if (*decision != WB_RESOLVE_ERROR)
+		return true;
+	conflict_error_text(err, errlen, kind, rm->display);
+	return false;
+}
+
+/* Whether the row with the change's key exists here: 1, 0, or -1 on error. */
+static int
+row_exists(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	wb_answer	got;
+
+	sqlgen_start(&ap->q);
+	sqlgen_row_exists(&ap->q, rm, rec);
+	if (!exec_run_built(ap, err, errlen, &got))
+		return -1;
+	return strtol(got.value, NULL, 10) != 0;
+}
+
+/*
+ * Whether a later delete here wins over the change (its key's tombstone,
+ * and the policy's condition): 1 if so, 0 if not (or no tombstone), -1 on
+ * error.
+ */
+static int
+deleted_later(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	wb_answer	got;
+
+	sqlgen_start(&ap->q);
+	if (!sqlgen_deleted_later(&ap->q, &ap->cx, rm, rec))
+		return 0;
+	if (!exec_run_built(ap, err, errlen, &got))
+		return -1;
+	return got.value[0] == 't';
+}
+
+/*
+ * An UPDATE or DELETE touched no row: the row is here (newer: differs) or
+ * not (missing); that kind, decided.  False on error, or with the
+ * policy's error.
+ */
+static bool
+row_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_conflict_kind differs,
+			 wb_conflict_kind missing, wb_conflict_kind *kind, wb_resolution *decision,
+			 char *err, size_t errlen)
+{
+	int			exists = row_exists(ap, rm, rec, err, errlen);
+
+	if (exists < 0)
+		return false;
+	*kind = exists ? differs : missing;
+	return decide(ap, rm, *kind, false, decision, err, errlen);
+}
+
+/*
+ * Carry out what an UPDATE's or DELETE's conflict decided, then report it
+ * (with the local row as it is then): a missing row inserted, a delete of
+ * a row gone here remembered as a tombstone, unless one the policy prefers
+ * is there (so that an older change arriving later from another peer
+ * loses to it); nothing for a row kept.
+ */
+static bool
+carry_out(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_conflict_kind kind,
+		  wb_resolution decision, char *err, size_t errlen)
+{
+	sqlgen_start(&ap->q);
+	if (decision == WB_RESOLVE_INSERT_REMOTE)
+		sqlgen_insert(&ap->q, &ap->cx, rm, &rec->u.change.new, false);
+	else if (kind == WB_CONFLICT_DELETE_MISSING)
+		(void) sqlgen_tombstone(&ap->q, &ap->cx, rm, rec);
+	if (ap->q.sql.len > 0 && !exec_run_built(ap, err, errlen, NULL))
+		return false;
+	return report_conflict(ap, rm, rec, kind, decision, err, errlen);
+}
+
+/* Who wrote the row an insert found in its way. */
+typedef enum wb_row_owner
+{
+	ROW_GONE,					/* no row (deleted meanwhile) */
+	ROW_SAME_PEER,				/* this peer wrote it last: no conflict */
+	ROW_REMOTE_WINS,			/* another writer; the change wins */
+	ROW_LOCAL_WINS				/* another writer; the row wins */
+} wb_row_owner;
+
+static bool
+insert_owner(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_row_owner *owner,
+			 char *err, size_t errlen)
+{
+	wb_answer	got;
+
+	sqlgen_start(&ap->q);
+	sqlgen_insert_owner(&ap->q, &ap->cx, rm, rec);
+	if (!exec_run_built(ap, err, errlen, &got))
+		return false;
+	*owner = !got.has_row ? ROW_GONE :
+		strcmp(got.value, "same") == 0 ? ROW_SAME_PEER :
+		strcmp(got.value, "remote") == 0 ? ROW_REMOTE_WINS : ROW_LOCAL_WINS;
+	return true;
+}
+
+/*
+ * An INSERT (or snapshot row) that touched no row: the key exists here.
+ * Written last by this same peer (its snapshot, sent again): simply the
+ * newer version.  Otherwise two nodes inserted the same key (or a later
+ * delete here removed it): decide, record, apply.
+ */
+static bool
+insert_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	wb_row_owner owner;
+	wb_conflict_kind kind;
+	wb_resolution decision;
+
+	if (!insert_owner(ap, rm, rec, &owner, err, errlen))
+		return false;
+	if (owner != ROW_SAME_PEER)
+	{
+		kind = owner == ROW_GONE && rm->tombstones ? WB_CONFLICT_INSERT_DELETED : WB_CONFLICT_INSERT_EXISTS;
+		if (!decide(ap, rm, kind, owner == ROW_REMOTE_WINS, &decision, err, errlen) ||
+			!report_conflict(ap, rm, rec, kind, decision, err, errlen))
+			return false;
+		if (decision != WB_RESOLVE_APPLY_REMOTE)
+			return true;
+	}
+	sqlgen_start(&ap->q);
+	sqlgen_update(&ap->q, &ap->cx, rm, rec);
+	/* the decision is made: apply whatever the condition says now */
+	return exec_run_built(ap, err, errlen, NULL);
+}
+
+/*
+ * An UPDATE that touched no row: the row here is newer, or missing
+ * (deleted here later: it stays deleted; else inserted).
+ */
+static bool
+update_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	int			deleted;
+	wb_conflict_kind kind;
+	wb_resolution decision;
+
+	if (!row_conflict(ap, rm, rec, WB_CONFLICT_UPDATE_DIFFERS, WB_CONFLICT_UPDATE_MISSING,
+					  &kind, &decision, err, errlen))
+		return false;
+	if (kind == WB_CONFLICT_UPDATE_MISSING)
+	{
+		if ((deleted = deleted_later(ap, rm, rec, err, errlen)) < 0)
+			return false;
+		if (deleted)
+		{
+			kind = WB_CONFLICT_UPDATE_DELETED;
+			decision = conflict_decide(kind, ap->cx.policy, false);
+		}
+	}
+	return carry_out(ap, rm, rec, kind, decision, err, errlen);
+}
+
+/* A DELETE that touched no row: the row here is newer (kept), or gone already. */
+static bool
+delete_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	wb_conflict_kind kind;
+	wb_resolution decision;
+
+	return row_conflict(ap, rm, rec, WB_CONFLICT_DELETE_DIFFERS, WB_CONFLICT_DELETE_MISSING,
+						&kind, &decision, err, errlen) &&
+		carry_out(ap, rm, rec, kind, decision, err, errlen);
+}
+
+static bool
+row_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	wb_built	built = exec_build_change(ap, rm, rec, err, errlen);
+	wb_answer	got;
+
+	if (built != WB_BUILT)
+		return built == WB_BUILT_NOTHING;
+	if (!exec_run_built(ap, err, errlen, &got))
+		return false;
+	if (got.touched == 1)
+		return true;
+	switch (rec->tag)
+	{
+		case WB_REC_INSERT:
+		case WB_REC_SNAPSHOT:
+			return insert_conflict(ap, rm, rec, err, errlen);
+		case WB_REC_UPDATE:
+			return update_conflict(ap, rm, rec, err, errlen);
+		case WB_REC_DELETE:
+			return delete_conflict(ap, rm, rec, err, errlen);
+		default:
+			return true;
+	}
+}
+
+static bool
+row_statement(wb_applier *ap, const char *sql, int nparams, const char *const *values,
+			  bool expect_one, char *err, size_t errlen)
+{
+	return exec_run(ap, sql, nparams, values, err, errlen, NULL);
+}
+
+static bool
+row_flush(wb_applier *ap, char *err, size_t errlen)
+{
+	return true;				/* nothing is ever gathered */
+}
+
+const wb_executor wb_exec_row = {
+	.name = "one change at a time",
+	.statement = row_statement,
+	.change = row_change,
+	.flush = row_flush,
+};

@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ *
+ * envelope.h
+ *		The Kafka message around walbridge records: its header names and
+ *		message kinds, the one definition both halves use (the publish half
+ *		writes them, the apply half reads them) and docs/KAFKA.md
+ *		describes, as common/format.h is for the records inside.
+ *
+ * All header values are UTF-8 text.
+ *
+ * IDENTIFICATION
+ *		forwarder/envelope.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WB_ENVELOPE_H
+#define WB_ENVELOPE_H
+
+#include <stdbool.h>
+#include <string.h>
+
+#define WB_HDR_NODE			"wb.node"	/* all: the publishing node */
+#define WB_HDR_KIND			"wb.kind"	/* all: wb_msg_kind_names */
+#define WB_HDR_FORMAT		"wb.format" /* all: WALBRIDGE_FORMAT_VERSION */
+#define WB_HDR_XID			"wb.xid"	/* txn: xid on the publishing node */
+#define WB_HDR_COMMIT_LSN	"wb.commit_lsn" /* txn: X/Y */
+#define WB_HDR_COMMIT_TIME	"wb.commit_time"	/* txn: usecs since the Unix
+												 * epoch */
+#define WB_HDR_ORIGIN		"wb.origin" /* txn with a replication origin */
+#define WB_HDR_END_LSN		"wb.end_lsn"	/* last chunk of a txn: commit end */
+#define WB_HDR_TABLE		"wb.table"	/* snapshot: the table copied */
+#define WB_HDR_CHUNK		"wb.chunk"	/* all: 0, 1, 2 ... */
+#define WB_HDR_LAST			"wb.last"	/* all: "1" on the last chunk, else
+										 * "0" */
+
+/* wb.kind */
+typedef enum wb_msg_kind
+{
+	WB_MSG_TXN,					/* "txn": a transaction (in chunks) */
+	WB_MSG_SNAPSHOT,			/* "snapshot": initial copy rows of a table */
+	WB_MSG_MESSAGE,				/* "message": a non-transactional
+								 * pg_logical_emit_message */
+	WB_MSG_SKIPPED				/* never sent: one walbridge.skip() passes
+								 * over (apply side only) */
+} wb_msg_kind;
+
+#define WB_MSG_KIND_WIRE_COUNT (WB_MSG_MESSAGE + 1)
+
+static const char *const wb_msg_kind_names[] = {
+	[WB_MSG_TXN] = "txn",
+	[WB_MSG_SNAPSHOT] = "snapshot",
+	[WB_MSG_MESSAGE] = "message",
+	[WB_MSG_SKIPPED] = "skipped",
+};
+
+/* A wb.kind header's value to its kind; false if walbridge sends no such kind. */
+static inline bool
+wb_msg_kind_parse(const char *name, wb_msg_kind *kind)
+{
+	for (int i = 0; i < WB_MSG_KIND_WIRE_COUNT; i++)
+		if (strcmp(name, wb_msg_kind_names[i]) == 0)
+		{
+			*kind = (wb_msg_kind) i;
+			return true;
+		}
+	return false;
+}
+
+#endif							/* WB_ENVELOPE_H */

@@ -1,0 +1,104 @@
+/*-------------------------------------------------------------------------
+ *
+ * publish.h
+ *		Records from the slot to Kafka messages: one message per
+ *		transaction, or chunks of one; headers; delivery reports.
+ *
+ * Every message is self-contained: it starts with the transaction's BEGIN
+ * and carries the RELATION record of every table its changes use, so a
+ * consumer can start at any message.  See docs/KAFKA.md.
+ *
+ * IDENTIFICATION
+ *		forwarder/publish/publish.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WB_PUBLISH_H
+#define WB_PUBLISH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+#include "inflight.h"
+
+/* Called while waiting for room in the producer queue; false: give up. */
+typedef bool (*wb_wait_hook) (void *arg);
+
+typedef struct wb_relentry
+{
+	uint32_t	relid;			/* 0: empty slot */
+	char	   *record;			/* the latest RELATION record */
+	size_t		len;
+	uint64_t	in_message;		/* message generation it was added to */
+} wb_relentry;
+
+typedef struct wb_publisher
+{
+	rd_kafka_t *rk;
+	char	   *topic;
+	char	   *node;
+	size_t		chunk_bytes;
+	wb_inflight inflight;
+
+	wb_relentry *relations;		/* open addressing on relid */
+	size_t		relations_cap;	/* a power of two */
+	size_t		relations_used;
+
+	char	   *buf;			/* the message being built */
+	size_t		len;
+	size_t		cap;
+	size_t		header_len;		/* BEGIN (and kind) only: nothing to send */
+	uint64_t	generation;		/* of the message being built */
+
+	/* the transaction being published */
+	bool		in_txn;
+	uint64_t	txn_id;			/* inflight id */
+	char	   *begin;			/* its BEGIN record, repeated per chunk */
+	size_t		begin_len;
+	uint32_t	xid;
+	uint64_t	commit_lsn;
+	int64_t		commit_time;
+	char		origin[128];	/* origin name, "" for none */
+	int			chunk;
+
+	/* snapshot copy in progress */
+	bool		in_snapshot;
+	char		snapshot_table[256];
+
+	bool		failed;			/* a delivery failed: restart the session */
+	bool		queue_full;		/* waiting for room in the producer queue */
+	wb_wait_hook wait_hook;
+	void	   *wait_arg;
+
+	/* statistics */
+	uint64_t	messages;
+	uint64_t	bytes;
+	uint64_t	transactions;
+} wb_publisher;
+
+typedef enum wb_publish_result
+{
+	WB_PUBLISH_OK,
+	WB_PUBLISH_FAILED,			/* logged; restart the session */
+	WB_PUBLISH_STOPPED			/* the wait hook said stop */
+} wb_publish_result;
+
+extern int	publish_open(wb_publisher *pub, const struct wb_config *cfg, const char *node);
+extern wb_publish_result publish_record(wb_publisher *pub, const char *data, size_t len,
+										uint64_t lsn);
+extern wb_publish_result publish_snapshot_begin(wb_publisher *pub, const char *table);
+extern wb_publish_result publish_snapshot_record(wb_publisher *pub, const char *data, size_t len);
+extern wb_publish_result publish_snapshot_end(wb_publisher *pub);
+extern void publish_poll(wb_publisher *pub, int timeout_ms);
+extern uint64_t publish_take_confirmable(wb_publisher *pub);
+extern bool publish_idle(const wb_publisher *pub);
+extern bool publish_backlogged(const wb_publisher *pub);
+extern int	publish_queue_length(const wb_publisher *pub);
+extern int	publish_flush(wb_publisher *pub, int timeout_ms);
+extern void publish_close(wb_publisher *pub);
+
+#endif							/* WB_PUBLISH_H */
