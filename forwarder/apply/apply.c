@@ -140,7 +140,7 @@ apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
 	if (ap->in_txn)
 		rollback(ap);
 	snprintf(message, sizeof(message), "topic %s offset %" PRId64 ": %s", ap->topic, offset, reason);
-	if (!apply_waiting(ap) || ap->paused_offset != offset)
+	if (!apply_held_back(ap) || ap->paused_offset != offset)
 	{
 		wb_log(WB_LOG_ERROR, "applying node \"%s\" paused at %s; it resumes by itself after the fix, or after SELECT walbridge.skip('%s')",
 			   ap->peer, message, ap->peer);

@@ -115,9 +115,9 @@ extern wb_apply_result apply_pause(wb_applier *ap, int64_t offset, const char *f
 			__attribute__((format(printf, 3, 4)));
 extern void apply_resume(wb_applier *ap);
 
-/* Paused or rewinding: waiting to read its topic again from paused_offset. */
+/* Paused or rewinding: held back until its topic is read again from paused_offset. */
 static inline bool
-apply_waiting(const wb_applier *ap)
+apply_held_back(const wb_applier *ap)
 {
 	return ap->state == WB_PEER_PAUSED || ap->state == WB_PEER_REWINDING;
 }

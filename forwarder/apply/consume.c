@@ -269,7 +269,7 @@ dispatch(wb_consumer *c, rd_kafka_message_t *rkm)
 			wb_log(WB_LOG_WARNING, "Kafka consumer: %s", rd_kafka_message_errstr(rkm));
 		return WB_APPLY_OK;
 	}
-	if (ap == NULL || apply_waiting(ap))
+	if (ap == NULL || apply_held_back(ap))
 		return WB_APPLY_OK;		/* fetched before the pause took effect */
 
 	if (c->expect[i] >= 0 && rkm->offset > c->expect[i])
@@ -346,7 +346,7 @@ consume_retry_paused(wb_consumer *c)
 		rd_kafka_topic_partition_list_t *parts;
 		rd_kafka_error_t *error;
 
-		if (!apply_waiting(ap) || now < ap->retry_at_us)
+		if (!apply_held_back(ap) || now < ap->retry_at_us)
 			continue;
 		apply_resume(ap);
 		(void) apply_reload_progress(ap);
