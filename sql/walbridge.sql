@@ -203,7 +203,9 @@ CREATE TABLE walbridge.apply_progress (
 	paused_offset bigint,			/* the message apply stopped at */
 	last_error text,
 	last_error_at timestamptz,
-	skip_offset bigint				/* set by skip(): pass over this message */
+	skip_offset bigint,				/* set by skip(): pass over this message */
+	heartbeat_commit_time timestamptz,	/* the peer's newest heartbeat applied at the topic's end: its commit time, */
+	heartbeat_received_at timestamptz	/* and this node's clock when apply received it (clock_skew_seconds in status()) */
 );
 
 /* The publishing side, as walbridged last reported it. */
@@ -222,7 +224,7 @@ CREATE TABLE walbridge.conflicts (
 	occurred_at timestamptz NOT NULL DEFAULT now(),
 	peer text NOT NULL,
 	table_name text NOT NULL,
-	kind text NOT NULL,				/* insert_exists, update_missing, update_differs, delete_missing */
+	kind text NOT NULL,				/* insert_exists, sequence_collision, update_missing, update_differs, delete_missing, ... */
 	decision text NOT NULL,			/* apply_remote, keep_local, insert_remote, ignore */
 	local_row jsonb,
 	remote_row jsonb,
@@ -331,6 +333,10 @@ BEGIN
 	IF conflict = 'last_writer_wins' AND cardinality(peers) > 0 THEN
 		PERFORM walbridge.track_deletes(x::regclass) FROM walbridge.synced_tables() AS x;
 	END IF;
+	/* serial and identity keys collide between writers unless partitioned */
+	IF cardinality(peers) > 0 THEN
+		PERFORM walbridge.warn_unpartitioned_sequences();
+	END IF;
 	NOTIFY walbridge_control;
 END;
 $$;
@@ -376,10 +382,18 @@ $$;
 COMMENT ON FUNCTION walbridge.stop_sync(boolean) IS
 	'stop publishing and applying; with drop_slot, drop the slot so no WAL is retained';
 
+/*
+ * clock_skew_seconds, per peer: the commit time of the peer's newest
+ * heartbeat that apply found at the end of its topic, less this node's
+ * clock when apply received it.  Positive: the peer's clock is ahead by at
+ * least that much; negative: it is behind, or the heartbeat took that long
+ * to arrive (delivery through Kafka adds tens of milliseconds, never
+ * subtracts).  NULL until such a heartbeat arrived.
+ */
 CREATE FUNCTION walbridge.status()
 RETURNS TABLE (direction text, peer text, state text, confirmed_lsn pg_lsn, current_lsn pg_lsn,
 	lag_bytes numeric, lag_seconds double precision, kafka_offset bigint, conflicts bigint,
-	last_error text, last_error_at timestamptz)
+	last_error text, last_error_at timestamptz, clock_skew_seconds double precision)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog
 AS $$
@@ -390,7 +404,7 @@ AS $$
 		   pg_wal_lsn_diff(pg_current_wal_lsn(), sl.confirmed_flush_lsn),
 		   CASE WHEN sl.confirmed_flush_lsn >= pg_current_wal_lsn() THEN 0
 				ELSE extract(epoch FROM now() - ps.confirmed_at)::double precision END,
-		   NULL::bigint, NULL::bigint, ps.last_error, ps.last_error_at
+		   NULL::bigint, NULL::bigint, ps.last_error, ps.last_error_at, NULL::double precision
 	  FROM walbridge.node AS n
 	  LEFT JOIN walbridge.sync AS s ON true
 	  LEFT JOIN walbridge.publish_status AS ps ON true
@@ -403,7 +417,8 @@ AS $$
 		   a.source_commit_lsn, NULL::pg_lsn, NULL::numeric,
 		   CASE WHEN a.topic_end_offset IS NOT NULL AND a.kafka_offset >= a.topic_end_offset - 1 THEN 0
 				ELSE extract(epoch FROM now() - a.source_commit_time)::double precision END,
-		   a.kafka_offset, a.conflicts, a.last_error, a.last_error_at
+		   a.kafka_offset, a.conflicts, a.last_error, a.last_error_at,
+		   extract(epoch FROM a.heartbeat_commit_time - a.heartbeat_received_at)::double precision
 	  FROM walbridge.apply_progress AS a
 	  LEFT JOIN walbridge.sync AS s ON true
 	 ORDER BY 1 DESC, 2;
@@ -629,8 +644,10 @@ $$;
  * Drop the tombstones no peer's change can still lose to: older than what
  * every peer has been applied up to (less a minute: concurrent commits on
  * a peer may reach its WAL slightly out of timestamp order).  A peer never
- * applied yet, or one that writes nothing, holds them back.  walbridged
- * calls it every minute.  Returns how many went.  SECURITY DEFINER, so
+ * applied yet holds them back; one that writes nothing does not, as its
+ * walbridged publishes a heartbeat every heartbeat_interval (heartbeat()
+ * below), which moves its progress here on.  walbridged calls it every
+ * minute.  Returns how many went.  SECURITY DEFINER, so
  * that walbridged needs no DELETE on the tombstone tables: it takes no
  * argument, and its only dynamic SQL names a registered tombstone table
  * as regclass (always quoted and schema-qualified) with the horizon as a
@@ -663,6 +680,267 @@ BEGIN
 		total := total + n;
 	END LOOP;
 	RETURN total;
+END;
+$$;
+
+/* ------------------------------------------------------------------------
+ * Sequences and identity columns.  Each node's sequences are its own: two
+ * nodes writing the same table with a serial or identity key hand out the
+ * same values, and last writer wins keeps one of the two rows (recorded
+ * as sequence_collision).  partition_sequences() gives each node of a
+ * mesh its own values, interleaved: increment = the number of nodes,
+ * every value of node i is i modulo that number.  A one-way mirror needs
+ * none: the source's heartbeat carries its unpartitioned sequences' last
+ * values and the mirror's apply moves its own past them (never back), so
+ * that after a failover nextval() hands out no value the source used.
+ * --------------------------------------------------------------------- */
+
+/* The sequences partition_sequences() gave this node a share of. */
+CREATE TABLE walbridge.sequence_partitions (
+	seq regclass PRIMARY KEY,
+	node_index integer NOT NULL,	/* this node's values are node_index modulo node_count */
+	node_count integer NOT NULL CHECK (node_index BETWEEN 1 AND node_count),
+	partitioned_at timestamptz NOT NULL DEFAULT now()
+);
+SELECT pg_catalog.pg_extension_config_dump('walbridge.sequence_partitions', '');
+
+/*
+ * The sequences the synced tables' columns take their values from: an
+ * identity column's own, or one a default calls nextval() on (serial).
+ * partitioned: partition_sequences() gave this node a share of it, and
+ * its increment is still that share's.
+ */
+CREATE FUNCTION walbridge.synced_sequences(
+	OUT tbl regclass, OUT col name, OUT seq regclass, OUT is_identity boolean, OUT partitioned boolean)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog
+AS $$
+	SELECT DISTINCT ON (s.seq) t.oid::regclass, a.attname, s.seq::regclass, a.attidentity <> '',
+		   EXISTS (SELECT 1 FROM walbridge.sequence_partitions p JOIN pg_sequence q ON q.seqrelid = p.seq
+					WHERE p.seq = s.seq AND q.seqincrement = p.node_count)
+	  FROM walbridge.synced_tables() AS x
+	  JOIN pg_class t ON t.oid = x::regclass
+	  JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped
+	  CROSS JOIN LATERAL (
+		SELECT d.objid FROM pg_depend d
+		 WHERE a.attidentity <> '' AND d.classid = 'pg_class'::regclass
+		   AND d.refclassid = 'pg_class'::regclass AND d.refobjid = t.oid
+		   AND d.refobjsubid = a.attnum AND d.deptype = 'i'
+		UNION
+		SELECT d.refobjid FROM pg_attrdef ad
+		  JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+						  AND d.refclassid = 'pg_class'::regclass
+		 WHERE ad.adrelid = t.oid AND ad.adnum = a.attnum
+		   AND (SELECT c.relkind FROM pg_class c WHERE c.oid = d.refobjid) = 'S'
+	  ) AS s(seq)
+	 ORDER BY s.seq, t.oid, a.attnum
+$$;
+
+/*
+ * Give this node its own values of every sequence behind a synced table's
+ * column: INCREMENT BY node_count, RESTART WITH the first value above any
+ * used here (by the sequence or in the column, rows from peers included)
+ * that is node_index modulo node_count.  Without arguments, node_count is
+ * the mesh's size (this node and its peers in walbridge.sync) and
+ * node_index this node's place among their names in byte order, so every
+ * node runs the same SELECT walbridge.partition_sequences(); after its
+ * start_sync().  A mesh that will grow can leave room: node_count 8 with
+ * each node its own index.  Run it on every node while nobody inserts
+ * (values a peer handed out and not yet delivered here are not seen).
+ * Identity columns are changed with ALTER TABLE ... ALTER COLUMN, other
+ * sequences with ALTER SEQUENCE, as the caller: their owner.
+ */
+CREATE FUNCTION walbridge.partition_sequences(node_index integer DEFAULT NULL,
+	node_count integer DEFAULT NULL)
+RETURNS TABLE (table_name regclass, column_name name, sequence_name regclass,
+	increment_by integer, restart_with bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	me text := (SELECT n.name FROM walbridge.node AS n);
+	members text[];
+	s record;
+	used bigint;
+	v bigint;
+BEGIN
+	IF (node_index IS NULL) <> (node_count IS NULL) THEN
+		RAISE EXCEPTION 'node_index and node_count go together'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give both, or neither to take them from the mesh in walbridge.sync.';
+	END IF;
+	IF node_count IS NULL THEN
+		IF me IS NULL OR NOT EXISTS (SELECT 1 FROM walbridge.sync) THEN
+			RAISE EXCEPTION 'this node does not know its mesh yet'
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Run walbridge.start_sync() first, or give node_index and node_count.';
+		END IF;
+		SELECT array_agg(m.name ORDER BY convert_to(m.name, 'UTF8')) INTO members
+		  FROM (SELECT me UNION SELECT unnest(y.peers) FROM walbridge.sync AS y) AS m(name);
+		node_count := cardinality(members);
+		node_index := array_position(members, me);
+	END IF;
+	IF node_count < 1 OR node_index < 1 OR node_index > node_count THEN
+		RAISE EXCEPTION 'node_index % is not between 1 and node_count %', node_index, node_count
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+
+	FOR s IN SELECT q.*, ps.seqincrement, ps.seqmax
+			   FROM walbridge.synced_sequences() AS q JOIN pg_sequence ps ON ps.seqrelid = q.seq
+			  ORDER BY q.seq::text
+	LOOP
+		IF s.seqincrement < 0 THEN
+			RAISE EXCEPTION 'sequence % counts down', s.seq
+				USING ERRCODE = 'feature_not_supported',
+					  DETAIL = 'partition_sequences() partitions ascending sequences.';
+		END IF;
+		/* the highest value handed out here, or brought by a peer */
+		EXECUTE format('SELECT greatest((SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM %s),'
+					   ' (SELECT max(%I)::bigint FROM %s))', s.seq, s.col, s.tbl)
+		   INTO used;
+		v := used + 1 + ((node_index - (used + 1)) % node_count + node_count) % node_count;
+		IF v > s.seqmax THEN
+			RAISE EXCEPTION 'sequence % has no value left for node %', s.seq, node_index
+				USING ERRCODE = 'sequence_generator_limit_exceeded';
+		END IF;
+		IF s.is_identity THEN
+			EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET INCREMENT BY %s RESTART WITH %s',
+						   s.tbl, s.col, node_count, v);
+		ELSE
+			EXECUTE format('ALTER SEQUENCE %s INCREMENT BY %s RESTART WITH %s', s.seq, node_count, v);
+		END IF;
+		INSERT INTO walbridge.sequence_partitions AS p (seq, node_index, node_count)
+		VALUES (s.seq, partition_sequences.node_index, partition_sequences.node_count)
+		ON CONFLICT (seq) DO UPDATE
+		   SET node_index = excluded.node_index, node_count = excluded.node_count, partitioned_at = now();
+		table_name := s.tbl;
+		column_name := s.col;
+		sequence_name := s.seq;
+		increment_by := node_count;
+		restart_with := v;
+		RETURN NEXT;
+	END LOOP;
+END;
+$$;
+
+COMMENT ON FUNCTION walbridge.partition_sequences(integer, integer) IS
+	'give this node its own interleaved values of the synced tables'' sequences and identity columns';
+
+/*
+ * start_sync() with peers: a warning per sequence behind a synced table
+ * that partition_sequences() has not partitioned.
+ */
+CREATE FUNCTION walbridge.warn_unpartitioned_sequences()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	s record;
+BEGIN
+	FOR s IN SELECT * FROM walbridge.synced_sequences() AS q WHERE NOT q.partitioned ORDER BY q.seq::text LOOP
+		RAISE WARNING 'column % of table % takes its values from sequence %, which is not partitioned between the nodes',
+			quote_ident(s.col), s.tbl, s.seq
+			USING DETAIL = 'Two nodes inserting into this table hand out the same values: last writer wins keeps one of the two rows and records a sequence_collision.',
+				  HINT = 'Run SELECT walbridge.partition_sequences(); on every node after its start_sync(), or use keys that cannot collide (uuid). A one-way mirror needs none: its sequences follow the source.';
+	END LOOP;
+END;
+$$;
+
+/* ------------------------------------------------------------------------
+ * Heartbeats.  walbridged's publish half calls heartbeat() every
+ * heartbeat_interval: a transaction holding one logical message (prefix
+ * walbridge.heartbeat) that travels like any other to the peers, so that
+ * their apply progress (and the tombstone horizon of purge_tombstones())
+ * moves on while this node writes nothing.  It carries the last values of
+ * this node's unpartitioned sequences behind synced tables; each peer's
+ * apply passes the message to heartbeat_applied().
+ * --------------------------------------------------------------------- */
+
+/*
+ * Emit this node's heartbeat; returns its LSN.  SECURITY DEFINER: it
+ * reads the sequences' last values, which walbridged may not.  It takes
+ * no argument and writes only the message.
+ */
+CREATE FUNCTION walbridge.heartbeat()
+RETURNS pg_lsn
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s record;
+	last bigint;
+	seqs jsonb := '[]';
+BEGIN
+	FOR s IN SELECT q.*, n.nspname, c.relname
+			   FROM walbridge.synced_sequences() AS q
+			   JOIN pg_class c ON c.oid = q.tbl JOIN pg_namespace n ON n.oid = c.relnamespace
+			  WHERE NOT q.partitioned
+	LOOP
+		EXECUTE format('SELECT CASE WHEN is_called THEN last_value END FROM %s', s.seq) INTO last;
+		IF last IS NOT NULL THEN
+			seqs := seqs || jsonb_build_object('schema', s.nspname, 'table', s.relname,
+											   'column', s.col, 'value', last);
+		END IF;
+	END LOOP;
+	RETURN pg_logical_emit_message(true, 'walbridge.heartbeat',
+								   jsonb_build_object('sequences', seqs)::text);
+END;
+$$;
+
+/*
+ * A peer's heartbeat, applied here (in apply's transaction).  fresh: it
+ * was the newest message of the peer's topic when applied, so that
+ * commit_time against this node's clock now is the peers' clock skew,
+ * plus the delivery delay (tens of milliseconds): recorded in
+ * walbridge.apply_progress and returned (seconds; NULL when not fresh).
+ * The sequences it carries move this node's own, for the same table and
+ * column, up to the peer's value, never down and never a sequence
+ * partition_sequences() partitioned.  SECURITY DEFINER: walbridged has no
+ * UPDATE on the sequences; only sequences behind synced tables, upwards.
+ */
+CREATE FUNCTION walbridge.heartbeat_applied(peer text, commit_time timestamptz, fresh boolean,
+	message text)
+RETURNS double precision
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	received timestamptz := clock_timestamp();
+	seq regclass;
+	v bigint;
+	sequences jsonb;
+BEGIN
+	IF fresh THEN
+		UPDATE walbridge.apply_progress AS a
+		   SET heartbeat_commit_time = heartbeat_applied.commit_time, heartbeat_received_at = received
+		 WHERE a.peer = heartbeat_applied.peer;
+	END IF;
+	BEGIN
+		sequences := message::jsonb -> 'sequences';
+	EXCEPTION WHEN invalid_text_representation THEN
+		sequences := NULL;
+	END;
+	IF jsonb_typeof(sequences) = 'array' THEN
+		FOR seq, v IN
+			SELECT q.seq, (e->>'value')::bigint
+			  FROM jsonb_array_elements(sequences) AS e
+			  JOIN pg_namespace n ON n.nspname = e->>'schema'
+			  JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = e->>'table'
+			  JOIN walbridge.synced_sequences() AS q ON q.tbl = c.oid AND q.col = e->>'column'
+			  JOIN pg_sequence ps ON ps.seqrelid = q.seq
+			 WHERE NOT q.partitioned AND ps.seqincrement > 0
+			   AND jsonb_typeof(e->'value') = 'number' AND e->>'value' ~ '^[0-9]{1,18}$'
+			   AND (e->>'value')::bigint <= ps.seqmax
+		LOOP
+			EXECUTE format('SELECT setval($1, $2) FROM %s WHERE NOT is_called OR last_value < $2', seq)
+			USING seq, v;
+		END LOOP;
+	END IF;
+	RETURN CASE WHEN fresh THEN extract(epoch FROM commit_time - received)::double precision END;
 END;
 $$;
 
@@ -712,6 +990,8 @@ BEGIN
 				   ' walbridge.remote_wins(xid, timestamptz, oid, text),'
 				   ' walbridge.row_writer(xid), walbridge.writer_node(oid),'
 				   ' walbridge.synced_tables(), walbridge.purge_tombstones() TO %I', role);
+	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.heartbeat(),'
+				   ' walbridge.heartbeat_applied(text, timestamptz, boolean, text) TO %I', role);
 	/* regclass values: printed quoted, whatever the names hold */
 	FOR rel IN SELECT x::regclass FROM walbridge.synced_tables() AS x LOOP
 		EXECUTE format('GRANT USAGE ON SCHEMA %s TO %I',

@@ -38,6 +38,7 @@ static const struct
 	[WB_CONFLICT_DELETE_DIFFERS] = {"delete_differs", "conflict: the row deleted from %s is newer here (conflict policy \"error\")"},
 	[WB_CONFLICT_DELETE_MISSING] = {"delete_missing", "conflict: the row deleted from %s is newer here (conflict policy \"error\")"},
 	[WB_CONFLICT_UNIQUE] = {"unique_conflict", "conflict: a row collides in %s with another row on a unique key"},
+	[WB_CONFLICT_SEQUENCE_COLLISION] = {"sequence_collision", "conflict: the key inserted into %s exists here, taken from a sequence by two nodes (conflict policy \"error\"; see walbridge.partition_sequences())"},
 };
 
 const char *const wb_resolution_names[WB_RESOLUTION_COUNT] = {
@@ -76,6 +77,7 @@ conflict_decide(wb_conflict_kind kind, wb_conflict_policy policy, bool remote_wi
 	switch (kind)
 	{
 		case WB_CONFLICT_INSERT_EXISTS:
+		case WB_CONFLICT_SEQUENCE_COLLISION:
 		case WB_CONFLICT_UPDATE_DIFFERS:
 		case WB_CONFLICT_DELETE_DIFFERS:
 			return remote_wins ? WB_RESOLVE_APPLY_REMOTE : WB_RESOLVE_KEEP_LOCAL;

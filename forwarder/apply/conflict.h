@@ -43,10 +43,14 @@ typedef enum wb_conflict_kind
 	WB_CONFLICT_UPDATE_DELETED, /* the updated row was deleted here later */
 	WB_CONFLICT_DELETE_DIFFERS, /* the deleted row was written here later */
 	WB_CONFLICT_DELETE_MISSING, /* the deleted row is not here */
-	WB_CONFLICT_UNIQUE			/* the row collides on another unique key */
+	WB_CONFLICT_UNIQUE,			/* the row collides on another unique key */
+	WB_CONFLICT_SEQUENCE_COLLISION	/* the inserted key exists here, and the
+									 * key takes its values from a sequence:
+									 * two nodes handed out the same value
+									 * (decided as insert_exists) */
 } wb_conflict_kind;
 
-#define WB_CONFLICT_KIND_COUNT (WB_CONFLICT_UNIQUE + 1)
+#define WB_CONFLICT_KIND_COUNT (WB_CONFLICT_SEQUENCE_COLLISION + 1)
 
 /* What walbridge.conflicts.decision says. */
 typedef enum wb_resolution

@@ -150,6 +150,8 @@ insert_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char 
 	if (owner != ROW_SAME_PEER)
 	{
 		kind = owner == ROW_GONE && rm->tombstones ? WB_CONFLICT_INSERT_DELETED : WB_CONFLICT_INSERT_EXISTS;
+		if (kind == WB_CONFLICT_INSERT_EXISTS && rm->key_sequenced)
+			kind = WB_CONFLICT_SEQUENCE_COLLISION;	/* two nodes' sequences met */
 		if (!decide(ap, rm, kind, owner == ROW_REMOTE_WINS, &decision, err, errlen) ||
 			!report_conflict(ap, rm, rec, kind, decision, err, errlen))
 			return false;

@@ -38,7 +38,9 @@
  * table's tombstone table if its deletes are tracked, whether the column is
  * generated here (computed here, never written), its type as the column
  * declares it (for messages), its base type and typmod (through a domain),
- * and the local primary key's columns (the ON CONFLICT target); no row at
+ * the local primary key's columns (the ON CONFLICT target) and whether one
+ * of them takes its values from a sequence (a collision of two nodes'
+ * sequences is a conflict of its own kind); no row at
  * all when the table is missing (or is not one a peer may write: a
  * temporary table, one in a system schema or in walbridge's own, whose
  * tables are each node's), one row with a NULL position for a table
@@ -54,7 +56,15 @@
 	"  (SELECT string_agg(quote_ident(pk.attname), ', ' ORDER BY k.pos)" \
 	"     FROM pg_catalog.pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos)" \
 	"     JOIN pg_catalog.pg_attribute pk ON pk.attrelid = i.indrelid AND pk.attnum = k.attnum" \
-	"    WHERE i.indrelid = c.oid AND i.indisprimary)" \
+	"    WHERE i.indrelid = c.oid AND i.indisprimary)," \
+	"  EXISTS (SELECT FROM pg_catalog.pg_index i" \
+	"     JOIN pg_catalog.pg_attribute pk ON pk.attrelid = i.indrelid AND pk.attnum = ANY (i.indkey)" \
+	"    WHERE i.indrelid = c.oid AND i.indisprimary AND (pk.attidentity <> '' OR EXISTS (" \
+	"      SELECT FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_depend d" \
+	"        ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = ad.oid" \
+	"       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
+	"      JOIN pg_catalog.pg_class sq ON sq.oid = d.refobjid AND sq.relkind = 'S'" \
+	"     WHERE ad.adrelid = c.oid AND ad.adnum = pk.attnum)))" \
 	" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
 	" LEFT JOIN LATERAL unnest($3::text[]) WITH ORDINALITY AS w(name, i) ON true" \
 	" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = w.name" \
@@ -228,6 +238,7 @@ resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t err
 			rm->tombstones = xstrdup(PQgetvalue(res, 0, 6));
 		if (!PQgetisnull(res, 0, 11))
 			rm->primary_key = xstrdup(PQgetvalue(res, 0, 11));
+		rm->key_sequenced = strcmp(PQgetvalue(res, 0, 12), "t") == 0;
 		rm->batchable = true;
 		for (int row = 0; row < PQntuples(res) && row < rm->ncols; row++)
 		{

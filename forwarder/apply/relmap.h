@@ -32,6 +32,8 @@ typedef struct wb_relmap
 	char	   *tombstones;		/* its tombstone table (quoted), or NULL */
 	char	   *primary_key;	/* local primary key columns (quoted, comma
 								 * separated), or NULL */
+	bool		key_sequenced;	/* a primary key column here takes its
+								 * values from a sequence (serial, identity) */
 	int			ncols;
 	char	  **cols;			/* quoted local column names, peer order */
 	uint32_t   *flags;			/* the peer's WB_COLUMN_* flags */

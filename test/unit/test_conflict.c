@@ -28,6 +28,7 @@ static const wb_resolution want[WB_CONFLICT_KIND_COUNT][WB_POLICY_COUNT][2] = {
 	[WB_CONFLICT_DELETE_DIFFERS] = {{KEEP, APPLY}, {KEEP, APPLY}, {KEEP, APPLY}, {ERR, ERR}},
 	[WB_CONFLICT_DELETE_MISSING] = {{IGN, IGN}, {IGN, IGN}, {IGN, IGN}, {IGN, IGN}},
 	[WB_CONFLICT_UNIQUE] = {{PAUSE, PAUSE}, {PAUSE, PAUSE}, {PAUSE, PAUSE}, {PAUSE, PAUSE}},
+	[WB_CONFLICT_SEQUENCE_COLLISION] = {{KEEP, APPLY}, {KEEP, APPLY}, {KEEP, APPLY}, {ERR, ERR}},
 };
 
 static void
@@ -45,7 +46,8 @@ test_names(void)
 {
 	wb_conflict_policy policy;
 	static const char *const kind_names[] = {"insert_exists", "insert_deleted", "update_differs",
-		"update_missing", "update_deleted", "delete_differs", "delete_missing", "unique_conflict"};
+		"update_missing", "update_deleted", "delete_differs", "delete_missing", "unique_conflict",
+	"sequence_collision"};
 	static const char *const decisions[] = {"apply_remote", "keep_local", "insert_remote", "ignore",
 	"pause", "error"};
 
@@ -74,6 +76,7 @@ test_error_text(void)
 		{WB_CONFLICT_UPDATE_DIFFERS, "conflict: the row updated in public.t is newer here (conflict policy \"error\")"},
 		{WB_CONFLICT_UPDATE_MISSING, "conflict: the row updated in public.t is missing here (conflict policy \"error\")"},
 		{WB_CONFLICT_DELETE_DIFFERS, "conflict: the row deleted from public.t is newer here (conflict policy \"error\")"},
+		{WB_CONFLICT_SEQUENCE_COLLISION, "conflict: the key inserted into public.t exists here, taken from a sequence by two nodes (conflict policy \"error\"; see walbridge.partition_sequences())"},
 	};
 	char		err[256];
 
