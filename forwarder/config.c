@@ -61,6 +61,12 @@ usage(const char *progname)
 		   "  status_interval          standby status update interval, ms (default 10000)\n"
 		   "  purge_interval           drop tombstones no peer can still need, every so\n"
 		   "                           many ms (default 60000)\n"
+		   "  heartbeat_interval       publish a heartbeat every so many ms, so that peers'\n"
+		   "                           progress (and tombstone purge) moves on while this\n"
+		   "                           node is idle; it carries the last values of its\n"
+		   "                           unpartitioned sequences (default 10000; 0: none)\n"
+		   "  max_clock_skew           warn when a peer's clock, as its heartbeats show it,\n"
+		   "                           is off by more than so many ms (default 5000)\n"
 		   "  progress_interval        log the initial copy's progress every so many ms\n"
 		   "                           (default 10000)\n"
 		   "  snapshot                 copy existing rows when creating the slot (default on)\n"
@@ -89,6 +95,8 @@ config_defaults(struct wb_config *cfg)
 	cfg->chunk_bytes = 512 * 1024;
 	cfg->status_interval_ms = 10000;
 	cfg->purge_interval_ms = 60000;
+	cfg->heartbeat_interval_ms = 10000;
+	cfg->max_clock_skew_ms = 5000;
 	cfg->progress_interval_ms = 10000;
 	cfg->snapshot = true;
 	cfg->create_topics = true;
@@ -200,6 +208,18 @@ config_set(struct wb_config *cfg, const char *key, const char *value, const char
 		if (parse_int(value, 100, 24 * 3600 * 1000, &n) != WB_OK)
 			goto bad_value;
 		cfg->purge_interval_ms = (int) n;
+	}
+	else if (strcmp(key, "heartbeat_interval") == 0)
+	{
+		if (parse_int(value, 0, 3600 * 1000, &n) != WB_OK || (n > 0 && n < 100))
+			goto bad_value;
+		cfg->heartbeat_interval_ms = (int) n;
+	}
+	else if (strcmp(key, "max_clock_skew") == 0)
+	{
+		if (parse_int(value, 1, 24 * 3600 * 1000, &n) != WB_OK)
+			goto bad_value;
+		cfg->max_clock_skew_ms = (int) n;
 	}
 	else if (strcmp(key, "progress_interval") == 0)
 	{

@@ -40,6 +40,9 @@ struct wb_config
 									 * often */
 	int			purge_interval_ms;	/* walbridge.purge_tombstones() this
 									 * often */
+	int			heartbeat_interval_ms;	/* walbridge.heartbeat() this often;
+										 * 0: never */
+	int			max_clock_skew_ms;	/* a peer's clock off by more is logged */
 	int			progress_interval_ms;	/* the initial copy's progress is
 										 * logged this often */
 	bool		snapshot;		/* copy existing rows when creating the

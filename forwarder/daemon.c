@@ -40,6 +40,7 @@
 
 #include "consume.h"
 #include "control.h"
+#include "heartbeat.h"
 #include "log.h"
 #include "nodeinfo.h"
 #include "pgstream.h"
@@ -109,6 +110,7 @@ typedef struct wb_session
 	int64_t		last_stats_us;
 	int64_t		last_state_us;	/* publish_status last written */
 	int64_t		last_purge_us;	/* tombstones last purged */
+	wb_heartbeat heartbeat;		/* this node's, and the peers' clocks */
 	wb_applier *appliers;		/* one per peer; none while the apply half
 								 * is down */
 	int			nappliers;
@@ -455,6 +457,10 @@ run_halves(wb_session *s)
 			s->last_purge_us = wb_now_us();
 			nodeinfo_purge_tombstones(s->conn);
 		}
+		if (s->publishing)
+			heartbeat_tick(&s->heartbeat, s->conn, s->cfg->heartbeat_interval_ms);
+		if (s->nappliers > 0)
+			heartbeat_check_clocks(&s->heartbeat, s->conn, s->cfg->max_clock_skew_ms);
 		if (control_notified(s->conn, &notified) != WB_OK)
 			return SESSION_RETRY;
 		if (notified)

@@ -96,6 +96,9 @@ typedef struct wb_applier
 	wb_sqlctx	cx;				/* policy, peer, origin, source commit */
 	wb_sql		q;				/* the statement being built */
 	int64_t		end_offset;		/* topic end when last seen */
+	int64_t		high_watermark; /* the topic's end as the last fetch saw it
+								 * (consume.c): a message just below it is
+								 * the newest */
 } wb_applier;
 
 #define WB_OFFSET_NONE	INT64_C(-2)

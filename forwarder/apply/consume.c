@@ -235,6 +235,21 @@ pause_partition(wb_consumer *c, wb_applier *ap)
 	rd_kafka_topic_partition_list_destroy(parts);
 }
 
+/*
+ * The topic's end as the last fetch response gave it (a cached value, no
+ * request): whether a message is the newest tells a peer's heartbeat that
+ * arrives at once from one read late (its clock skew; dispatch.c).
+ */
+static void
+note_high_watermark(wb_consumer *c, wb_applier *ap, const char *topic)
+{
+	int64_t		low;
+	int64_t		high;
+
+	if (rd_kafka_get_watermark_offsets(c->rk, topic, 0, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		ap->high_watermark = high;
+}
+
 static wb_apply_result
 dispatch(wb_consumer *c, rd_kafka_message_t *rkm)
 {
@@ -283,6 +298,7 @@ dispatch(wb_consumer *c, rd_kafka_message_t *rkm)
 	if (rkm->offset < c->expect[i])
 		return WB_APPLY_OK;
 	c->expect[i] = rkm->offset + 1;
+	note_high_watermark(c, ap, topic);
 
 	if (!parse_meta(rkm, &meta, err, sizeof(err)) && rkm->offset != ap->skip_offset)
 		rc = apply_pause(ap, rkm->offset, "%s", err);

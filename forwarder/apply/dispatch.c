@@ -14,8 +14,10 @@
 #include "dispatch.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "exec.h"
+#include "heartbeat.h"
 #include "report.h"
 
 /* Whether the change can be applied to rm at all: false with err if not. */
@@ -89,6 +91,38 @@ apply_truncate(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 }
 
 /*
+ * A logical message: a peer's heartbeat (publish/heartbeat.h) goes to
+ * walbridge.heartbeat_applied(), saying whether it is the newest message
+ * of the topic, so that its commit time against this node's clock is the
+ * peer's clock skew and not how far apply is behind; any other message is
+ * passed over.
+ */
+static bool
+apply_message_record(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
+{
+	const wb_str *prefix = &rec->u.message.prefix;
+	bool		fresh = ap->high_watermark > 0 && ap->txn_first_offset >= ap->high_watermark - 1;
+	wb_buf		content = {0};
+	const char *values[4];
+	bool		ok;
+
+	if (!rec->u.message.transactional || prefix->ptr == NULL ||
+		prefix->len != strlen(WB_HEARTBEAT_PREFIX) ||
+		memcmp(prefix->ptr, WB_HEARTBEAT_PREFIX, prefix->len) != 0)
+		return true;
+	buf_append(&content, rec->u.message.content.ptr ? rec->u.message.content.ptr : "",
+			   rec->u.message.content.len);
+	values[0] = ap->peer;
+	values[1] = ap->txn_time;
+	values[2] = fresh ? "true" : "false";
+	values[3] = content.data;
+	ok = ap->exec->statement(ap, "SELECT walbridge.heartbeat_applied($1, $2::timestamptz, $3::boolean, $4)",
+							 4, values, false, err, errlen);
+	buf_free(&content);
+	return ok;
+}
+
+/*
  * The next record of a message (its bytes at payload + *start, *reclen
  * long): 1, or 0 at the end, or -1 with err if it does not decode.
  */
@@ -124,8 +158,9 @@ dispatch_one(wb_applier *ap, const wb_record *rec, const char *bytes, size_t len
 	{
 		case WB_REC_BEGIN:
 		case WB_REC_COMMIT:
-		case WB_REC_MESSAGE:
 			return true;
+		case WB_REC_MESSAGE:
+			return apply_message_record(ap, rec, err, errlen);
 		case WB_REC_RELATION:
 			return relmaps_describe(&ap->maps, &ap->stmts, bytes, len, rec, err, errlen);
 		case WB_REC_TRUNCATE:

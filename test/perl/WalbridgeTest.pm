@@ -353,16 +353,28 @@ package WalbridgeTest;
 # ------------------------------------------------------------------ topics
 
 # Every message of a topic, decoded by test/broker/topic_dump: a list of
-# hashes { offset, bytes, headers => {...}, records => [...] }.
+# hashes { offset, bytes, headers => {...}, records => [...] }.  The
+# heartbeats walbridged publishes (a transaction holding only a
+# walbridge.heartbeat message) are left out unless $heartbeats.
 sub dump_topic
 {
-	my ($broker, $topic) = @_;
+	my ($broker, $topic, $heartbeats) = @_;
 	my ($out, $err);
 	IPC::Run::run([ "$test_dir/broker/topic_dump", $broker->bootstraps, $topic ],
 		'>', \$out, '2>', \$err)
 	  or die "topic_dump $topic failed: $err";
 	my $json = JSON::PP->new;
-	return [ map { $json->decode($_) } grep { length } split /\n/, $out ];
+	my @messages = map { $json->decode($_) } grep { length } split /\n/, $out;
+	return \@messages if $heartbeats;
+	return [ grep { !is_heartbeat($_) } @messages ];
+}
+
+# Whether a dumped message is one of walbridged's heartbeats.
+sub is_heartbeat
+{
+	my ($m) = @_;
+	my @body = grep { $_->{tag} !~ /^(BEGIN|COMMIT|RELATION)$/ } @{ $m->{records} // [] };
+	return @body && !grep { $_->{tag} ne 'MESSAGE' || ($_->{prefix} // '') ne 'walbridge.heartbeat' } @body;
 }
 
 # The transactions of a dump, chunks joined, in topic order: a list of
