@@ -886,7 +886,8 @@ BEGIN
 		END IF;
 	END LOOP;
 	RETURN pg_logical_emit_message(true, 'walbridge.heartbeat',
-								   jsonb_build_object('sequences', seqs)::text);
+								   jsonb_build_object('peers', (SELECT to_jsonb(y.peers) FROM walbridge.sync AS y),
+													  'sequences', seqs)::text);
 END;
 $$;
 
@@ -897,9 +898,16 @@ $$;
  * plus the delivery delay (tens of milliseconds): recorded in
  * walbridge.apply_progress and returned (seconds; NULL when not fresh).
  * The sequences it carries move this node's own, for the same table and
- * column, up to the peer's value, never down and never a sequence
- * partition_sequences() partitioned.  SECURITY DEFINER: walbridged has no
- * UPDATE on the sequences; only sequences behind synced tables, upwards.
+ * column, up to the peer's value (to the first value of this sequence's
+ * own above it: a sequence stepping by n keeps its residue), never down,
+ * and only where this node mirrors the peer one way: not when the peer
+ * applies this node too (its peers, in the heartbeat, name this node),
+ * as in a mesh both write and each sequence is its node's own, nor for a
+ * sequence partition_sequences() partitioned.  SECURITY DEFINER:
+ * walbridged has no UPDATE on the sequences; only sequences behind synced
+ * tables, upwards.  XXX: a nextval() here between the read and the setval
+ * of that one statement would be handed out again; a mirror does not
+ * write until it is promoted, when the source's heartbeats have stopped.
  */
 CREATE FUNCTION walbridge.heartbeat_applied(peer text, commit_time timestamptz, fresh boolean,
 	message text)
@@ -912,7 +920,8 @@ DECLARE
 	received timestamptz := clock_timestamp();
 	seq regclass;
 	v bigint;
-	sequences jsonb;
+	step bigint;
+	body jsonb;
 BEGIN
 	IF fresh THEN
 		UPDATE walbridge.apply_progress AS a
@@ -920,24 +929,28 @@ BEGIN
 		 WHERE a.peer = heartbeat_applied.peer;
 	END IF;
 	BEGIN
-		sequences := message::jsonb -> 'sequences';
+		body := message::jsonb;
 	EXCEPTION WHEN invalid_text_representation THEN
-		sequences := NULL;
+		body := NULL;
 	END;
-	IF jsonb_typeof(sequences) = 'array' THEN
-		FOR seq, v IN
-			SELECT q.seq, (e->>'value')::bigint
-			  FROM jsonb_array_elements(sequences) AS e
+	IF jsonb_typeof(body) = 'object' AND jsonb_typeof(body -> 'sequences') = 'array'
+	   AND NOT coalesce(body -> 'peers' ? (SELECT n.name FROM walbridge.node AS n), false) THEN
+		FOR seq, v, step IN
+			SELECT q.seq, (e->>'value')::bigint, ps.seqincrement
+			  FROM jsonb_array_elements(body -> 'sequences') AS e
 			  JOIN pg_namespace n ON n.nspname = e->>'schema'
 			  JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = e->>'table'
 			  JOIN walbridge.synced_sequences() AS q ON q.tbl = c.oid AND q.col = e->>'column'
 			  JOIN pg_sequence ps ON ps.seqrelid = q.seq
 			 WHERE NOT q.partitioned AND ps.seqincrement > 0
 			   AND jsonb_typeof(e->'value') = 'number' AND e->>'value' ~ '^[0-9]{1,18}$'
-			   AND (e->>'value')::bigint <= ps.seqmax
+			   AND (e->>'value')::bigint <= ps.seqmax - ps.seqincrement
 		LOOP
-			EXECUTE format('SELECT setval($1, $2) FROM %s WHERE NOT is_called OR last_value < $2', seq)
-			USING seq, v;
+			/* up to v, or the first value above it that is this sequence's own */
+			EXECUTE format('SELECT setval($1, $2 + ((last_value - $2) %% $3 + $3) %% $3) FROM %s'
+						   ' WHERE CASE WHEN is_called THEN last_value < $2 ELSE last_value <= $2 END',
+						   seq)
+			USING seq, v, step;
 		END LOOP;
 	END IF;
 	RETURN CASE WHEN fresh THEN extract(epoch FROM commit_time - received)::double precision END;

@@ -44,6 +44,16 @@ SELECT walbridge.heartbeat_applied('s1', now(), false,
 	'{"sequences": [{"schema": "public", "table": "serial_keyed", "column": "id", "value": 10}]}');
 SELECT last_value FROM serial_keyed_id_seq;
 INSERT INTO serial_keyed (v) VALUES ('after the peer') RETURNING id;
+-- a sequence stepping by 2 keeps its residue
+ALTER SEQUENCE serial_keyed_id_seq INCREMENT BY 2;
+SELECT walbridge.heartbeat_applied('s1', now(), false,
+	'{"sequences": [{"schema": "public", "table": "serial_keyed", "column": "id", "value": 1100}]}');
+SELECT last_value FROM serial_keyed_id_seq;
+-- a peer that applies this node too (a mesh) is never followed
+SELECT walbridge.heartbeat_applied('s1', now(), false,
+	'{"peers": ["s2"], "sequences": [{"schema": "public", "table": "serial_keyed", "column": "id", "value": 5000}]}');
+SELECT last_value FROM serial_keyed_id_seq;
+ALTER SEQUENCE serial_keyed_id_seq INCREMENT BY 1;
 -- what a bad message carries is passed over
 SELECT walbridge.heartbeat_applied('s1', now(), false, 'not json');
 SELECT walbridge.heartbeat_applied('s1', now(), false,
