@@ -40,8 +40,8 @@
 									 *  content] */
 #define WB_REC_COMMIT		'C'		/* [tag, xid, commit_lsn, end_lsn,
 									 *  commit_time] */
-#define WB_REC_SNAPSHOT		'S'		/* [tag, relid, new]: a row of the
-									 * initial copy, from
+#define WB_REC_SNAPSHOT		'S'		/* [tag, relid, new, commit_time]: a
+									 * row of the initial copy, from
 									 * walbridge.snapshot_records() */
 
 /* Number of elements in each record's array, tag included. */
@@ -53,7 +53,8 @@
 #define WB_TRUNCATE_NFIELDS		3
 #define WB_MESSAGE_NFIELDS		5
 #define WB_COMMIT_NFIELDS		5
-#define WB_SNAPSHOT_NFIELDS		3
+#define WB_SNAPSHOT_NFIELDS		4
+#define WB_SNAPSHOT_NFIELDS_V0	3	/* before commit_time: still read */
 #define WB_COLUMN_NFIELDS		5
 
 /* old_kind of UPDATE and DELETE: what the old tuple holds (nil: none). */

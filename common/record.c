@@ -321,6 +321,7 @@ parse_change(parse_state *ps, wb_record *rec)
 	rec->u.change.old_kind = '\0';
 	rec->u.change.old.present = false;
 	rec->u.change.new.present = false;
+	rec->u.change.commit_time = 0;
 
 	if (!get_u32(ps, "relid", &rec->u.change.relid))
 		return false;
@@ -332,9 +333,25 @@ parse_change(parse_state *ps, wb_record *rec)
 		if ((rec->u.change.old_kind != '\0') != rec->u.change.old.present)
 			return fail(ps, "old kind and old tuple disagree");
 	}
-	if (tag != WB_REC_DELETE)
-		return get_tuple(ps, "new tuple", false, &rec->u.change.new);
+	if (tag != WB_REC_DELETE &&
+		!get_tuple(ps, "new tuple", false, &rec->u.change.new))
+		return false;
 	return true;
+}
+
+/* SNAPSHOT's last field: the row's commit time, or nil when unknown. */
+static bool
+get_snapshot_time(parse_state *ps, wb_record *rec)
+{
+	wb_mpobj	obj;
+	wb_mpcur	peek = ps->cur;
+
+	if (wb_mp_next(&peek, &obj) == WB_MP_OK && obj.type == WB_MP_NIL)
+	{
+		ps->cur = peek;
+		return true;
+	}
+	return get_int(ps, "commit time", INT64_MIN, INT64_MAX, &rec->u.change.commit_time);
 }
 
 static bool
@@ -466,7 +483,8 @@ wb_record_parse(const void *buf, size_t len, wb_record *rec,
 
 	rec->tag = (char) tag;
 	ps.record_name = wb_record_tag_name(rec->tag);
-	if (nfields != expected_nfields(rec->tag))
+	if (nfields != expected_nfields(rec->tag) &&
+		!(rec->tag == WB_REC_SNAPSHOT && nfields == WB_SNAPSHOT_NFIELDS_V0))
 		return fail(&ps, "%lld fields, expected %d",
 					(long long) nfields, expected_nfields(rec->tag));
 
@@ -489,6 +507,8 @@ wb_record_parse(const void *buf, size_t len, wb_record *rec,
 			break;
 		default:
 			ok = parse_change(&ps, rec);
+			if (ok && rec->tag == WB_REC_SNAPSHOT && nfields == WB_SNAPSHOT_NFIELDS)
+				ok = get_snapshot_time(&ps, rec);
 			break;
 	}
 	if (!ok)

@@ -83,6 +83,11 @@ typedef struct wb_record
 			char		old_kind;		/* WB_OLD_* or '\0' for none */
 			wb_tuple	old;
 			wb_tuple	new;			/* absent for DELETE */
+			int64_t		commit_time;	/* SNAPSHOT: the row's commit time on
+										 * its source, usecs since the Unix
+										 * epoch; 0 when unknown (frozen,
+										 * older than track_commit_timestamp,
+										 * or a record from before the field) */
 		}			change;
 		struct
 		{

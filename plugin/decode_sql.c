@@ -138,6 +138,9 @@ render_change(StringInfo out, const wb_record *rec)
 	}
 	if (rec->tag != WB_REC_DELETE)
 		render_tuple(out, &rec->u.change.new, '\0');
+	if (rec->tag == WB_REC_SNAPSHOT)
+		json_change_commit_time(out, rec->u.change.commit_time == 0 ? 0 :
+								from_unix_usecs(rec->u.change.commit_time));
 	json_change_end(out);
 }
 

@@ -26,6 +26,7 @@ extern void json_tuple_start(StringInfo out, char old_kind);
 extern void json_tuple_value(StringInfo out, int index,
 							 const WalbridgeValue *value);
 extern void json_tuple_end(StringInfo out);
+extern void json_change_commit_time(StringInfo out, TimestampTz t);
 extern void json_change_end(StringInfo out);
 
 #endif							/* WALBRIDGE_JSON_H */

@@ -22,9 +22,11 @@
  */
 #include "postgres.h"
 
+#include "access/commit_ts.h"
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/sysattr.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "executor/executor.h"
@@ -186,6 +188,31 @@ begin_next_table_scan(SnapshotScan *state)
 	return true;
 }
 
+/*
+ * When the row's version was committed here (its xmin's commit timestamp,
+ * which for a change applied from a peer is the peer's commit time), so
+ * that a node copying it compares it under last writer wins as if it had
+ * been streamed.  0 when not known: track_commit_timestamp off, a frozen
+ * or bootstrap xmin, or a transaction older than the timestamps kept.
+ */
+static TimestampTz
+row_commit_time(TupleTableSlot *slot)
+{
+	bool		isnull;
+	Datum		xmin;
+	TimestampTz ts = 0;
+	RepOriginId origin;
+
+	if (!track_commit_timestamp)
+		return 0;
+	xmin = slot_getsysattr(slot, MinTransactionIdAttributeNumber, &isnull);
+	if (isnull || !TransactionIdIsNormal(DatumGetTransactionId(xmin)))
+		return 0;
+	if (!TransactionIdGetCommitTsData(DatumGetTransactionId(xmin), &ts, &origin))
+		return 0;
+	return ts;
+}
+
 Datum
 walbridge_snapshot_records(PG_FUNCTION_ARGS)
 {
@@ -241,6 +268,7 @@ walbridge_snapshot_records(PG_FUNCTION_ARGS)
 		change.tag = WB_REC_SNAPSHOT;
 		change.rel = &state->rel;
 		change.new = &tuple;
+		change.commit_time = row_commit_time(slot);
 		MemoryContextSwitchTo(old);
 
 		/* the record itself outlives the row context: it is returned */

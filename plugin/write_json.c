@@ -246,6 +246,17 @@ json_tuple_end(StringInfo out)
 	appendStringInfoChar(out, ']');
 }
 
+/* SNAPSHOT's commit time: null when not known (0). */
+void
+json_change_commit_time(StringInfo out, TimestampTz t)
+{
+	appendStringInfoString(out, ", \"commit_time\": ");
+	if (t == 0)
+		appendStringInfoString(out, "null");
+	else
+		json_append_timestamp(out, t);
+}
+
 void
 json_change_end(StringInfo out)
 {
@@ -285,6 +296,8 @@ json_write_change(StringInfo out, const WalbridgeChange *change)
 	}
 	if (change->tag != WB_REC_DELETE)
 		json_write_tuple(out, change, change->new, '\0');
+	if (change->tag == WB_REC_SNAPSHOT)
+		json_change_commit_time(out, change->commit_time);
 	json_change_end(out);
 }
 

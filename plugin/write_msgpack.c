@@ -231,6 +231,13 @@ msgpack_write_change(StringInfo out, const WalbridgeChange *change)
 	}
 	if (change->tag != WB_REC_DELETE)
 		pack_tuple(&pk, change, change->new, false);
+	if (change->tag == WB_REC_SNAPSHOT)
+	{
+		if (change->commit_time == 0)
+			msgpack_pack_nil(&pk);
+		else
+			msgpack_pack_int64(&pk, unix_usecs(change->commit_time));
+	}
 }
 
 static void

@@ -52,6 +52,8 @@ typedef struct WalbridgeChange
 	char		old_kind;		/* WB_OLD_KEY, WB_OLD_FULL, '\0' for none */
 	const WalbridgeTuple *old;	/* NULL when old_kind is '\0' */
 	const WalbridgeTuple *new;	/* NULL for DELETE */
+	TimestampTz commit_time;	/* SNAPSHOT: when the row was written on
+								 * this server; 0 when not known */
 } WalbridgeChange;
 
 typedef struct WalbridgeMessage

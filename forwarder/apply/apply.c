@@ -44,6 +44,7 @@
 #include "log.h"
 #include "record.h"
 #include "report.h"
+#include "sqltext.h"
 #include "sqlgen.h"
 #include "wb.h"
 
@@ -195,28 +196,63 @@ apply_rewind(wb_applier *ap)
 
 typedef enum wb_pipelined
 {
-	PIPELINED,					/* applied (and committed, if finish) */
+	PIPELINED,					/* applied (and committed, if STEP_COMMIT) */
 	ONE_BY_ONE,					/* rolled back: apply it one change at a time */
 	PIPELINE_LOST				/* the connection is gone */
 } wb_pipelined;
 
+/* What a message's local transaction does, in this order. */
+typedef enum wb_step
+{
+	STEP_BEGIN = 1 << 0,
+	STEP_STAMP = 1 << 1,		/* an initial copy run's commit time */
+	STEP_CHANGES = 1 << 2,
+	STEP_PROGRESS = 1 << 3,		/* the Kafka offset in apply_progress */
+	STEP_ORIGIN = 1 << 4,		/* with it, the origin's commit data */
+	STEP_COMMIT = 1 << 5
+} wb_step;
+
 /*
- * A message as one pipeline: BEGIN (begin), its changes (changes), the
- * progress (finish; with the origin's commit data for with_commit), all
- * sent without waiting, then COMMIT (finish) once every result is in and
- * each change touched its row.  Anything else (a conflict, an error) rolls
- * the local transaction back: applied one change at a time, the same
- * message gets its conflicts resolved and its errors reported.
+ * Rows of the initial copy commit with the time they were committed on
+ * the peer (ap->txn_time, set per run), under its origin, so that they
+ * compete under last writer wins exactly as if they had been streamed.
+ * The LSN is left alone: an origin's LSN only moves forward.
+ */
+static bool
+stamp_copy_run(wb_applier *ap, char *err, size_t errlen)
+{
+	const char *values[1] = {ap->txn_time};
+
+	return ap->exec->statement(ap, "SELECT pg_replication_origin_xact_setup('0/0', $1::timestamptz)",
+							   1, values, false, err, errlen);
+}
+
+/* The steps after BEGIN and before COMMIT, by the executor of the moment. */
+static bool
+run_steps(wb_applier *ap, int64_t offset, const char *payload, size_t len, int steps,
+		  char *err, size_t errlen)
+{
+	return (!(steps & STEP_STAMP) || stamp_copy_run(ap, err, errlen)) &&
+		(!(steps & STEP_CHANGES) || dispatch_records(ap, payload, len, err, errlen)) &&
+		(!(steps & STEP_PROGRESS) ||
+		 record_progress(ap, offset, (steps & STEP_ORIGIN) != 0, err, errlen));
+}
+
+/*
+ * A message as one pipeline: the steps asked, all sent without waiting,
+ * then COMMIT (STEP_COMMIT) once every result is in and each change
+ * touched its row.  Anything else (a conflict, an error) rolls the local
+ * transaction back: applied one change at a time, the same message gets
+ * its conflicts resolved and its errors reported.
  */
 static wb_pipelined
-apply_pipelined(wb_applier *ap, int64_t offset, const char *payload, size_t len,
-				bool begin, bool changes, bool finish, bool with_commit)
+apply_pipelined(wb_applier *ap, int64_t offset, const char *payload, size_t len, int steps)
 {
 	char		err[1024] = "";
 	bool		sent;
 	wb_pipeline_result r;
 
-	if (changes && !dispatch_relations(ap, payload, len, err, sizeof(err)))
+	if ((steps & STEP_CHANGES) && !dispatch_relations(ap, payload, len, err, sizeof(err)))
 		sent = false;
 	else
 	{
@@ -224,9 +260,8 @@ apply_pipelined(wb_applier *ap, int64_t offset, const char *payload, size_t len,
 			return connection_lost(ap) ? PIPELINE_LOST : ONE_BY_ONE;
 		ap->exec = &wb_exec_bulk;
 		batch_reset(&ap->batch);
-		sent = (!begin || ap->exec->statement(ap, "BEGIN", 0, NULL, false, err, sizeof(err))) &&
-			(!changes || dispatch_records(ap, payload, len, err, sizeof(err))) &&
-			(!finish || record_progress(ap, offset, with_commit, err, sizeof(err)));
+		sent = (!(steps & STEP_BEGIN) || ap->exec->statement(ap, "BEGIN", 0, NULL, false, err, sizeof(err))) &&
+			run_steps(ap, offset, payload, len, steps, err, sizeof(err));
 		ap->exec = &wb_exec_row;
 		batch_reset(&ap->batch);
 		r = stmts_pipeline_end(&ap->stmts);
@@ -238,12 +273,12 @@ apply_pipelined(wb_applier *ap, int64_t offset, const char *payload, size_t len,
 			snprintf(err, sizeof(err), "%s", ap->stmts.why);
 		}
 	}
-	if (sent && finish && exec_run(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL))
+	if (sent && (steps & STEP_COMMIT) && exec_run(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL))
 	{
 		ap->in_txn = false;
 		return PIPELINED;
 	}
-	if (sent && !finish)
+	if (sent && !(steps & STEP_COMMIT))
 	{
 		ap->in_txn = true;
 		return PIPELINED;
@@ -296,7 +331,9 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 
 	if (ap->one_by_one_lsn != meta->commit_lsn)
 	{
-		switch (apply_pipelined(ap, offset, payload, len, first, true, meta->last, true))
+		switch (apply_pipelined(ap, offset, payload, len,
+								(first ? STEP_BEGIN : 0) | STEP_CHANGES |
+								(meta->last ? STEP_PROGRESS | STEP_ORIGIN | STEP_COMMIT : 0)))
 		{
 			case PIPELINED:
 				if (meta->last)
@@ -345,22 +382,20 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 	return WB_APPLY_OK;
 }
 
-/* A message that stands alone: a snapshot chunk, or anything else. */
+/*
+ * A part of a message that stands alone, as one local transaction: the
+ * whole message, or one run of an initial copy chunk's rows (steps say
+ * whether it stamps their time and whether it is the last part, which
+ * records the offset).
+ */
 static wb_apply_result
-apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
-					 const char *payload, size_t len)
+apply_single_part(wb_applier *ap, int64_t offset, const char *payload, size_t len, int steps)
 {
 	char		err[1024];
-	bool		apply = meta->kind == WB_MSG_SNAPSHOT && offset != ap->skip_offset;
 
-	wb_msgmeta	alone = {.commit_time = meta->commit_time};
-
-	begin_source_txn(ap, &alone, offset);
-	switch (apply_pipelined(ap, offset, payload, len, true, apply, true, false))
+	switch (apply_pipelined(ap, offset, payload, len, STEP_BEGIN | steps | STEP_COMMIT))
 	{
 		case PIPELINED:
-			ap->applied_offset = offset;
-			ap->skip_offset = -1;
 			return WB_APPLY_OK;
 		case PIPELINE_LOST:
 			return WB_APPLY_FAILED;
@@ -371,8 +406,7 @@ apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 	if (!exec_run(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL))
 		return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
 	ap->in_txn = true;
-	if ((apply && !dispatch_records(ap, payload, len, err, sizeof(err))) ||
-		!record_progress(ap, offset, false, err, sizeof(err)) ||
+	if (!run_steps(ap, offset, payload, len, steps, err, sizeof(err)) ||
 		!exec_run(ap, "COMMIT", 0, NULL, err, sizeof(err), NULL))
 	{
 		if (connection_lost(ap))
@@ -380,9 +414,68 @@ apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 		return apply_pause(ap, offset, "%s", err);
 	}
 	ap->in_txn = false;
-	ap->applied_offset = offset;
-	ap->skip_offset = -1;
 	return WB_APPLY_OK;
+}
+
+/* ap->txn_time for a copied run: its commit time, or the oldest possible. */
+static void
+set_copy_run_time(wb_applier *ap, int64_t unix_usecs)
+{
+	wb_buf		t = {0};
+
+	/*
+	 * A row whose commit time the peer does not know (frozen, or older
+	 * than track_commit_timestamp) is older than any change: on the peer
+	 * too, remote_wins() lets anything overwrite it.  1 microsecond past
+	 * PostgreSQL's epoch, since 0 would mean "now" to the origin.
+	 */
+	sqltext_timestamp(&t, unix_usecs != 0 ? unix_usecs - WB_PG_EPOCH_OFFSET_USECS : 1, true);
+	snprintf(ap->txn_time, sizeof(ap->txn_time), "%s", t.data ? t.data : "");
+	buf_free(&t);
+}
+
+/*
+ * A message that stands alone: a snapshot chunk, or anything else.  Under
+ * last writer wins a chunk commits run by run, each run of rows with one
+ * commit time in a transaction stamped with it; a crash between runs
+ * applies the chunk again from its start, where rows this peer wrote are
+ * simply written again.  Other policies never compare times: one
+ * transaction.
+ */
+static wb_apply_result
+apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
+					 const char *payload, size_t len)
+{
+	bool		apply = meta->kind == WB_MSG_SNAPSHOT && offset != ap->skip_offset;
+	bool		by_time = apply && ap->cx.policy == WB_POLICY_LAST_WRITER_WINS;
+	wb_msgmeta	alone = {.commit_time = meta->commit_time};
+	size_t		start = 0;
+	wb_apply_result rc;
+
+	begin_source_txn(ap, &alone, offset);
+	for (;;)
+	{
+		size_t		end = len;
+		int64_t		commit_time;
+
+		if (by_time)
+		{
+			end = dispatch_snapshot_run(payload, len, start, &commit_time);
+			set_copy_run_time(ap, commit_time);
+		}
+		rc = apply_single_part(ap, offset, payload + start, end - start,
+							   (apply ? STEP_CHANGES : 0) | (by_time ? STEP_STAMP : 0) |
+							   (end == len ? STEP_PROGRESS : 0));
+		if (rc != WB_APPLY_OK || end == len)
+			break;
+		start = end;
+	}
+	if (rc == WB_APPLY_OK)
+	{
+		ap->applied_offset = offset;
+		ap->skip_offset = -1;
+	}
+	return rc;
 }
 
 wb_apply_result

@@ -204,3 +204,27 @@ dispatch_relations(wb_applier *ap, const char *payload, size_t len, char *err, s
 {
 	return dispatch(ap, payload, len, true, err, errlen);
 }
+
+size_t
+dispatch_snapshot_run(const char *payload, size_t len, size_t start, int64_t *commit_time)
+{
+	wb_mpcur	cur;
+	wb_record	rec;
+	size_t		at;
+	size_t		reclen;
+	bool		seen = false;
+	char		err[WB_RECORD_ERRLEN];
+
+	*commit_time = 0;
+	wb_mp_init(&cur, payload + start, len - start);
+	while (next_record(&cur, payload + start, &rec, &at, &reclen, err, sizeof(err)) > 0)
+	{
+		if (rec.tag != WB_REC_SNAPSHOT)
+			continue;
+		if (seen && rec.u.change.commit_time != *commit_time)
+			return start + at;
+		*commit_time = rec.u.change.commit_time;
+		seen = true;
+	}
+	return len;
+}

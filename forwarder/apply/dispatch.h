@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "apply.h"
 
@@ -24,5 +25,16 @@ extern bool dispatch_records(wb_applier *ap, const char *payload, size_t len, ch
 
 /* Resolve the message's RELATION records before its pipeline starts. */
 extern bool dispatch_relations(wb_applier *ap, const char *payload, size_t len, char *err, size_t errlen);
+
+/*
+ * The end of the run of records starting at start in which every SNAPSHOT
+ * row has the same commit time (*commit_time; 0 when not known): the
+ * initial copy commits each run as its own transaction stamped with that
+ * time.  Records other than SNAPSHOT (the chunk's RELATION) join the run
+ * they are in.  Returns len at the end of the message, and len too when
+ * a record does not decode (dispatch_records() then says why).
+ */
+extern size_t dispatch_snapshot_run(const char *payload, size_t len, size_t start,
+									int64_t *commit_time);
 
 #endif							/* WB_DISPATCH_H */

@@ -4,7 +4,20 @@ CREATE TABLE snap (id integer PRIMARY KEY, v text, f float8, b bytea, gen intege
 INSERT INTO snap VALUES (1, 'one', 'NaN', '\x00'), (2, NULL, 1.5, NULL);
 ALTER TABLE snap DROP COLUMN f;
 
-SELECT walbridge.decode(r) - 'relid' FROM walbridge.snapshot_records('snap') AS r;
+SELECT walbridge.decode(r) - 'relid' - 'commit_time' FROM walbridge.snapshot_records('snap') AS r;
+
+-- Each row carries when it was committed here (its xmin's commit
+-- timestamp), so a node copying it compares it under last writer wins as
+-- if it had been streamed; rows of another transaction, another time.
+INSERT INTO snap VALUES (3, 'three', NULL);
+SELECT (walbridge.decode(r)->'new'->>0)::int AS id,
+	   (walbridge.decode(r)->>'commit_time')::timestamptz = pg_xact_commit_timestamp(s.xmin) AS same_time
+  FROM walbridge.snapshot_records('snap') AS r
+  JOIN snap AS s ON s.id = (walbridge.decode(r)->'new'->>0)::int
+ ORDER BY 1;
+SELECT count(DISTINCT walbridge.decode(r)->>'commit_time') AS times
+  FROM walbridge.snapshot_records('snap') AS r WHERE walbridge.decode(r)->>'kind' = 'snapshot';
+DELETE FROM snap WHERE id = 3;
 
 -- Through a cursor, as walbridged reads it: one row per fetch.
 BEGIN;

@@ -169,6 +169,60 @@ test_update(void)
 	}
 }
 
+/*
+ * SNAPSHOT: [tag, relid, new, commit_time], the time an int or nil; the
+ * three-field form of earlier plugins still reads, as time unknown.
+ */
+static void
+pack_snapshot(int nfields, bool with_time, int64_t usecs)
+{
+	start();
+	msgpack_pack_array(&pk, nfields);
+	msgpack_pack_uint8(&pk, WB_REC_SNAPSHOT);
+	msgpack_pack_uint32(&pk, 16384);
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_int64(&pk, 7);
+	if (nfields == WB_SNAPSHOT_NFIELDS)
+	{
+		if (with_time)
+			msgpack_pack_int64(&pk, usecs);
+		else
+			msgpack_pack_nil(&pk);
+	}
+}
+
+static void
+test_snapshot(void)
+{
+	wb_record	rec;
+	char		err[WB_RECORD_ERRLEN];
+
+	pack_snapshot(WB_SNAPSHOT_NFIELDS, true, INT64_C(1764547200123456));
+	CHECK(wb_record_parse(buf.data, buf.size, &rec, err, sizeof(err)));
+	CHECK(rec.tag == WB_REC_SNAPSHOT && rec.u.change.new.count == 1);
+	CHECK(rec.u.change.commit_time == INT64_C(1764547200123456));
+
+	pack_snapshot(WB_SNAPSHOT_NFIELDS, false, 0);
+	CHECK(wb_record_parse(buf.data, buf.size, &rec, err, sizeof(err)));
+	CHECK(rec.u.change.commit_time == 0);
+
+	pack_snapshot(WB_SNAPSHOT_NFIELDS_V0, false, 0);
+	CHECK(wb_record_parse(buf.data, buf.size, &rec, err, sizeof(err)));
+	CHECK(rec.u.change.commit_time == 0 && rec.u.change.new.count == 1);
+
+	/* a time that is not an integer; a fifth field */
+	start();
+	msgpack_pack_array(&pk, WB_SNAPSHOT_NFIELDS);
+	msgpack_pack_uint8(&pk, WB_REC_SNAPSHOT);
+	msgpack_pack_uint32(&pk, 16384);
+	msgpack_pack_array(&pk, 0);
+	pack_str("yesterday");
+	CHECK(!wb_record_parse(buf.data, buf.size, &rec, err, sizeof(err)) && strstr(err, "commit time") != NULL);
+	pack_snapshot(WB_SNAPSHOT_NFIELDS + 1, true, 1);
+	msgpack_pack_nil(&pk);
+	CHECK(!wb_record_parse(buf.data, buf.size, &rec, err, sizeof(err)) && strstr(err, "fields") != NULL);
+}
+
 static void
 test_begin_relation_commit(void)
 {
@@ -318,6 +372,7 @@ main(void)
 	test_scalars();
 	test_skip_depth();
 	test_update();
+	test_snapshot();
 	test_begin_relation_commit();
 	test_errors();
 	test_timestamps();
