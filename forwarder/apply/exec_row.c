@@ -203,6 +203,51 @@ delete_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char 
 		carry_out(ap, rm, rec, kind, decision, err, errlen);
 }
 
+static bool row_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec,
+					   char *err, size_t errlen);
+
+/*
+ * An UPDATE that moves its row to another key is, under every policy, the
+ * delete of the old key and the insert of the new one, each decided on its
+ * own: a newer write of the old key here keeps that row and the new key
+ * still arrives; a newer row of the new key here stays, and the old key
+ * still goes.  When neither is in the way (the usual case) it is the one
+ * UPDATE, which also keeps the values the change left out (TOAST values it
+ * did not touch).  Split, the insert has only what the change carries.
+ */
+static bool
+key_move(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+{
+	wb_record	del = *rec;
+	wb_record	ins = *rec;
+	wb_answer	got;
+	int			taken;
+
+	del.tag = WB_REC_DELETE;
+	del.u.change.new.present = false;
+	ins.tag = WB_REC_INSERT;
+	ins.u.change.old_kind = '\0';
+	ins.u.change.old.present = false;
+
+	if ((taken = row_exists(ap, rm, &ins, err, errlen)) < 0)
+		return false;
+	if (!taken)
+	{
+		if (exec_build_change(ap, rm, rec, err, errlen) != WB_BUILT ||
+			!exec_run_built(ap, err, errlen, &got))
+			return false;
+		if (got.touched == 1)
+			return true;
+	}
+
+	sqlgen_start(&ap->q);
+	sqlgen_delete(&ap->q, &ap->cx, rm, &del);
+	if (!exec_run_built(ap, err, errlen, &got) ||
+		(got.touched == 0 && !delete_conflict(ap, rm, &del, err, errlen)))
+		return false;
+	return row_change(ap, rm, &ins, err, errlen);
+}
+
 static bool
 row_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
 {
@@ -211,6 +256,8 @@ row_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err,
 
 	if (built != WB_BUILT)
 		return built == WB_BUILT_NOTHING;
+	if (sqlgen_moves_key(rm, rec))
+		return key_move(ap, rm, rec, err, errlen);
 	if (!exec_run_built(ap, err, errlen, &got))
 		return false;
 	if (got.touched == 1)

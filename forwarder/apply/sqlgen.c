@@ -109,6 +109,7 @@ typedef struct key_cursor
 {
 	wb_mpcur	cur;
 	int			col;			/* the next column to look at */
+	const unsigned char *start_pos; /* where the last value returned starts */
 } key_cursor;
 
 static void
@@ -128,12 +129,51 @@ key_next(key_cursor *k, const wb_relmap *rm, const wb_record *rec, int *col, wb_
 
 		if (!relmap_in_key_tuple(rm, rec, i))
 			continue;
+		k->start_pos = k->cur.pos;
 		wb_record_next_value(&k->cur, v);
 		if (relmap_is_key(rm, rec, i))
 		{
 			*col = i;
 			return true;
 		}
+	}
+	return false;
+}
+
+/*
+ * Whether an UPDATE moves its row to another key: the key's values in
+ * its old tuple differ from those in its new one (compared as encoded:
+ * one encoder wrote both).
+ */
+bool
+sqlgen_moves_key(const wb_relmap *rm, const wb_record *rec)
+{
+	key_cursor	k;
+	int			col;
+	wb_value	old;
+	wb_mpcur	cur;
+	int			at = 0;
+
+	if (rec->tag != WB_REC_UPDATE || !rec->u.change.old.present || !rec->u.change.new.present)
+		return false;
+	key_start(&k, rec);
+	cur = rec->u.change.new.values;
+	while (key_next(&k, rm, rec, &col, &old))
+	{
+		wb_value	new;
+		const unsigned char *start;
+
+		for (; at < col; at++)
+			wb_record_next_value(&cur, &new);
+		start = cur.pos;
+		wb_record_next_value(&cur, &new);
+		at++;
+		if (new.unchanged_toast)
+			continue;			/* a key stored out of line and untouched */
+		if (old.obj.type != new.obj.type ||
+			(size_t) (cur.pos - start) != (size_t) (k.cur.pos - k.start_pos) ||
+			memcmp(start, k.start_pos, cur.pos - start) != 0)
+			return true;
 	}
 	return false;
 }

@@ -121,4 +121,7 @@ extern void sqlgen_remote_json(wb_buf *out, const wb_relmap *rm, const wb_record
 extern void sqlgen_conflict(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_record *rec,
 							wb_conflict_kind kind, wb_resolution decision);
 
+/* Whether an UPDATE moves its row to another key (old key values differ). */
+extern bool sqlgen_moves_key(const wb_relmap *rm, const wb_record *rec);
+
 #endif							/* WB_SQLGEN_H */
