@@ -2,10 +2,14 @@
 #
 # bench/sync.sh -- end-to-end one-way sync A -> B: walbridge (walbridged on
 # each node, through Kafka) beside PostgreSQL's native logical replication
-# (CREATE PUBLICATION / CREATE SUBSCRIPTION), on the same two servers
+# (CREATE PUBLICATION / CREATE SUBSCRIPTION) and beside Debezium (its
+# PostgreSQL source connector into Kafka, its JDBC sink connector out of
+# it, on Kafka Connect), on the same two servers
 #
-# Usage: bench/sync.sh
-#        BENCH_ROWS=20000 bench/sync.sh                 quick check (about a minute)
+# Usage: bench/sync.sh                                  all three methods, a real broker
+#        BENCH_ROWS=20000 bench/sync.sh                 quick check (a few minutes)
+#        BENCH_KAFKA=mock bench/sync.sh                 walbridge and native on the mock broker
+#        BENCH_METHODS="walbridge debezium" bench/sync.sh   some of the methods
 #
 # Environment:
 #   BENCH_ROWS             rows in the throughput workload (default 1000000)
@@ -21,16 +25,29 @@
 #                          PostgreSQL: unix (the servers' sockets, default)
 #                          or tcp (127.0.0.1); the same for both methods,
 #                          see below
-#   BENCH_FETCH_WAIT_MS    fetch.wait.max.ms of B's Kafka consumer (default
-#                          10; 500 is librdkafka's default, see below)
+#   BENCH_FETCH_WAIT_MS    fetch.wait.max.ms of B's Kafka consumer on the
+#                          mock broker (default 10; 500 is librdkafka's
+#                          default, see below)
+#   BENCH_KAFKA            real: a real Apache Kafka broker (test/kafka/broker,
+#                          one KRaft node, the default when java and mvn are
+#                          installed); mock: librdkafka's mock cluster
+#                          (test/broker/mock_broker), without Debezium
+#   BENCH_METHODS          the methods measured (default "walbridge native
+#                          debezium" on a real broker, "walbridge native" on
+#                          the mock)
+#   BENCH_KAFKA_PORT       the real broker's client port (default 25720; its
+#                          controller's is the next one)
+#   BENCH_CONNECT_PORT     Kafka Connect's REST port (default 25810)
 #
 # What it does:
 #   1. installs missing Debian packages (test/install-deps), builds and
 #      installs this tree;
 #   2. starts two throwaway servers, A and B (test/servers.sh; fsync off
-#      and autovacuum off: the disk is not what is measured) and the mock Kafka broker
-#      (test/broker/mock_broker) with the topics walbridge.a and walbridge.b;
-#   3. two separate pairs of databases with the same tables:
+#      and autovacuum off: the disk is not what is measured) and a Kafka
+#      broker with the topics walbridge.a and walbridge.b: a real one
+#      (test/kafka/broker, with the JVM options of Kafka's own start
+#      script and a 1 GB heap) or the mock (test/broker/mock_broker);
+#   3. three separate pairs of databases with the same tables:
 #        bench(id int primary key, a int, b text, c timestamptz, d numeric)
 #        lat(id bigserial primary key, t0 timestamptz, arrived timestamptz)
 #        mark(id int primary key, arrived timestamptz)
@@ -39,15 +56,24 @@
 #        (create_topics = off, replication_factor = 1);
 #      - "native" on A and B: CREATE PUBLICATION bench_pub FOR TABLE bench,
 #        lat, mark on A; CREATE SUBSCRIPTION bench_sub on B;
+#      - "debezium" on A and B: Kafka Connect (bench/debezium/connect, one
+#        standalone worker, the JVM options of Kafka's connect-standalone.sh
+#        with a 1 GB heap) runs Debezium's PostgreSQL connector on A's
+#        database (plugin.name=pgoutput, its own slot and publication) and
+#        Debezium's JDBC sink into B's, with the settings below
+#        (debezium_source, debezium_sink);
 #      On B, a BEFORE INSERT trigger sets lat.arrived and mark.arrived to
-#      clock_timestamp() (ENABLE ALWAYS: both methods apply with
+#      clock_timestamp() (ENABLE ALWAYS: walbridge and native apply with
 #      session_replication_role = replica, where triggers otherwise do not
-#      fire);
-#   4. per run, the two methods one after the other, never at the same
-#      time, the order alternating between runs.  While one is measured the
-#      other is stopped: walbridged A and B get SIGTERM, the subscription is
-#      disabled.  Before a method is measured, it is started and a marker
-#      row's round trip A -> B shows that it is running and caught up;
+#      fire; the JDBC sink writes as an ordinary session, INSERT ... ON
+#      CONFLICT DO UPDATE, whose insert fires it too);
+#   4. per run, the methods one after the other, never at the same time,
+#      the order rotating between runs.  While one is measured the others
+#      are stopped: walbridged A and B get SIGTERM, the subscription is
+#      disabled, Kafka Connect gets SIGTERM (it commits its offsets; the
+#      next start goes on from them).  Before a method is measured, it is
+#      started and a marker row's round trip A -> B shows that it is
+#      running and caught up;
 #   5. throughput: the workload of bench/run and bench/publish.sh written
 #      on A, in three phases: BENCH_ROWS rows inserted, then all updated,
 #      then all deleted, 1,000 rows per transaction.  After each phase, A
@@ -58,8 +84,9 @@
 #      clock_timestamp(); the same machine, the same clock), so the polling
 #      interval does not matter.  The next phase starts only after that,
 #      and after B's table was checked equal to A's (count and a sum of
-#      row hashes, untimed).  "write" is the time A took to run the phase,
-#      "catch-up" the time from its end until B had all of it;
+#      row hashes, untimed; for Debezium checked again for up to 30 s if it
+#      differs at first, see below).  "write" is the time A took to run the
+#      phase, "catch-up" the time from its end until B had all of it;
 #   6. latency: pgbench on A, -R BENCH_LATENCY_TPS for BENCH_LATENCY_SECONDS
 #      (8 clients), each transaction inserting one row into lat.  Latency
 #      is the row's arrival on B (the trigger) minus its commit time on A
@@ -67,9 +94,43 @@
 #      B's own commit follows the trigger within the same transaction
 #      (for walbridge, its origin and progress statements are in the same
 #      pipeline as the row; COMMIT is one more round trip);
-#   7. prints each measurement, the medians, walbridge / native ratios,
-#      and the CPU seconds of each process involved during the throughput
-#      phases.
+#   7. prints each measurement, the medians, the ratios of walbridge to the
+#      others, and the CPU seconds and peak RSS of each process involved
+#      during the throughput phases (peak RSS: VmHWM, reset through
+#      /proc/PID/clear_refs when the phases start, where allowed; else the
+#      process's peak since it started).
+#
+# Debezium, configured as its documentation shows for PostgreSQL to
+# PostgreSQL: the source with plugin.name=pgoutput, its own slot
+# (debezium) and a publication of the three tables it creates
+# (publication.autocreate.mode=filtered), topics created by Connect with
+# one partition; the sink with insert.mode=upsert,
+# primary.key.mode=record_key, delete.enabled=true, schema.evolution=none
+# (B's tables exist), one task.  The sink reads Debezium's change events
+# as they are: its documentation says it needs no ExtractNewRecordState
+# (that transform is for other sinks; with it, deletes must be kept as
+# tombstones, drop.tombstones=false, or the sink never sees them); it
+# takes a delete event's key as the row to delete, and ignores the
+# tombstone the source writes after it.  Two choices are the benchmark's:
+#   - one topic for the three tables (RegexRouter, "dbz.a"), as walbridge
+#     has one per node: with a topic per table (Debezium's default) the
+#     sink reads the tables' topics in no common order, and a marker
+#     could arrive before the rows committed before it, so the timing
+#     method above would not hold.  The sink names each row's table from
+#     its source block (collection.name.format=${source.table}).
+# Debezium's PostgreSQL connector cuts the trailing zeros of a numeric
+# without a declared scale (bench.d: A's 3.0 arrives as 3, equal but not
+# the same text), so its checksum compares d without them
+# (trim_scale(d) on both sides); walbridge and native keep the value as
+# written and are compared as they are.
+# Debezium reaches PostgreSQL by JDBC, over TCP (127.0.0.1), whatever
+# BENCH_TRANSPORT says.  Everything else is left at its default, as a
+# user starting from the documentation would: JSON with schemas,
+# poll.interval.ms 500 in the source, batch.size 500 in the sink.  Both
+# keep commit order (one topic, one partition, one sink task), but a
+# sink batch holding rows of two tables writes each table's rows as a
+# statement of its own, so B may see the marker a moment before the
+# last rows of its batch: the checksum after a phase waits for them.
 #
 # Transport: a walsender sends every change as soon as it is decoded, so
 # when its client keeps up (walbridged does; native's apply worker, the
@@ -80,6 +141,7 @@
 # the socket is the natural way in, so both methods use it by default;
 # BENCH_TRANSPORT=tcp measures the other case (BENCHMARKS.md has both).
 #
+# On the mock broker (BENCH_KAFKA=mock):
 # The mock broker keeps only the newest ~5 MiB per partition.  A publishes
 # faster than B applies, so B's walbridged is told to prefetch (librdkafka's
 # queued.max.messages.kbytes and queued.min.messages at their maximums,
@@ -111,7 +173,19 @@ lat_tps=${BENCH_LATENCY_TPS:-2000}
 phase_timeout=${BENCH_TIMEOUT:-3600}
 fetch_wait=${BENCH_FETCH_WAIT_MS:-10}
 transport=${BENCH_TRANSPORT:-unix}
+kafka_port=${BENCH_KAFKA_PORT:-25720}
+connect_port=${BENCH_CONNECT_PORT:-25810}
 repo=$(cd "$(dirname "$0")/.." && pwd)
+if [[ -z ${BENCH_KAFKA:-} ]]; then
+	if command -v java >/dev/null && command -v mvn >/dev/null; then kafka=real; else kafka=mock; fi
+else
+	kafka=$BENCH_KAFKA
+fi
+if [[ $kafka == real ]]; then
+	read -r -a methods <<<"${BENCH_METHODS:-walbridge native debezium}"
+else
+	read -r -a methods <<<"${BENCH_METHODS:-walbridge native}"
+fi
 
 die() { echo "bench/sync.sh: $*" >&2; exit 1; }
 log() { echo "bench/sync.sh: $*" >&2; }
@@ -128,6 +202,20 @@ done
 [[ $phase_timeout =~ ^[0-9]+$ && $phase_timeout -ge 10 ]] || die "BENCH_TIMEOUT must be an integer >= 10"
 [[ $fetch_wait =~ ^[0-9]+$ ]] || die "BENCH_FETCH_WAIT_MS must be an integer"
 [[ $transport == unix || $transport == tcp ]] || die "BENCH_TRANSPORT must be unix or tcp"
+[[ $kafka == real || $kafka == mock ]] || die "BENCH_KAFKA must be real or mock"
+for p in "$kafka_port" "$((kafka_port + 1))" "$connect_port"; do
+	[[ $p =~ ^[0-9]+$ && $p -ge 1024 && $p -lt 32768 ]] ||
+		die "BENCH_KAFKA_PORT (and the next port) and BENCH_CONNECT_PORT must be between 1024 and 32767"
+done
+[[ ${#methods[@]} -ge 1 ]] || die "BENCH_METHODS names no method"
+for m in "${methods[@]}"; do
+	case $m in
+	walbridge | native) ;;
+	debezium) [[ $kafka == real ]] || die "debezium needs a real broker (BENCH_KAFKA=real)" ;;
+	*) die "unknown method $m in BENCH_METHODS (walbridge, native, debezium)" ;;
+	esac
+done
+has_method() { [[ " ${methods[*]} " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------------------
 # Build, servers, broker
@@ -136,6 +224,7 @@ done
 # shellcheck source-path=SCRIPTDIR/.. source=test/servers.sh
 source "$repo/test/servers.sh"
 install_walbridge "$repo"
+[[ $kafka == mock ]] || "$repo/test/install-deps" kafka
 walbridged=$pg_bindir/walbridged
 broker_bin=$repo/test/broker/mock_broker
 for f in "$walbridged" "$broker_bin" "$pg_bindir/pgbench"; do
@@ -146,17 +235,23 @@ export PGTZ=UTC				# the same row text on both sides, for the checksums
 wbd_a_pid=
 wbd_b_pid=
 broker_pid=
+connect_bin=$repo/bench/debezium/connect
 
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	if [[ -n $wbd_a_pid ]]; then kill -KILL "$wbd_a_pid" 2>/dev/null || true; fi
 	if [[ -n $wbd_b_pid ]]; then kill -KILL "$wbd_b_pid" 2>/dev/null || true; fi
-	if [[ -n $broker_pid ]]; then kill -TERM "$broker_pid" 2>/dev/null || true; fi
+	# Kafka Connect and the real broker by their PID files (they live in
+	# $work, which servers_cleanup removes)
+	if [[ -n ${work:-} && -d $work/connect ]]; then "$connect_bin" stop "$work/connect" 20 || true; fi
+	if [[ -n ${work:-} && -d $work/kafka ]]; then "$repo/test/kafka/broker" stop "$work/kafka" 20 || true; fi
+	if [[ $kafka == mock && -n $broker_pid ]]; then kill -TERM "$broker_pid" 2>/dev/null || true; fi
 	if [[ $rc -ne 0 && -n ${work:-} && -d $work ]]; then
 		local keep
 		keep=$(mktemp -d /tmp/walbridge-sync-logs.XXXXXX)
-		cp -r "$work/." "$keep/"
+		# everything but the broker's data
+		tar -C "$work" --exclude=./kafka/data -cf - . | tar -C "$keep" -xf - || true
 		cp "$servers_root"/a/server.log "$keep/server_a.log" 2>/dev/null || true
 		cp "$servers_root"/b/server.log "$keep/server_b.log" 2>/dev/null || true
 		echo "bench/sync.sh: logs kept in $keep" >&2
@@ -188,14 +283,25 @@ sql() {
 	server_psql "$node" -At -d "$db" "$@"
 }
 
-"$broker_bin" 1 walbridge.a walbridge.b >"$work/broker.out" 2>"$work/broker.err" </dev/null &
-broker_pid=$!
-for _ in $(seq 100); do
-	[[ -s $work/broker.out ]] && break
-	sleep 0.1
-done
-bootstraps=$(head -n 1 "$work/broker.out")
-[[ -n $bootstraps ]] || die "mock broker did not start: $(cat "$work/broker.err")"
+if [[ $kafka == real ]]; then
+	# Kafka's own bin/kafka-server-start.sh's JVM options, a 1 GB heap as
+	# there; the test default (C1 only, serial GC) would slow the broker
+	export WALBRIDGE_KAFKA_HEAP=1g
+	export WALBRIDGE_KAFKA_JVM_OPTS="-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15"
+	bootstraps=$("$repo/test/kafka/broker" start "$work/kafka" "$kafka_port" "$((kafka_port + 1))")
+	read -r broker_pid <"$work/kafka/kafka.pid"
+	"$repo/test/kafka/broker" admin "$bootstraps" create walbridge.a walbridge.b dbz.a >/dev/null
+	has_method debezium && "$connect_bin" resolve >/dev/null
+else
+	"$broker_bin" 1 walbridge.a walbridge.b >"$work/broker.out" 2>"$work/broker.err" </dev/null &
+	broker_pid=$!
+	for _ in $(seq 100); do
+		[[ -s $work/broker.out ]] && break
+		sleep 0.1
+	done
+	bootstraps=$(head -n 1 "$work/broker.out")
+	[[ -n $bootstraps ]] || die "mock broker did not start: $(cat "$work/broker.err")"
+fi
 
 # A psql session to B kept open for polling: no new connection per query.
 # poll_db DB switches its database; poll_query sets REPLY.
@@ -212,8 +318,8 @@ poll_query() {
 # Schema: "postgres" for walbridge, "native" for the subscription
 # ---------------------------------------------------------------------------
 
-log "walbridge $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '(no git)'), PostgreSQL $(sql a postgres -c 'SHOW server_version'): A on 127.0.0.1:$port_a, B on 127.0.0.1:$port_b, broker $bootstraps"
-log "$rows rows ($((3 * rows)) changes), $runs run(s), latency test ${lat_secs} s at $lat_tps tps, B's fetch.wait.max.ms $fetch_wait, transport $transport"
+log "walbridge $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '(no git)'), PostgreSQL $(sql a postgres -c 'SHOW server_version'): A on 127.0.0.1:$port_a, B on 127.0.0.1:$port_b, $kafka broker $bootstraps"
+log "methods: ${methods[*]}; $rows rows ($((3 * rows)) changes), $runs run(s), latency test ${lat_secs} s at $lat_tps tps, transport $transport$([[ $kafka == mock ]] && echo ", B's fetch.wait.max.ms $fetch_wait")"
 
 tables_sql="
 CREATE TABLE bench (id int PRIMARY KEY, a int, b text, c timestamptz, d numeric);
@@ -263,6 +369,10 @@ ALTER TABLE mark ENABLE ALWAYS TRIGGER mark_arrival;
 
 sql a postgres -c "CREATE DATABASE native"
 sql b postgres -c "CREATE DATABASE native"
+if has_method debezium; then
+	sql a postgres -c "CREATE DATABASE debezium"
+	sql b postgres -c "CREATE DATABASE debezium"
+fi
 
 # walbridge
 sql a postgres <<EOF
@@ -301,6 +411,59 @@ done
 	die "the subscription's tables did not reach the ready state"
 sql b native -c "ALTER SUBSCRIPTION bench_sub DISABLE"
 
+# Debezium: the tables on both sides; the source connector makes its own
+# publication and slot on A when it first starts.
+if has_method debezium; then
+	sql a debezium <<EOF
+$tables_sql
+$workload_sql
+EOF
+	sql b debezium <<EOF
+$tables_sql
+$arrival_sql
+EOF
+	mkdir -p "$work/connect"
+	# The source: A's three tables, through pgoutput, into one topic.
+	cat >"$work/connect/debezium_source.properties" <<EOF
+name=debezium_source
+connector.class=io.debezium.connector.postgresql.PostgresConnector
+tasks.max=1
+plugin.name=pgoutput
+database.hostname=127.0.0.1
+database.port=$port_a
+database.user=postgres
+database.password=
+database.dbname=debezium
+topic.prefix=dbz
+table.include.list=public.bench,public.lat,public.mark
+slot.name=debezium
+publication.name=debezium
+publication.autocreate.mode=filtered
+topic.creation.default.partitions=1
+topic.creation.default.replication.factor=1
+# one topic for the three tables: commit order across them (see the header)
+transforms=one_topic
+transforms.one_topic.type=org.apache.kafka.connect.transforms.RegexRouter
+transforms.one_topic.regex=dbz[.]public[.].*
+transforms.one_topic.replacement=dbz.a
+EOF
+	# The sink: that topic into B, upsert by primary key, deletes applied.
+	cat >"$work/connect/debezium_sink.properties" <<EOF
+name=debezium_sink
+connector.class=io.debezium.connector.jdbc.JdbcSinkConnector
+tasks.max=1
+topics=dbz.a
+connection.url=jdbc:postgresql://127.0.0.1:$port_b/debezium
+connection.username=postgres
+connection.password=
+insert.mode=upsert
+primary.key.mode=record_key
+delete.enabled=true
+schema.evolution=none
+collection.name.format=\${source.table}
+EOF
+fi
+
 # ---------------------------------------------------------------------------
 # Starting and stopping each method
 # ---------------------------------------------------------------------------
@@ -312,7 +475,7 @@ wbd_start() {
 	{
 		echo "create_topics = off"
 		echo "replication_factor = 1"
-		if [[ $node == b ]]; then
+		if [[ $node == b && $kafka == mock ]]; then
 			# prefetch: the mock broker keeps only ~5 MiB (see the header)
 			echo "kafka.queued.max.messages.kbytes = 2097151"
 			echo "kafka.queued.min.messages = 10000000"
@@ -372,25 +535,65 @@ wait_mark() {
 			return 0
 		fi
 		((${EPOCHREALTIME%.*} < deadline)) || die "$method: marker $id did not reach B within $phase_timeout s"
-		if [[ $method == walbridge ]] && ((++n % 40 == 0)); then
-			wbd_check
-			poll_db "$db"
+		if ((++n % 40 == 0)); then
+			if [[ $method == walbridge ]]; then
+				wbd_check
+				poll_db "$db"
+			elif [[ $method == debezium ]]; then
+				connect_check
+			fi
 		fi
 		sleep 0.05
 	done
 }
 
 method_db() {
-	if [[ $1 == walbridge ]]; then echo postgres; else echo native; fi
+	case $1 in
+	walbridge) echo postgres ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# connect_check: the worker runs and no connector or task failed.
+connect_check() {
+	local c states
+	connect_pid >/dev/null || die "Kafka Connect exited; its log: $work/connect/connect.log"
+	for c in debezium_source debezium_sink; do
+		states=$("$connect_bin" status "$work/connect" "$c" 2>/dev/null || true)
+		[[ $states != *FAILED* ]] || die "Debezium's $c failed; Kafka Connect's log: $work/connect/connect.log"
+	done
+}
+
+connect_pid() {
+	local pid
+	[[ -s $work/connect/connect.pid ]] || return 1
+	read -r pid <"$work/connect/connect.pid"
+	[[ -r /proc/$pid/stat ]] || return 1
+	echo "$pid"
 }
 
 method_up() {
-	if [[ $1 == walbridge ]]; then
+	case $1 in
+	walbridge)
 		wbd_start a
 		wbd_start b
-	else
+		;;
+	native)
 		sql b native -c "ALTER SUBSCRIPTION bench_sub ENABLE"
-	fi
+		;;
+	debezium)
+		"$connect_bin" start "$work/connect" "$bootstraps" "$connect_port" \
+			"$work/connect/debezium_source.properties" "$work/connect/debezium_sink.properties"
+		# the source streams once its slot is in use (the first start
+		# creates it; a marker written before would be missed)
+		for _ in $(seq 600); do
+			[[ -n $(sql a debezium -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'debezium' AND active") ]] && break
+			sleep 0.1
+		done
+		[[ -n $(sql a debezium -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'debezium' AND active") ]] ||
+			die "Debezium's slot on A is not in use; Kafka Connect's log: $work/connect/connect.log"
+		;;
+	esac
 	roundtrip "$1"
 }
 
@@ -398,6 +601,14 @@ method_down() {
 	if [[ $1 == walbridge ]]; then
 		wbd_stop a
 		wbd_stop b
+	elif [[ $1 == debezium ]]; then
+		"$connect_bin" stop "$work/connect" 60
+		for _ in $(seq 200); do
+			[[ -z $(sql a debezium -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'debezium' AND active") ]] &&
+				return 0
+			sleep 0.05
+		done
+		die "Debezium's slot on A is still in use after Kafka Connect stopped"
 	else
 		sql b native -c "ALTER SUBSCRIPTION bench_sub DISABLE"
 		for _ in $(seq 200); do
@@ -418,6 +629,10 @@ method_pids() {
 		out+=("walbridged-A:$wbd_a_pid" "broker:$broker_pid" "walbridged-B:$wbd_b_pid")
 		out+=("B-apply-backend:$(sql b postgres -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'walbridged apply' LIMIT 1")")
 		out+=("B-walsender:$(sql b postgres -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'walbridge_b'")")
+	elif [[ $1 == debezium ]]; then
+		out+=("A-walsender:$(sql a debezium -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'debezium'")")
+		out+=("broker:$broker_pid" "connect:$(connect_pid)")
+		out+=("B-sink-backend:$(sql b debezium -c "SELECT pid FROM pg_stat_activity WHERE datname = 'debezium' AND application_name = 'PostgreSQL JDBC Driver' LIMIT 1")")
 	else
 		out+=("A-walsender:$(sql a native -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'bench_sub'")")
 		out+=("B-apply-worker:$(sql b native -c "SELECT pid FROM pg_stat_subscription WHERE subname = 'bench_sub' AND relid IS NULL")")
@@ -435,18 +650,35 @@ ticks() {
 	echo $((stat[11] + stat[12]))
 }
 
+# rss_reset PID: start PID's peak RSS (VmHWM) afresh, where the kernel
+# lets us (root, or the process's owner).
+rss_reset() {
+	{ [[ -n $1 && -w /proc/$1/clear_refs ]] && echo 5 >"/proc/$1/clear_refs"; } 2>/dev/null || true
+}
+
+# rss_peak PID: its peak RSS in MB (empty if gone).
+rss_peak() {
+	[[ -n $1 && -r /proc/$1/status ]] || return 0
+	awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || true
+}
+
 # ---------------------------------------------------------------------------
 # Measurements
 # ---------------------------------------------------------------------------
 
+# checksum NODE DB [loose]: count and sum of row hashes of bench; loose:
+# with d's trailing zeros cut (Debezium's way with numeric, see the header)
 checksum() {
-	sql "$1" "$2" -c "SELECT count(*) || ' rows, hash ' || coalesce(sum(hashtext(t::text)), 0) FROM bench t"
+	local row="t::text"
+	[[ ${3:-} == loose ]] && row="(t.id, t.a, t.b, t.c, trim_scale(t.d))::text"
+	sql "$1" "$2" -c "SELECT count(*) || ' rows, hash ' || coalesce(sum(hashtext($row)), 0) FROM bench t"
 }
 
 fmt() { awk -v x="$1" 'BEGIN { printf "%.3f", x }'; }
 
 declare -A res=()			# res[method,phase] = "seconds seconds ..."
 declare -A lat_med=() lat_p99=() lat_max=() lat_tps_got=() lat_b_tps=()
+declare -A cpu_sum=() rss_sum=()	# per method, summed over its processes (last run)
 cpu_report=()
 
 # throughput RUN METHOD
@@ -457,7 +689,12 @@ throughput() {
 	sql a "$db" -c "VACUUM ANALYZE bench" -c "CHECKPOINT"
 	sql b "$db" -c "VACUUM ANALYZE bench" -c "CHECKPOINT"
 	pids=$(method_pids "$method")
-	for p in $pids; do t0[$p]=$(ticks "${p#*:}"); done
+	cpu_sum[$method]=0
+	rss_sum[$method]=0
+	for p in $pids; do
+		t0[$p]=$(ticks "${p#*:}")
+		rss_reset "${p#*:}"
+	done
 	for phase in insert update delete; do
 		id=$((++next_mark))
 		out=$(sql a "$db" -c "SELECT extract(epoch FROM clock_timestamp())" -c "CALL bench_$phase($rows)" \
@@ -472,24 +709,47 @@ throughput() {
 		res[$method,$phase]+="$secs "
 		printf '%-4s %-10s %-7s %9s %10s %9s %10.0f\n' "$run" "$method" "$phase" "$write" "$catchup" "$secs" \
 			"$(awk -v n="$rows" -v s="$secs" 'BEGIN { print n / s }')"
-		local ca cb
-		ca=$(checksum a "$db")
-		cb=$(checksum b "$db")
-		[[ $ca == "$cb" ]] || die "$method, after $phase: B has $cb, A has $ca"
+		local ca cb tries=0 mode=
+		# Debezium's numeric loses its trailing zeros: compared without them
+		[[ $method == debezium ]] && mode=loose
+		ca=$(checksum a "$db" $mode)
+		cb=$(checksum b "$db" $mode)
+		# Debezium's sink may write a batch's marker before the batch's
+		# other rows (see the header): wait for them, untimed, and say so
+		while [[ $method == debezium && $ca != "$cb" && $tries -lt 300 ]]; do
+			sleep 0.1
+			((++tries))
+			cb=$(checksum b "$db" $mode)
+		done
+		((tries == 0)) || log "$method, after $phase: B had the marker $(awk -v t="$tries" 'BEGIN { printf "%.1f", t / 10 }') s before the rows committed before it"
+		if [[ $method == debezium && $phase == insert && $ca == "$cb" ]]; then
+			[[ $(checksum a "$db") == "$(checksum b "$db")" ]] ||
+				log "debezium: B's rows equal A's but for numeric's scale (A's 3.0 is B's 3)"
+		fi
+		if [[ $ca != "$cb" ]]; then
+			log "the first rows on A: $(sql a "$db" -c "SELECT t::text FROM bench t ORDER BY id LIMIT 2" | tr '\n' ' ')"
+			log "the first rows on B: $(sql b "$db" -c "SELECT t::text FROM bench t ORDER BY id LIMIT 2" | tr '\n' ' ')"
+			die "$method, after $phase: B has $cb, A has $ca"
+		fi
 	done
 	res[$method,total]+="$total "
 	printf '%-4s %-10s %-7s %9s %10s %9s %10.0f  (changes/s)\n' "$run" "$method" "total" "" "" "$(fmt "$total")" \
 		"$(awk -v n="$rows" -v s="$total" 'BEGIN { print 3 * n / s }')"
-	local line="run $run $method cpu-s:"
+	local line="run $run $method (cpu-s/peak-rss-MB):" c r
 	for p in $pids; do
 		label=${p%%:*}
 		pid=${p#*:}
 		if [[ -n $pid && -r /proc/$pid/stat ]]; then
-			line+=" $label $(awk -v a="${t0[$p]}" -v b="$(ticks "$pid")" -v hz="$hz" 'BEGIN { printf "%.1f", (b - a) / hz }')"
+			c=$(awk -v a="${t0[$p]}" -v b="$(ticks "$pid")" -v hz="$hz" 'BEGIN { printf "%.1f", (b - a) / hz }')
+			r=$(rss_peak "$pid")
+			line+=" $label $c/$r"
+			cpu_sum[$method]=$(awk -v a="${cpu_sum[$method]:-0}" -v b="$c" 'BEGIN { print a + b }')
+			rss_sum[$method]=$(awk -v a="${rss_sum[$method]:-0}" -v b="${r:-0}" 'BEGIN { print a + b }')
 		else
 			line+=" $label (pid ${pid:-none} gone)"
 		fi
 	done
+	line+="; all: $(fmt "${cpu_sum[$method]:-0}") cpu-s, $(awk -v x="${rss_sum[$method]:-0}" 'BEGIN { printf "%.0f", x }') MB"
 	cpu_report+=("$line")
 }
 
@@ -539,7 +799,10 @@ lat_lines=()
 echo
 printf '%-4s %-10s %-7s %9s %10s %9s %10s\n' run method phase write-s catchup-s total-s rows/s
 for ((run = 1; run <= runs; run++)); do
-	if ((run % 2)); then order=(native walbridge); else order=(walbridge native); fi
+	# the order rotates: each method is first in some run
+	n=${#methods[@]}
+	order=()
+	for ((i = 0; i < n; i++)); do order+=("${methods[$(((i + run - 1) % n))]}"); done
 	for m in "${order[@]}"; do
 		method_up "$m"
 		throughput "$run" "$m"
@@ -554,7 +817,7 @@ echo "B's arrival (trigger) minus A's commit time, ms; tps: A's (pgbench), B-tps
 printf '%-4s %-10s %8s %8s %8s %10s %9s %9s\n' run method rows tps B-tps median p99 max
 printf '%s\n' "${lat_lines[@]}"
 echo
-echo "cpu seconds (user+sys) of each process during the three throughput phases:"
+echo "cpu seconds (user+sys) and peak RSS (MB) of each process during the three throughput phases:"
 printf '%s\n' "${cpu_report[@]}"
 
 # ---------------------------------------------------------------------------
@@ -566,35 +829,62 @@ echo "$rows rows inserted, updated, deleted on A, 1,000 per transaction; time fr
 echo "of each phase on A until B had all of it; median of $runs run(s)."
 echo "The machine is shared and noisy: read the medians and ratios, not absolute times."
 echo
-printf '%-8s %12s %12s %14s %14s %10s\n' phase walbridge-s native-s walbridge-rows/s native-rows/s ratio
+# the table: each method's seconds and rows/s, then walbridge's speed
+# over each other method's (> 1: walbridge faster)
+others=()
+for m in "${methods[@]}"; do [[ $m == walbridge ]] || others+=("$m"); done
+header=$(printf '%-8s' phase)
+for m in "${methods[@]}"; do header+=$(printf ' %12s %12s' "$m-s" "$m-rows/s"); done
+if has_method walbridge; then
+	for m in "${others[@]}"; do header+=$(printf ' %12s' "wb/$m"); done
+fi
+echo "$header"
+declare -A med=()
 for phase in insert update delete total; do
-	# shellcheck disable=SC2086
-	w=$(median ${res[walbridge,$phase]})
-	# shellcheck disable=SC2086
-	n=$(median ${res[native,$phase]})
 	mult=1
 	[[ $phase == total ]] && mult=3
-	awk -v p="$phase" -v w="$w" -v n="$n" -v r="$rows" -v m="$mult" 'BEGIN {
-		printf "%-8s %12.3f %12.3f %14.0f %14.0f %10.3f\n", p, w, n, m * r / w, m * r / n, n / w }'
+	line=$(printf '%-8s' "$phase")
+	for m in "${methods[@]}"; do
+		# shellcheck disable=SC2086
+		med[$m]=$(median ${res[$m,$phase]})
+		line+=$(awk -v s="${med[$m]}" -v r="$rows" -v k="$mult" 'BEGIN { printf " %12.3f %12.0f", s, k * r / s }')
+	done
+	if has_method walbridge; then
+		for m in "${others[@]}"; do
+			line+=$(awk -v w="${med[walbridge]}" -v o="${med[$m]}" 'BEGIN { printf " %12.3f", o / w }')
+		done
+	fi
+	echo "$line"
 done
-echo "(total: changes/s, 3 changes per row; ratio = walbridge rows/s / native rows/s)"
+echo "(total: changes/s, 3 changes per row; wb/X = walbridge rows/s / X's rows/s)"
 echo
-printf '%-10s %8s %8s %10s %10s %10s\n' method tps B-tps median-ms p99-ms max-ms
-for m in walbridge native; do
+printf '%-10s %8s %8s %10s %10s %10s %10s %12s\n' method tps B-tps median-ms p99-ms max-ms cpu-s peak-rss-MB
+for m in "${methods[@]}"; do
 	# shellcheck disable=SC2086
-	printf '%-10s %8s %8s %10s %10s %10s\n' "$m" "$(median ${lat_tps_got[$m]})" "$(median ${lat_b_tps[$m]})" \
-		"$(median ${lat_med[$m]})" "$(median ${lat_p99[$m]})" "$(median ${lat_max[$m]})"
+	printf '%-10s %8s %8s %10s %10s %10s %10s %12s\n' "$m" "$(median ${lat_tps_got[$m]})" "$(median ${lat_b_tps[$m]})" \
+		"$(median ${lat_med[$m]})" "$(median ${lat_p99[$m]})" "$(median ${lat_max[$m]})" \
+		"$(fmt "${cpu_sum[$m]:-0}")" "$(awk -v x="${rss_sum[$m]:-0}" 'BEGIN { printf "%.0f", x }')"
 done
-# shellcheck disable=SC2086
-awk -v wm="$(median ${lat_med[walbridge]})" -v nm="$(median ${lat_med[native]})" \
-	-v wp="$(median ${lat_p99[walbridge]})" -v np="$(median ${lat_p99[native]})" \
-	-v wt="$(median ${res[walbridge,total]})" -v nt="$(median ${res[native,total]})" 'BEGIN {
-	printf "\nwalbridge / native: throughput x%.3f (total), latency median x%.2f, p99 x%.2f\n",
-		nt / wt, wm / nm, wp / np }'
+echo "(latency at $lat_tps tps, medians over runs; cpu-s and peak RSS: all of the method's processes"
+echo "listed above during the throughput phases, the last run; the broker counts for walbridge and debezium)"
+if has_method walbridge; then
+	echo
+	for m in "${others[@]}"; do
+		# shellcheck disable=SC2086
+		awk -v m="$m" -v wm="$(median ${lat_med[walbridge]})" -v om="$(median ${lat_med[$m]})" \
+			-v wp="$(median ${lat_p99[walbridge]})" -v op="$(median ${lat_p99[$m]})" \
+			-v wt="$(median ${res[walbridge,total]})" -v ot="$(median ${res[$m,total]})" \
+			-v wc="${cpu_sum[walbridge]:-0}" -v oc="${cpu_sum[$m]:-0}" \
+			-v wr="${rss_sum[walbridge]:-0}" -v or="${rss_sum[$m]:-0}" 'BEGIN {
+			printf "walbridge / %s: throughput x%.3f (total), latency median x%.2f, p99 x%.2f, cpu x%.2f, peak rss x%.2f\n",
+				m, ot / wt, (om > 0 ? wm / om : 0), (op > 0 ? wp / op : 0), (oc > 0 ? wc / oc : 0), (or > 0 ? wr / or : 0) }'
+	done
+fi
 
 # What walbridged complained about, if anything (librdkafka's note that a
 # consumer setting means nothing to the producer apart).
 for node in a b; do
+	[[ -f $work/wbd_$node.log ]] || continue
 	n=$(grep -v CONFWARN "$work/wbd_$node.log" | grep -c -E '\] (WARNING|ERROR|FATAL)' || true)
 	if ((n > 0)); then
 		echo
