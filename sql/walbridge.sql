@@ -337,6 +337,8 @@ BEGIN
 	IF cardinality(peers) > 0 THEN
 		PERFORM walbridge.warn_unpartitioned_sequences();
 	END IF;
+	/* where peers write too, a TRUNCATE here would wipe their later rows */
+	PERFORM walbridge.guard_truncates(cardinality(peers) > 0);
 	NOTIFY walbridge_control;
 END;
 $$;
@@ -350,6 +352,59 @@ COMMENT ON FUNCTION walbridge.start_sync(text[], regclass[], text, boolean) IS
  * when it lets go (the request stays in walbridge.sync until then).  The
  * next start_sync() then begins with a new initial copy.
  */
+/*
+ * TRUNCATE in a mesh.  A TRUNCATE is applied on every peer as it is: it
+ * would also remove the rows other nodes wrote after it, by any clock, and
+ * no conflict could be recorded.  So on a node that applies peers (a mesh
+ * member, or a mirror) a synced table refuses TRUNCATE: a BEFORE TRUNCATE
+ * trigger, which (not ENABLE ALWAYS) stays silent in apply's sessions
+ * (session_replication_role = replica), so a one-way source's TRUNCATE
+ * still reaches its mirrors.  DELETE is replicated row by row and decided
+ * by the conflict policy.  start_sync() sets the guards (on every synced
+ * table while there are peers) or lifts them (a node applying no peer);
+ * stop_sync(drop_slot => true) lifts them, nothing being published after.
+ */
+CREATE FUNCTION walbridge.refuse_truncate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+BEGIN
+	RAISE EXCEPTION 'TRUNCATE of %.% is refused: walbridge syncs this table with peers', TG_TABLE_SCHEMA, TG_TABLE_NAME
+		USING ERRCODE = 'feature_not_supported',
+			  DETAIL = 'Peers would apply the TRUNCATE as it is, removing also the rows other nodes wrote after it.',
+			  HINT = format('Use DELETE FROM %I.%I: every node applies deletes row by row under the conflict policy.'
+							' A node that only publishes (start_sync(''{}'')) may TRUNCATE: its mirrors follow.',
+							TG_TABLE_SCHEMA, TG_TABLE_NAME);
+END;
+$$;
+
+CREATE FUNCTION walbridge.guard_truncates(guard boolean)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	rel regclass;
+BEGIN
+	FOR rel IN SELECT t.tgrelid::regclass FROM pg_trigger t
+				WHERE t.tgname = 'walbridge_no_truncate'
+				  AND t.tgfoid = 'walbridge.refuse_truncate()'::regprocedure
+				  AND (NOT guard OR t.tgrelid NOT IN (SELECT x::regclass FROM walbridge.synced_tables() AS x)) LOOP
+		EXECUTE format('DROP TRIGGER walbridge_no_truncate ON %s', rel);
+	END LOOP;
+	IF NOT guard THEN
+		RETURN;
+	END IF;
+	FOR rel IN SELECT x::regclass FROM walbridge.synced_tables() AS x
+				WHERE NOT EXISTS (SELECT 1 FROM pg_trigger t
+								   WHERE t.tgrelid = x::regclass AND t.tgname = 'walbridge_no_truncate') LOOP
+		EXECUTE format('CREATE TRIGGER walbridge_no_truncate BEFORE TRUNCATE ON %s'
+					   ' FOR EACH STATEMENT EXECUTE FUNCTION walbridge.refuse_truncate()', rel);
+	END LOOP;
+END;
+$$;
+
 CREATE FUNCTION walbridge.stop_sync(drop_slot boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
@@ -366,6 +421,7 @@ BEGIN
 	END IF;
 	UPDATE walbridge.sync SET running = false, drop_slot_requested = drop_slot, changed_at = now();
 	IF drop_slot THEN
+		PERFORM walbridge.guard_truncates(false);
 		SELECT s.active_pid INTO holder FROM pg_replication_slots AS s WHERE s.slot_name = slot;
 		IF FOUND AND holder IS NULL THEN
 			PERFORM pg_drop_replication_slot(slot);

@@ -112,7 +112,7 @@ SELECT walbridge.start_sync('{}', tables => '{tracked}');
 SELECT count(*) AS no_peers FROM walbridge.tombstone_tables;
 SELECT walbridge.start_sync('{p1}', tables => '{tracked, untracked}');
 SELECT tbl FROM walbridge.tombstone_tables ORDER BY tbl::text;
-SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'tracked'::regclass;
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'tracked'::regclass ORDER BY tgname;
 
 -- clean up for later tests
 SELECT walbridge.untrack_deletes(tbl) FROM walbridge.tombstone_tables;

@@ -148,12 +148,15 @@ $_->stop for values %$wb;
 
 # ---- three nodes, each writing
 $node{$_}->safe_psql('postgres', 'SELECT walbridge.stop_sync()') for qw(a b);
-# reset every node to the same start, under an origin so it is not published
+# reset every node to the same start, under an origin so it is not
+# published, as apply does (replica role: a mesh member refuses TRUNCATE
+# of its synced tables otherwise)
 for my $me (qw(a b c))
 {
 	$node{$me}->safe_psql('postgres', q{
 		SELECT pg_replication_origin_create('test_reset');
 		SELECT pg_replication_origin_session_setup('test_reset');
+		SET session_replication_role = replica;
 		TRUNCATE owned, ledger, ledger_audit; UPDATE shared SET v = 0, writer = 'seed';});
 }
 $wb = start_mesh('a', 'b', 'c');

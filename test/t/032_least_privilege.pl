@@ -65,6 +65,11 @@ $wb = start_walbridged($b, $broker, conninfo => $b->connstr('postgres') . ' user
 ok(converged('conflict'), 'a conflict converges');
 is($a->safe_psql('postgres', q{SELECT v FROM items WHERE id = 20}), 'b later', 'the later write won');
 cmp_ok($b->safe_psql('postgres', q{SELECT count(*) FROM walbridge.conflicts}), '>=', 1, 'the conflict is recorded');
+# a mesh member refuses TRUNCATE of a synced table; one that only
+# publishes may, and its mirrors apply it
+like(($a->psql('postgres', q{TRUNCATE notes}))[2], qr/TRUNCATE of public\.notes is refused/,
+	'a TRUNCATE on a node with peers is refused');
+$a->safe_psql('postgres', q{SELECT walbridge.start_sync('{}', snapshot => false)});
 $a->safe_psql('postgres', q{TRUNCATE notes});
 ok(converged('truncate'), 'a truncate arrives');
 is($b->safe_psql('postgres', q{SELECT count(*) FROM notes}), '0', 'notes is empty on B');
