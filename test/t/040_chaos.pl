@@ -7,6 +7,12 @@
 # seconds (at least 5 times).  After the writes stop: every node identical
 # on every table, every ledger row applied exactly once everywhere, no
 # conflict the workload cannot explain, walbridged's memory under a bound.
+# Also (issue 13): large jsonb documents updated on shared rows from every
+# node, some updates touching them and some not (the table has REPLICA
+# IDENTITY FULL, the documented rule for large values under last writer
+# wins); primary key changes of shared rows racing other nodes' writes of
+# the old and the new key; and inserts keyed by a bigserial from every
+# node, after partition_sequences(), with no collision.
 #
 # WALBRIDGE_CHAOS_SECONDS sets how long the faults go on (default 60; CI
 # runs the default, a long run is e.g. 600).  The seed is printed, and
@@ -43,6 +49,12 @@ my $schema = q{
 	CREATE TABLE shared (id integer PRIMARY KEY, v integer NOT NULL, writer text);
 	CREATE TABLE owned (node text, id integer, v text, PRIMARY KEY (node, id));
 	CREATE TABLE ledger (node text, id integer, PRIMARY KEY (node, id));
+	-- large values, stored out of line, some updates leaving them alone
+	CREATE TABLE doc (id integer PRIMARY KEY, body jsonb, title text, writer text);
+	ALTER TABLE doc ALTER COLUMN body SET STORAGE EXTERNAL;
+	ALTER TABLE doc REPLICA IDENTITY FULL;
+	-- keys from a sequence on every node
+	CREATE TABLE seqd (id bigserial PRIMARY KEY, node text, n integer);
 	-- not synced: a row per insert or update of a ledger row, on each node
 	CREATE TABLE ledger_audit (node text, id integer, op text);
 	CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -67,6 +79,22 @@ my $schema = q{
 			END IF;
 			IF i % 3 = 0 THEN UPDATE owned SET v = v || '+' WHERE node = me AND id = i - 1; COMMIT; END IF;
 			IF i % 5 = 0 THEN DELETE FROM owned WHERE node = me AND id = i - 3; COMMIT; END IF;
+			IF i % 12 = 1 THEN
+				UPDATE doc SET title = me || i, writer = me WHERE id = 1 + (i * 5) % 10; COMMIT;
+			END IF;
+			IF i % 12 = 7 THEN
+				UPDATE doc SET body = jsonb_set(body, '{n}', to_jsonb(i)), writer = me WHERE id = 1 + (i * 3) % 10; COMMIT;
+			END IF;
+			-- a shared row moved to its other key and back, racing the others
+			IF i % 8 = 5 THEN
+				BEGIN
+					UPDATE shared SET id = CASE WHEN id > 100 THEN id - 100 ELSE id + 100 END, writer = me
+					 WHERE id IN (1 + (i * 17) % 30, 101 + (i * 17) % 30);
+				EXCEPTION WHEN unique_violation THEN NULL;	-- both keys taken here
+				END;
+				COMMIT;
+			END IF;
+			IF i % 6 = 3 THEN INSERT INTO seqd (node, n) VALUES (me, i); COMMIT; END IF;
 			PERFORM pg_sleep(0.02);
 		END LOOP;
 	END $$;
@@ -75,6 +103,9 @@ for my $n (values %node)
 {
 	$n->safe_psql('postgres', $schema);
 	$n->safe_psql('postgres', q{INSERT INTO shared SELECT g, 0, 'seed' FROM generate_series(1, 30) g});
+	$n->safe_psql('postgres', q{INSERT INTO doc SELECT g, jsonb_build_object('n', 0,
+		'text', (SELECT string_agg(md5(g::text || ':' || k), '') FROM generate_series(1, 80) k)), 'seed', 'seed'
+		FROM generate_series(1, 10) g});
 }
 
 my %wb;
@@ -83,7 +114,8 @@ for my $me (@names)
 	my $peers = join(',', grep { $_ ne $me } @names);
 	$node{$me}->safe_psql('postgres', "SELECT walbridge.create_node('$me')");
 	$node{$me}->safe_psql('postgres',
-		"SELECT walbridge.start_sync('{$peers}', tables => '{shared,owned,ledger}', snapshot => false)");
+		"SELECT walbridge.start_sync('{$peers}', tables => '{shared,owned,ledger,doc,seqd}', snapshot => false)");
+	$node{$me}->safe_psql('postgres', 'SELECT count(*) FROM walbridge.partition_sequences()');
 	$wb{$me} = start_walbridged($node{$me}, $broker);
 }
 for my $me (@names)
@@ -203,12 +235,12 @@ my $converged = 0;
 for (1 .. 2400)
 {
 	note_rss();
-	my %seen = map { my $me = $_; join(';', map { table_digest($node{$me}, $_) } qw(shared owned ledger)) => 1 } @names;
+	my %seen = map { my $me = $_; join(';', map { table_digest($node{$me}, $_) } qw(shared owned ledger doc seqd)) => 1 } @names;
 	if (keys %seen == 1) { $converged = 1; last; }
 	usleep(100_000);
 }
 ok($converged, 'after the writes stop, every node converges');
-for my $table (qw(shared owned ledger))
+for my $table (qw(shared owned ledger doc seqd))
 {
 	my %text = map { $_ => table_digest($node{$_}, $table) } @names;
 	is($text{b}, $text{a}, "$table: b identical to a");
@@ -227,17 +259,25 @@ for my $me (@names)
 		"$me: and every one of them");
 	# what concurrent updates, deletes and inserts of the same shared key explain
 	is($node{$me}->safe_psql('postgres', q{SELECT count(*) FROM walbridge.conflicts
-		WHERE table_name <> 'public.shared' OR kind NOT IN ('update_differs', 'update_missing',
+		WHERE table_name NOT IN ('public.shared', 'public.doc') OR kind NOT IN ('update_differs', 'update_missing',
 			'update_deleted', 'delete_differs', 'delete_missing', 'insert_exists', 'insert_deleted')}), '0',
-		"$me: the only conflicts are concurrent writes of shared rows");
+		"$me: the only conflicts are concurrent writes of shared rows and documents");
+	is($node{$me}->safe_psql('postgres', q{SELECT count(*) FROM walbridge.conflicts WHERE kind = 'sequence_collision'}), '0',
+		"$me: partitioned sequences never collided");
 	is($node{$me}->safe_psql('postgres', q{SELECT count(*) FROM walbridge.apply_progress WHERE last_error IS NOT NULL}), '0',
 		"$me: no peer paused");
 }
 for my $me (@names)
 {
-	diag("$me: conflicts recorded (all on shared rows): " . $node{$me}->safe_psql('postgres',
+	diag("$me: conflicts recorded (shared rows and documents): " . $node{$me}->safe_psql('postgres',
 		q{SELECT string_agg(kind || ' ' || n, ', ' ORDER BY kind) FROM (SELECT kind, count(*) n FROM walbridge.conflicts GROUP BY 1) k}));
 }
+is($node{a}->safe_psql('postgres', q{SELECT count(DISTINCT node) || ' ' || count(DISTINCT id % 3) FROM seqd}), '3 3',
+	'every node inserted sequence-keyed rows, each from its own residue');
+is($node{a}->safe_psql('postgres', q{SELECT count(*) FROM (SELECT node FROM seqd GROUP BY node HAVING count(DISTINCT id % 3) > 1) x}), '0',
+	'no node handed out another node\'s keys');
+is($node{a}->safe_psql('postgres', q{SELECT count(*) FROM doc WHERE length(body::text) > 2500}), '10',
+	'every document still holds its large value');
 my $raced = 0;
 $raced += $node{$_}->safe_psql('postgres',
 	q{SELECT count(*) FROM walbridge.conflicts WHERE kind IN ('update_deleted', 'update_missing', 'insert_deleted')})
