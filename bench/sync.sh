@@ -25,9 +25,9 @@
 #                          PostgreSQL: unix (the servers' sockets, default)
 #                          or tcp (127.0.0.1); the same for both methods,
 #                          see below
-#   BENCH_FETCH_WAIT_MS    fetch.wait.max.ms of B's Kafka consumer on the
-#                          mock broker (default 10; 500 is librdkafka's
-#                          default, see below)
+#   BENCH_FETCH_WAIT_MS    fetch.wait.max.ms of B's Kafka consumer (on the
+#                          mock broker default 10, see below; on a real one
+#                          librdkafka's default, 500, unless given)
 #   BENCH_KAFKA            real: a real Apache Kafka broker (test/kafka/broker,
 #                          one KRaft node, the default when java and mvn are
 #                          installed); mock: librdkafka's mock cluster
@@ -110,8 +110,10 @@
 # as they are: its documentation says it needs no ExtractNewRecordState
 # (that transform is for other sinks; with it, deletes must be kept as
 # tombstones, drop.tombstones=false, or the sink never sees them); it
-# takes a delete event's key as the row to delete, and ignores the
-# tombstone the source writes after it.  Two choices are the benchmark's:
+# takes a delete event's key as the row to delete (the tombstone the
+# source writes after it finds nothing left to do; every DELETE reaches B,
+# the checksum after the delete phase shows it).  Two choices are the
+# benchmark's:
 #   - one topic for the three tables (RegexRouter, "dbz.a"), as walbridge
 #     has one per node: with a topic per table (Debezium's default) the
 #     sink reads the tables' topics in no common order, and a marker
@@ -481,6 +483,8 @@ wbd_start() {
 			echo "kafka.queued.min.messages = 10000000"
 			# the mock holds an empty fetch for all of it (see the header)
 			echo "kafka.fetch.wait.max.ms = $fetch_wait"
+		elif [[ $node == b && -n ${BENCH_FETCH_WAIT_MS:-} ]]; then
+			echo "kafka.fetch.wait.max.ms = $fetch_wait"
 		fi
 	} >"$cfg"
 	"$walbridged" -d "$(pg_host "$node") port=$port user=postgres dbname=postgres" -b "$bootstraps" \
@@ -794,7 +798,7 @@ median() {
 		awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-log "the methods are measured one after the other; each is stopped while the other runs"
+log "the methods are measured one after the other; each is stopped while the others run"
 lat_lines=()
 echo
 printf '%-4s %-10s %-7s %9s %10s %9s %10s\n' run method phase write-s catchup-s total-s rows/s
