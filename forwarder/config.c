@@ -56,7 +56,11 @@ usage(const char *progname)
 		   "  pid_file                 as --pid-file (read at start only)\n"
 		   "  slot_name                replication slot (default walbridge_<node>)\n"
 		   "  topic_prefix             topic name is <prefix><node> (default \"walbridge.\")\n"
-		   "  replication_factor       of topics walbridged creates (default -1: broker default)\n"
+		   "  replication_factor       of topics walbridged creates (default 3; -1: the\n"
+		   "                           broker's default)\n"
+		   "  min_insync_replicas      of topics walbridged creates: replicas that must hold\n"
+		   "                           a message before Kafka acknowledges it (default\n"
+		   "                           min(2, replication_factor); -1: the broker's default)\n"
 		   "  chunk_size               largest Kafka message, e.g. 512kB (default 512kB)\n"
 		   "  status_interval          standby status update interval, ms (default 10000)\n"
 		   "  purge_interval           drop tombstones no peer can still need, every so\n"
@@ -91,7 +95,8 @@ config_defaults(struct wb_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->topic_prefix = xstrdup("walbridge.");
-	cfg->replication_factor = -1;
+	cfg->replication_factor = 3;
+	cfg->min_insync_replicas = 0;	/* min(2, replication_factor) */
 	cfg->chunk_bytes = 512 * 1024;
 	cfg->status_interval_ms = 10000;
 	cfg->purge_interval_ms = 60000;
@@ -191,6 +196,12 @@ config_set(struct wb_config *cfg, const char *key, const char *value, const char
 		if (parse_int(value, -1, 32767, &n) != WB_OK || n == 0)
 			goto bad_value;
 		cfg->replication_factor = (int) n;
+	}
+	else if (strcmp(key, "min_insync_replicas") == 0)
+	{
+		if (parse_int(value, -1, 32767, &n) != WB_OK || n == 0)
+			goto bad_value;
+		cfg->min_insync_replicas = (int) n;
 	}
 	else if (strcmp(key, "chunk_size") == 0)
 	{
@@ -382,6 +393,13 @@ config_build(struct wb_config *cfg)
 		cfg->pid_file = NULL;	/* pid_file = '' means none */
 	}
 
+	if (cfg->min_insync_replicas > 0 && cfg->replication_factor > 0 &&
+		cfg->min_insync_replicas > cfg->replication_factor)
+	{
+		wb_log(WB_LOG_ERROR, "min_insync_replicas %d is above replication_factor %d: Kafka could acknowledge no message",
+			   cfg->min_insync_replicas, cfg->replication_factor);
+		return WB_ERR;
+	}
 	if (cfg->conninfo == NULL)
 	{
 		wb_log(WB_LOG_ERROR, "no database given: use -d CONNINFO or conninfo in the configuration file");

@@ -35,6 +35,9 @@ struct wb_config
 	char	   *topic_prefix;	/* topic is <prefix><node> */
 	int			replication_factor; /* of the topics created; -1 broker
 									 * default */
+	int			min_insync_replicas;	/* of the topics created; 0:
+										 * min(2, replication_factor), -1:
+										 * broker default */
 	size_t		chunk_bytes;	/* largest Kafka message value */
 	int			status_interval_ms; /* standby status updates at least this
 									 * often */

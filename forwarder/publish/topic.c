@@ -4,6 +4,12 @@
  *		The node's topic: created with one partition when asked, and
  *		checked to have exactly one (commit order lives in one partition).
  *
+ * Durability: the producer sends with acks=all (publish.c), which means
+ * "every in-sync replica", however few that is.  min.insync.replicas on
+ * the topic sets the floor: with a replication factor of 3 and 2 in sync
+ * required, an acknowledged message is on two brokers, so losing any one
+ * loses nothing walbridged has confirmed to its slot (docs/KAFKA.md).
+ *
  * IDENTIFICATION
  *		forwarder/publish/topic.c
  *
@@ -15,12 +21,33 @@
 #include "wb.h"
 
 /*
- * Create the topic with one partition, so it holds the node's transactions
- * in commit order; an existing topic must have exactly one.
+ * min.insync.replicas for a topic created with this configuration: as
+ * configured, else min(2, replication factor); 0 leaves it to the broker
+ * (asked for, or the replication factor is the broker's, unknown here).
  */
 static int
-create_topic(rd_kafka_t *rk, const char *name, int replication_factor)
+topic_min_insync(const struct wb_config *cfg)
 {
+	if (cfg->min_insync_replicas > 0)
+		return cfg->min_insync_replicas;
+	if (cfg->min_insync_replicas < 0 || cfg->replication_factor <= 0)
+		return 0;
+	return cfg->replication_factor < 2 ? cfg->replication_factor : 2;
+}
+
+/*
+ * Create the topic with one partition, so it holds the node's transactions
+ * in commit order, and min.insync.replicas (topic_min_insync()); an
+ * existing topic must have exactly one partition and is otherwise taken
+ * as it is.
+ */
+static int
+create_topic(rd_kafka_t *rk, const char *name, const struct wb_config *cfg)
+{
+	int			replication_factor = cfg->replication_factor;
+	int			min_insync = topic_min_insync(cfg);
+	char		rf_text[16];
+	char		min_insync_text[16];
 	char		errstr[512];
 	rd_kafka_NewTopic_t *topic;
 	rd_kafka_queue_t *queue;
@@ -33,6 +60,16 @@ create_topic(rd_kafka_t *rk, const char *name, int replication_factor)
 	if (topic == NULL)
 	{
 		wb_log(WB_LOG_ERROR, "could not describe topic \"%s\": %s", name, errstr);
+		return WB_ERR;
+	}
+	snprintf(rf_text, sizeof(rf_text), "%d", replication_factor);
+	snprintf(min_insync_text, sizeof(min_insync_text), "%d", min_insync);
+	if (min_insync > 0 &&
+		rd_kafka_NewTopic_set_config(topic, "min.insync.replicas", min_insync_text) != RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		wb_log(WB_LOG_ERROR, "could not describe topic \"%s\": min.insync.replicas %s refused", name,
+			   min_insync_text);
+		rd_kafka_NewTopic_destroy(topic);
 		return WB_ERR;
 	}
 	queue = rd_kafka_queue_new(rk);
@@ -53,7 +90,9 @@ create_topic(rd_kafka_t *rk, const char *name, int replication_factor)
 
 		err = n > 0 ? rd_kafka_topic_result_error(results[0]) : RD_KAFKA_RESP_ERR_UNKNOWN;
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-			wb_log(WB_LOG_INFO, "created topic \"%s\" with one partition", name);
+			wb_log(WB_LOG_INFO, "created topic \"%s\" with one partition, replication factor %s, min.insync.replicas %s",
+				   name, replication_factor > 0 ? rf_text : "the broker's default",
+				   min_insync > 0 ? min_insync_text : "the broker's default");
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
 			rc = WB_OK;
 		else
@@ -82,7 +121,7 @@ topic_ensure(rd_kafka_t *rk, const char *name, const struct wb_config *cfg)
 	rd_kafka_resp_err_t err;
 	int			rc = WB_OK;
 
-	if (cfg->create_topics && create_topic(rk, name, cfg->replication_factor) != WB_OK)
+	if (cfg->create_topics && create_topic(rk, name, cfg) != WB_OK)
 		return WB_ERR;
 
 	rkt = rd_kafka_topic_new(rk, name, NULL);

@@ -1,7 +1,8 @@
 # Against a real Kafka broker (WALBRIDGE_KAFKA=real; the mock serves no
 # CreateTopics): walbridged's create_topics = on path.  It creates its
 # topic with one partition, with the broker's default replication factor
-# (-1) or the one configured, under its topic_prefix; a second start finds
+# (-1) or the one configured, and min.insync.replicas min(2, replication
+# factor) (the broker's with -1), under its topic_prefix; a second start finds
 # the topic there; a peer applies from a topic walbridged created.  What
 # it cannot use is refused with the broker's reason, and it retries: a
 # topic of three partitions, a replication factor the cluster cannot give,
@@ -37,13 +38,17 @@ $a->poll_query_until('postgres', 'SELECT snapshot_lsn IS NOT NULL FROM walbridge
 my $desc = $broker->describe_topic('walbridge.a');
 is($desc->{partitions}, 1, 'the topic has one partition');
 is($desc->{replication_factor}, 1, 'and the broker default replication factor (-1 asked)');
-is_deeply($desc->{config}, {}, 'and no topic config of its own: the broker defaults apply');
+is_deeply($desc->{config}, {}, 'and no topic config of its own: min.insync.replicas is the broker\'s too');
+ok($wa->wait_for_log(qr/created topic "walbridge\.a" with one partition, replication factor the broker's default, min\.insync\.replicas the broker's default/),
+	'A: the log says so');
 
 # ---- and B, with replication_factor 1; B applies A from the topic A created
 $b->safe_psql('postgres', q{SELECT walbridge.create_node('b'); SELECT walbridge.start_sync('{a}');});
 my $wb = start_walbridged($b, $broker, create_topics => 'on', replication_factor => 1);
 ok($wb->wait_for_log(qr/created topic "walbridge\.b" with one partition/), 'B: walbridged created its topic');
-is($broker->describe_topic('walbridge.b')->{replication_factor}, 1, 'with replication factor 1, as configured');
+$desc = $broker->describe_topic('walbridge.b');
+is($desc->{replication_factor}, 1, 'with replication factor 1, as configured');
+is_deeply($desc->{config}, { 'min.insync.replicas' => '1' }, 'and min.insync.replicas min(2, 1) = 1');
 $a->safe_psql('postgres', q{UPDATE t SET v = 'after ' || id WHERE id % 10 = 0; INSERT INTO t VALUES (101, 'new')});
 ok(tables_converge('copy and changes', [ $a, $b ], ['t']), 'B applied the copy and the changes of A');
 
