@@ -77,7 +77,10 @@ usage(const char *progname)
 		   "  create_topics            create missing topics with one partition (default on;\n"
 		   "                           off: they must exist, e.g. brokers without CreateTopics)\n"
 		   "  log_level                debug, info, warning or error (default info)\n"
-		   "  kafka.<property>         any librdkafka property, passed as is (TLS, SASL, ...)\n\n"
+		   "  kafka.<property>         any librdkafka property, passed as is (TLS, SASL, ...),\n"
+		   "                           except settings that weaken delivery: acks other than\n"
+		   "                           all, enable.idempotence or enable.gapless.guarantee\n"
+		   "                           false, max.in.flight above 5 are refused\n\n"
 		   "Signals: SIGTERM/SIGINT stop after Kafka acknowledged what is in flight;\n"
 		   "SIGHUP reloads the configuration file.\n",
 		   progname, progname);
@@ -162,6 +165,48 @@ parse_size(const char *value, size_t *out)
 	return WB_OK;
 }
 
+static bool
+is_true(const char *value)
+{
+	bool		b;
+
+	return parse_bool(value, &b) == WB_OK && b;
+}
+
+/*
+ * Why a kafka.* setting would weaken delivery, or NULL if it does not.
+ * Apply passes over a transaction whose commit LSN is not above the last
+ * one applied (a duplicate): a message lost, or one that overtook another,
+ * would be a transaction lost for good.  So the producer defaults of
+ * publish.c may be tuned but never weakened.
+ */
+static const char *
+kafka_weakening(const char *key, const char *value)
+{
+	long		n;
+
+	if (strcmp(key, "acks") == 0 || strcmp(key, "request.required.acks") == 0)
+	{
+		if (strcasecmp(value, "all") == 0 || strcmp(value, "-1") == 0)
+			return NULL;
+		return "Kafka would acknowledge a message before every in-sync replica has it, and losing one broker could lose it; walbridged needs acks = all (or -1)";
+	}
+	if (strcmp(key, "enable.idempotence") == 0)
+		return is_true(value) ? NULL :
+			"without the idempotent producer a retry can write a message twice or out of order; walbridged needs enable.idempotence = true";
+	if (strcmp(key, "enable.gapless.guarantee") == 0)
+		return is_true(value) ? NULL :
+			"a message refused for good would leave a gap that later messages go past; walbridged needs enable.gapless.guarantee = true";
+	if (strcmp(key, "max.in.flight.requests.per.connection") == 0 ||
+		strcmp(key, "max.in.flight") == 0)
+	{
+		if (parse_int(value, 1, 5, &n) == WB_OK)
+			return NULL;
+		return "the idempotent producer keeps messages in order with at most 5 requests in flight per connection; walbridged needs 5 or fewer";
+	}
+	return NULL;
+}
+
 /*
  * Apply one key = value.  where names the origin for messages
  * ("file:line").
@@ -173,7 +218,16 @@ config_set(struct wb_config *cfg, const char *key, const char *value, const char
 
 	if (strncmp(key, "kafka.", 6) == 0 && key[6] != '\0')
 	{
-		wb_kv	   *grown = xrealloc(cfg->kafka, sizeof(wb_kv) * (cfg->nkafka + 1));
+		const char *why = kafka_weakening(key + 6, value);
+		wb_kv	   *grown;
+
+		if (why != NULL)
+		{
+			wb_log(WB_LOG_ERROR, "%s: \"%s\" = \"%s\" is refused: %s (apply's duplicate detection relies on it)",
+				   where, key, value, why);
+			return WB_ERR;
+		}
+		grown = xrealloc(cfg->kafka, sizeof(wb_kv) * (cfg->nkafka + 1));
 
 		cfg->kafka = grown;
 		cfg->kafka[cfg->nkafka].key = xstrdup(key + 6);
