@@ -293,6 +293,40 @@ apply_pipelined(wb_applier *ap, int64_t offset, const char *payload, size_t len,
 	return ONE_BY_ONE;
 }
 
+/*
+ * Forget the source transaction whose chunks are open, rolling back what
+ * of it was applied, because next came something that cannot belong to it
+ * (what): a first chunk, a snapshot or a non-transactional message.  Never
+ * commit it in part.  The publisher writes a transaction's chunks one
+ * after the other and confirms it to its slot only once Kafka has them
+ * all, so this is a publisher that restarted inside the transaction: the
+ * slot streams it again, whole, from its first chunk, later in the topic
+ * (after anything the slot replays before it).  Nothing is lost by
+ * waiting for that copy; committing the part would leave the rest out,
+ * and the whole copy would then apply its changes a second time.
+ */
+static void
+drop_open_txn(wb_applier *ap, int64_t offset, const char *what)
+{
+	if (!ap->in_txn)
+		return;
+	if (!ap->skipping)
+		wb_log(WB_LOG_WARNING, "applying node \"%s\": dropped incomplete xid %u (commit " WB_LSN_FORMAT ", topic %s offset %" PRId64 ", chunks 0 to %d): %s came at offset %" PRId64 " before its last chunk; its publisher restarted and sends it again whole",
+			   ap->peer, ap->txn.xid, WB_LSN_ARGS(ap->txn.commit_lsn), ap->topic,
+			   ap->txn_first_offset, ap->txn.chunk, what, offset);
+	if (PQtransactionStatus(ap->conn) != PQTRANS_IDLE)
+		rollback(ap);
+	ap->in_txn = false;
+	ap->skipping = false;
+}
+
+/*
+ * One chunk of a source transaction.  Its chunks come one after the other,
+ * numbered from 0: the first opens the local transaction, the last commits
+ * it with the progress.  A chunk of another transaction, or out of
+ * sequence, pauses; a first chunk while one is open drops the open one
+ * (drop_open_txn()).
+ */
 static wb_apply_result
 apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 				  const char *payload, size_t len)
@@ -302,17 +336,29 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 
 	if (first)
 	{
-		if (ap->in_txn)
-		{
-			/* the publisher restarted inside a transaction and sends it again */
-			rollback(ap);
-		}
+		drop_open_txn(ap, offset, "the first chunk of a transaction");
 		begin_source_txn(ap, meta, offset);
 		ap->skipping = (meta->commit_lsn <= ap->applied_lsn) || offset == ap->skip_offset;
 	}
 	else if (!ap->in_txn || meta->xid != ap->txn.xid || meta->commit_lsn != ap->txn.commit_lsn)
-		return apply_pause(ap, offset, "chunk %d of xid %u arrived without the chunks before it",
-						   meta->chunk, meta->xid);
+	{
+		if (offset != ap->skip_offset)
+			return apply_pause(ap, offset, "chunk %d of xid %u arrived without the chunks before it",
+							   meta->chunk, meta->xid);
+		/* skip() asked to pass over it: and the rest of its transaction */
+		drop_open_txn(ap, offset, "a chunk skip() passes over");
+		begin_source_txn(ap, meta, offset);
+		ap->skipping = true;
+	}
+	else if (meta->chunk != ap->txn.chunk + 1 && !ap->skipping)
+	{
+		/* read again from its first chunk, this comes back: until skip() */
+		return apply_pause(ap, ap->txn_first_offset,
+						   "xid %u (commit " WB_LSN_FORMAT "): chunk %d at offset %" PRId64 " where chunk %d was expected: the topic holds this transaction's chunks out of sequence, and none of it is applied",
+						   meta->xid, WB_LSN_ARGS(meta->commit_lsn), meta->chunk, offset,
+						   ap->txn.chunk + 1);
+	}
+	ap->txn.chunk = meta->chunk;
 
 	if (ap->skipping)
 	{
@@ -440,7 +486,8 @@ set_copy_run_time(wb_applier *ap, int64_t unix_usecs)
  * commit time in a transaction stamped with it; a crash between runs
  * applies the chunk again from its start, where rows this peer wrote are
  * simply written again.  Other policies never compare times: one
- * transaction.
+ * transaction.  Chunks of a transaction still open before it are rolled
+ * back first, never committed with it (drop_open_txn()).
  */
 static wb_apply_result
 apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
@@ -452,6 +499,9 @@ apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 	size_t		start = 0;
 	wb_apply_result rc;
 
+	drop_open_txn(ap, offset, meta->kind == WB_MSG_SNAPSHOT ? "a snapshot message" :
+				  meta->kind == WB_MSG_SKIPPED ? "a message skip() passes over" :
+				  "a non-transactional message");
 	begin_source_txn(ap, &alone, offset);
 	for (;;)
 	{

@@ -81,7 +81,8 @@ typedef struct wb_applier
 	bool		in_txn;
 	bool		skipping;		/* already applied, or skipped */
 	int64_t		txn_first_offset;
-	wb_msgmeta	txn;
+	wb_msgmeta	txn;			/* its first chunk's headers, but chunk:
+								 * the last chunk read */
 	char		txn_time[48];	/* its commit time, as timestamptz text */
 	char		txn_lsn[32];	/* its commit LSN, as pg_lsn text */
 	int			conflicts;
