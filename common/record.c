@@ -351,7 +351,9 @@ get_snapshot_time(parse_state *ps, wb_record *rec)
 		ps->cur = peek;
 		return true;
 	}
-	return get_int(ps, "commit time", INT64_MIN, INT64_MAX, &rec->u.change.commit_time);
+	/* a time PostgreSQL can hold: the reader turns it into its epoch */
+	return get_int(ps, "commit time", INT64_MIN + WB_PG_EPOCH_OFFSET_USECS, INT64_MAX,
+				   &rec->u.change.commit_time);
 }
 
 static bool

@@ -18,6 +18,7 @@
 
 #include "access/commit_ts.h"
 #include "access/transam.h"
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "replication/origin.h"
@@ -59,13 +60,22 @@ writer_node(RepOriginId origin)
 }
 
 /*
+ * A row version of unknown time (written before track_commit_timestamp,
+ * frozen, or older than the timestamps kept) counts as written by this node
+ * at the oldest time there is: 1 microsecond past PostgreSQL's epoch, the
+ * time walbridged stamps a copied row of unknown time with.  So any change
+ * overwrites it, and two such versions of one key (two nodes that held
+ * their own before sync started) are settled by node name, alike on every
+ * node, instead of each node taking the other's.
+ */
+#define UNKNOWN_TIME ((TimestampTz) 1)
+
+/*
  * Whether a change from a peer may overwrite the local row whose version
- * is local_xmin.  A row with no commit timestamp (written before
- * track_commit_timestamp, frozen, or in this very transaction) is
- * overwritten; a row last written by that same peer is simply its next
- * version; otherwise the later commit wins, and on a tie the greater node
- * name, compared byte by byte so every node decides alike whatever its
- * collation.
+ * is local_xmin.  A row written in this very transaction is overwritten; a
+ * row last written by that same peer is simply its next version; otherwise
+ * the later commit wins, and on a tie the greater node name, compared byte
+ * by byte so every node decides alike whatever its collation.
  */
 Datum
 walbridge_remote_wins(PG_FUNCTION_ARGS)
@@ -77,10 +87,15 @@ walbridge_remote_wins(PG_FUNCTION_ARGS)
 	RepOriginId local_origin = InvalidRepOriginId;
 	char	   *remote_node;
 
+	if (TransactionIdIsCurrentTransactionId(xmin))
+		PG_RETURN_BOOL(true);
 	if (!TransactionIdIsNormal(xmin) ||
 		!TransactionIdGetCommitTsData(xmin, &local_time, &local_origin) ||
 		local_time == 0)
-		PG_RETURN_BOOL(true);
+	{
+		local_time = UNKNOWN_TIME;
+		local_origin = InvalidRepOriginId;
+	}
 	if ((Oid) local_origin == remote_origin)
 		PG_RETURN_BOOL(true);
 	if (local_time != remote_time)

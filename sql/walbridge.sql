@@ -1052,7 +1052,7 @@ BEGIN
 	EXECUTE format('GRANT INSERT ON walbridge.conflicts TO %I', role);
 	EXECUTE format('GRANT USAGE ON SEQUENCE walbridge.conflicts_id_seq TO %I', role);
 	EXECUTE format('GRANT EXECUTE ON FUNCTION pg_replication_origin_session_setup(text),'
-				   ' pg_replication_origin_xact_setup(pg_lsn, timestamptz),'
+				   ' pg_replication_origin_xact_setup(pg_lsn, timestamptz), pg_replication_origin_xact_reset(),'
 				   ' pg_replication_origin_oid(text) TO %I', role);
 	EXECUTE format('GRANT SET ON PARAMETER session_replication_role TO %I', role);
 	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.snapshot_records(regclass),'

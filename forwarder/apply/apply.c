@@ -206,6 +206,7 @@ typedef enum wb_step
 {
 	STEP_BEGIN = 1 << 0,
 	STEP_STAMP = 1 << 1,		/* an initial copy run's commit time */
+	STEP_UNSTAMP = 1 << 6,		/* or none: the commit's own */
 	STEP_CHANGES = 1 << 2,
 	STEP_PROGRESS = 1 << 3,		/* the Kafka offset in apply_progress */
 	STEP_ORIGIN = 1 << 4,		/* with it, the origin's commit data */
@@ -216,13 +217,19 @@ typedef enum wb_step
  * Rows of the initial copy commit with the time they were committed on
  * the peer (ap->txn_time, set per run), under its origin, so that they
  * compete under last writer wins exactly as if they had been streamed.
- * The LSN is left alone: an origin's LSN only moves forward.
+ * The LSN is left alone: an origin's LSN only moves forward.  A message
+ * applied without a time of its own (by_time false) resets what an earlier
+ * transaction of this session set, which would outlive its commit: it is
+ * stamped with its own commit time then.
  */
 static bool
-stamp_copy_run(wb_applier *ap, char *err, size_t errlen)
+stamp_copy_run(wb_applier *ap, bool by_time, char *err, size_t errlen)
 {
 	const char *values[1] = {ap->txn_time};
 
+	if (!by_time)
+		return ap->exec->statement(ap, "SELECT pg_replication_origin_xact_reset()",
+								   0, NULL, false, err, errlen);
 	return ap->exec->statement(ap, "SELECT pg_replication_origin_xact_setup('0/0', $1::timestamptz)",
 							   1, values, false, err, errlen);
 }
@@ -232,7 +239,8 @@ static bool
 run_steps(wb_applier *ap, int64_t offset, const char *payload, size_t len, int steps,
 		  char *err, size_t errlen)
 {
-	return (!(steps & STEP_STAMP) || stamp_copy_run(ap, err, errlen)) &&
+	return (!(steps & (STEP_STAMP | STEP_UNSTAMP)) ||
+			stamp_copy_run(ap, (steps & STEP_STAMP) != 0, err, errlen)) &&
 		(!(steps & STEP_CHANGES) || dispatch_records(ap, payload, len, err, errlen)) &&
 		(!(steps & STEP_PROGRESS) ||
 		 record_progress(ap, offset, (steps & STEP_ORIGIN) != 0, err, errlen));
@@ -514,7 +522,7 @@ apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 			set_copy_run_time(ap, commit_time);
 		}
 		rc = apply_single_part(ap, offset, payload + start, end - start,
-							   (apply ? STEP_CHANGES : 0) | (by_time ? STEP_STAMP : 0) |
+							   (apply ? STEP_CHANGES : 0) | (by_time ? STEP_STAMP : STEP_UNSTAMP) |
 							   (end == len ? STEP_PROGRESS : 0));
 		if (rc != WB_APPLY_OK || end == len)
 			break;

@@ -26,6 +26,19 @@ $node{$_}->safe_psql('postgres', q{
 	CREATE TABLE big (id integer PRIMARY KEY, v integer)})
   for @names;
 
+# row 5 on both, written while track_commit_timestamp was off: of unknown
+# time on both nodes, each version counts as written by its own node at
+# the oldest time, and the greater node name settles it alike on both (it
+# used to be each node taking the other's).  First: turning the setting
+# off and on again forgets every earlier commit time.
+for my $me (@names)
+{
+	$node{$me}->append_conf('postgresql.conf', 'track_commit_timestamp = off');
+	$node{$me}->restart;
+	$node{$me}->safe_psql('postgres', qq{INSERT INTO doc VALUES (5, 'from $me, time unknown', '$me')});
+	$node{$me}->append_conf('postgresql.conf', 'track_commit_timestamp = on');
+	$node{$me}->restart;
+}
 # Who writes each row last, before sync: row 1 a then b, row 2 b then a,
 # row 3 only a, row 4 only b; each write its own transaction, apart in time.
 sub write_row
@@ -48,7 +61,7 @@ $node{a}->safe_psql('postgres', q{INSERT INTO big SELECT g, g FROM generate_seri
 my %source_time = map {
 	my $me = $_;
 	$me => { map { split /\|/ } split /\n/, $node{$me}->safe_psql('postgres',
-		q{SELECT id, pg_xact_commit_timestamp(xmin) FROM doc}) }
+		q{SELECT id, pg_xact_commit_timestamp(xmin) FROM doc WHERE id < 5}) }
 } @names;
 
 for my $me (@names)
@@ -63,15 +76,15 @@ my %wb = map { $_ => start_walbridged($node{$_}, $broker) } @names;
 ok(tables_converge('after both copies', [ $node{a}, $node{b} ], [ 'doc', 'big' ]),
 	'both nodes hold the same rows');
 is($node{$_}->safe_psql('postgres', q{SELECT string_agg(id || '=' || by, ',' ORDER BY id) FROM doc}),
-	'1=b,2=a,3=a,4=b', "$_: each row is its latest version, whichever node copied it") for @names;
+	'1=b,2=a,3=a,4=b,5=b', "$_: each row is its latest version, whichever node copied it; of unknown times, b's") for @names;
 
 # The version that lost on each node is a conflict there, decided by time.
 is($node{a}->safe_psql('postgres',
 		q{SELECT string_agg(kind || '/' || decision || '/' || (remote_row->>'id'), ',' ORDER BY remote_row->>'id') FROM walbridge.conflicts}),
-	'insert_exists/apply_remote/1,insert_exists/keep_local/2', 'a: b\'s newer row 1 replaced a\'s, a\'s newer row 2 kept');
+	'insert_exists/apply_remote/1,insert_exists/keep_local/2,insert_exists/apply_remote/5', 'a: b\'s newer row 1 replaced a\'s, a\'s newer row 2 kept, b\'s row 5 won the tie');
 is($node{b}->safe_psql('postgres',
 		q{SELECT string_agg(kind || '/' || decision || '/' || (remote_row->>'id'), ',' ORDER BY remote_row->>'id') FROM walbridge.conflicts}),
-	'insert_exists/keep_local/1,insert_exists/apply_remote/2', 'b: mirror image');
+	'insert_exists/keep_local/1,insert_exists/apply_remote/2,insert_exists/keep_local/5', 'b: mirror image');
 
 # A copied row keeps its source's commit time, under its source's origin.
 for my $c ([ 'b', 3, 'a' ], [ 'a', 4, 'b' ], [ 'b', 2, 'a' ], [ 'a', 1, 'b' ])
