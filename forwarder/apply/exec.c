@@ -60,10 +60,10 @@ exec_build_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, cha
 	{
 		case WB_REC_INSERT:
 		case WB_REC_SNAPSHOT:
-			sqlgen_insert(&ap->q, &ap->cx, rm, &rec->u.change.new, true);
+			sqlgen_insert(&ap->q, &ap->cx, rm, &rec->u.change.new, true, NULL);
 			return WB_BUILT;
 		case WB_REC_UPDATE:
-			if (sqlgen_update(&ap->q, &ap->cx, rm, rec))
+			if (sqlgen_update(&ap->q, &ap->cx, rm, rec, NULL))
 				return WB_BUILT;
 			if (!rec->u.change.old.present && rm->ncols > 0)
 				return WB_BUILT_NOTHING;

@@ -85,6 +85,17 @@ bulk_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err
 {
 	bool		taken;
 
+	/*
+	 * An UPDATE cannot set a key GENERATED ALWAYS here: its statement would
+	 * touch its row and leave the key where it was.  Moved one change at a
+	 * time (exec_row.c), as the delete of the old key and the insert of the
+	 * new.
+	 */
+	if (relmap_key_always(rm) && sqlgen_moves_key(rm, rec))
+	{
+		snprintf(err, errlen, "an UPDATE of %s moves a key GENERATED ALWAYS here", rm->display);
+		return false;
+	}
 	if (!batch_change(ap, rm, rec, &taken, err, errlen))
 		return false;
 	switch (taken ? WB_BUILT_NOTHING : exec_build_change(ap, rm, rec, err, errlen))

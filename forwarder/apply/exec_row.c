@@ -87,6 +87,52 @@ row_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_confl
 }
 
 /*
+ * The columns an UPDATE left out (TOAST values it did not touch), as
+ * "a, b" in out; false when it left none out.
+ */
+static bool
+unchanged_columns(const wb_relmap *rm, const wb_record *rec, char *out, size_t outlen)
+{
+	wb_mpcur	cur = rec->u.change.new.values;
+	size_t		used = 0;
+
+	out[0] = '\0';
+	if (rec->tag != WB_REC_UPDATE || !rec->u.change.new.present)
+		return false;
+	for (int i = 0; i < rm->ncols; i++)
+	{
+		wb_value	v;
+
+		wb_record_next_value(&cur, &v);
+		if (v.unchanged_toast && !rm->generated[i] && used < outlen)
+			used += snprintf(out + used, outlen - used, "%s%s", used > 0 ? ", " : "", rm->cols[i]);
+	}
+	return used > 0;
+}
+
+/*
+ * An UPDATE that must be inserted (its row is not here) but leaves values
+ * out: they are nowhere here, and inserting without them would write NULL
+ * (or the default) in their place.  Refused, naming them: the peer pauses.
+ */
+static bool
+refuse_without_values(const wb_relmap *rm, const wb_record *rec, const char *why,
+					  char *err, size_t errlen)
+{
+	char		cols[512];
+
+	if (!unchanged_columns(rm, rec, cols, sizeof(cols)))
+		return true;
+	snprintf(err, errlen,
+			 "an UPDATE of %s %s, but it leaves %s unchanged (stored out of line, so not in the change): "
+			 "inserting it without them would write NULL there; the source table needs REPLICA IDENTITY FULL "
+			 "(start_sync sets it for tables synced with peers under last_writer_wins), then "
+			 "walbridge.skip() this change and copy the row by hand",
+			 rm->display, why, cols);
+	return false;
+}
+
+/*
  * Carry out what an UPDATE's or DELETE's conflict decided, then report it
  * (with the local row as it is then): a missing row inserted, a delete of
  * a row gone here remembered as a tombstone, unless one the policy prefers
@@ -97,9 +143,12 @@ static bool
 carry_out(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_conflict_kind kind,
 		  wb_resolution decision, char *err, size_t errlen)
 {
+	if (decision == WB_RESOLVE_INSERT_REMOTE &&
+		!refuse_without_values(rm, rec, "finds its row missing here", err, errlen))
+		return false;
 	sqlgen_start(&ap->q);
 	if (decision == WB_RESOLVE_INSERT_REMOTE)
-		sqlgen_insert(&ap->q, &ap->cx, rm, &rec->u.change.new, false);
+		sqlgen_insert(&ap->q, &ap->cx, rm, &rec->u.change.new, false, NULL);
 	else if (kind == WB_CONFLICT_DELETE_MISSING)
 		(void) sqlgen_tombstone(&ap->q, &ap->cx, rm, rec);
 	if (ap->q.sql.len > 0 && !exec_run_built(ap, err, errlen, NULL))
@@ -139,7 +188,8 @@ insert_owner(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_row_o
  * delete here removed it): decide, record, apply.
  */
 static bool
-insert_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
+insert_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, const char *const *fill,
+				char *err, size_t errlen)
 {
 	wb_row_owner owner;
 	wb_conflict_kind kind;
@@ -159,7 +209,7 @@ insert_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char 
 			return true;
 	}
 	sqlgen_start(&ap->q);
-	sqlgen_update(&ap->q, &ap->cx, rm, rec);
+	sqlgen_update(&ap->q, &ap->cx, rm, rec, fill);
 	/* the decision is made: apply whatever the condition says now */
 	return exec_run_built(ap, err, errlen, NULL);
 }
@@ -203,9 +253,6 @@ delete_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char 
 		carry_out(ap, rm, rec, kind, decision, err, errlen);
 }
 
-static bool row_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec,
-					   char *err, size_t errlen);
-
 /*
  * An UPDATE that moves its row to another key is, under every policy, the
  * delete of the old key and the insert of the new one, each decided on its
@@ -215,13 +262,67 @@ static bool row_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec
  * UPDATE, which also keeps the values the change left out (TOAST values it
  * did not touch).  Split, the insert has only what the change carries.
  */
+/*
+ * The values an UPDATE left out (TOAST values it did not touch), read from
+ * its row here before that row goes: fill[column] for those columns,
+ * pointing into *res (kept by the caller until the insert ran).  False on
+ * error, or when they are needed and the row is not here.
+ */
+static bool
+read_unchanged(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, PGresult **res,
+			   const char **fill, char *err, size_t errlen)
+{
+	wb_mpcur	cur = rec->u.change.new.values;
+	int			n;
+	int			col = 0;
+
+	*res = NULL;
+	sqlgen_start(&ap->q);
+	if ((n = sqlgen_unchanged_values(&ap->q, rm, rec)) == 0)
+		return true;
+	sqlgen_finish(&ap->q);
+	*res = stmts_exec(&ap->stmts, ap->q.sql.data, ap->q.n, ap->q.values);
+	if (PQresultStatus(*res) != PGRES_TUPLES_OK)
+	{
+		snprintf(err, errlen, "%s", PQresultErrorMessage(*res));
+		return false;
+	}
+	if (PQntuples(*res) != 1)
+		return refuse_without_values(rm, rec, "moves its row to another key where the row is not here", err, errlen);
+	for (int i = 0; i < rm->ncols; i++)
+	{
+		wb_value	v;
+
+		wb_record_next_value(&cur, &v);
+		if (v.unchanged_toast && !rm->generated[i])
+		{
+			fill[i] = PQgetisnull(*res, 0, col) ? NULL : PQgetvalue(*res, 0, col);
+			col++;
+		}
+	}
+	return true;
+}
+
+/*
+ * An UPDATE that moves its row to another key is, under every policy, the
+ * delete of the old key and the insert of the new one, each decided on its
+ * own: a newer write of the old key here keeps that row and the new key
+ * still arrives; a newer row of the new key here stays, and the old key
+ * still goes.  When neither is in the way (the usual case) it is the one
+ * UPDATE.  Split, the values the change left out (TOAST values it did not
+ * touch) are taken from the row here before it goes; without that row the
+ * peer pauses rather than insert NULL in their place.
+ */
 static bool
 key_move(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen)
 {
 	wb_record	del = *rec;
 	wb_record	ins = *rec;
 	wb_answer	got;
-	int			taken;
+	bool		taken;
+	PGresult   *kept;
+	const char **fill;
+	bool		ok;
 
 	del.tag = WB_REC_DELETE;
 	del.u.change.new.present = false;
@@ -229,9 +330,13 @@ key_move(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, s
 	ins.u.change.old_kind = '\0';
 	ins.u.change.old.present = false;
 
-	if ((taken = row_exists(ap, rm, &ins, err, errlen)) < 0)
+	sqlgen_start(&ap->q);
+	sqlgen_key_taken(&ap->q, rm, &ins, rec);
+	if (!exec_run_built(ap, err, errlen, &got))
 		return false;
-	if (!taken)
+	taken = strtol(got.value, NULL, 10) != 0;
+	/* an UPDATE cannot set a key column GENERATED ALWAYS: split then */
+	if (!taken && !relmap_key_always(rm))
 	{
 		if (exec_build_change(ap, rm, rec, err, errlen) != WB_BUILT ||
 			!exec_run_built(ap, err, errlen, &got))
@@ -240,12 +345,28 @@ key_move(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, s
 			return true;
 	}
 
-	sqlgen_start(&ap->q);
-	sqlgen_delete(&ap->q, &ap->cx, rm, &del);
-	if (!exec_run_built(ap, err, errlen, &got) ||
-		(got.touched == 0 && !delete_conflict(ap, rm, &del, err, errlen)))
-		return false;
-	return row_change(ap, rm, &ins, err, errlen);
+	fill = xcalloc(rm->ncols > 0 ? rm->ncols : 1, sizeof(char *));
+	ok = read_unchanged(ap, rm, rec, &kept, fill, err, errlen);
+
+	/* the old key's delete, decided */
+	if (ok)
+	{
+		sqlgen_start(&ap->q);
+		sqlgen_delete(&ap->q, &ap->cx, rm, &del);
+		ok = exec_run_built(ap, err, errlen, &got) &&
+			(got.touched == 1 || delete_conflict(ap, rm, &del, err, errlen));
+	}
+	/* the new key's insert, decided */
+	if (ok)
+	{
+		sqlgen_start(&ap->q);
+		sqlgen_insert(&ap->q, &ap->cx, rm, &ins.u.change.new, true, fill);
+		ok = exec_run_built(ap, err, errlen, &got) &&
+			(got.touched == 1 || insert_conflict(ap, rm, &ins, fill, err, errlen));
+	}
+	PQclear(kept);
+	free(fill);
+	return ok;
 }
 
 static bool
@@ -266,7 +387,7 @@ row_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err,
 	{
 		case WB_REC_INSERT:
 		case WB_REC_SNAPSHOT:
-			return insert_conflict(ap, rm, rec, err, errlen);
+			return insert_conflict(ap, rm, rec, NULL, err, errlen);
 		case WB_REC_UPDATE:
 			return update_conflict(ap, rm, rec, err, errlen);
 		case WB_REC_DELETE:

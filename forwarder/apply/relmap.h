@@ -125,6 +125,16 @@ relmap_key_is_primary(const wb_relmap *rm, const wb_record *rec)
 	return relmap_key_flag(rec) == WB_COLUMN_PRIMARY_KEY || !rm->identity_not_pk;
 }
 
+/* Whether a primary key column is GENERATED ALWAYS here (no UPDATE sets it). */
+static inline bool
+relmap_key_always(const wb_relmap *rm)
+{
+	for (int i = 0; i < rm->ncols; i++)
+		if (rm->always[i] && (rm->flags[i] & WB_COLUMN_PRIMARY_KEY))
+			return true;
+	return false;
+}
+
 /* Forget everything (the local tables may have changed). */
 extern void relmaps_clear(wb_relmaps *maps);
 

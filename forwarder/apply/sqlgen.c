@@ -210,7 +210,8 @@ not_deleted(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const char *key
 /* ------------------------------------------------------------ one change */
 
 bool
-sqlgen_insert(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_tuple *t, bool do_nothing)
+sqlgen_insert(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_tuple *t, bool do_nothing,
+			  const char *const *fill)
 {
 	wb_mpcur	cur = t->values;
 	wb_buf		cols = {0};
@@ -224,9 +225,14 @@ sqlgen_insert(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_tupl
 		int			param;
 
 		wb_record_next_value(&cur, &v);
-		if (v.unchanged_toast || rm->generated[i])
+		if (rm->generated[i])
 			continue;
-		param = sqlgen_param_value(q, &v);
+		if (!v.unchanged_toast)
+			param = sqlgen_param_value(q, &v);
+		else if (fill != NULL && fill[i] != NULL)
+			param = sqlgen_param(q, fill[i]);
+		else
+			continue;
 		buf_printf(&cols, "%s%s", n > 0 ? ", " : "", rm->cols[i]);
 		if (rm->tombstones)
 			buf_printf(&vals, "%s$%d::%s", n > 0 ? ", " : "", param, rm->types[i]);
@@ -262,7 +268,8 @@ sqlgen_insert(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_tupl
 }
 
 bool
-sqlgen_update(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_record *rec)
+sqlgen_update(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_record *rec,
+			  const char *const *fill)
 {
 	wb_mpcur	cur = rec->u.change.new.values;
 	int			n = 0;
@@ -273,11 +280,13 @@ sqlgen_update(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_reco
 		wb_value	v;
 
 		wb_record_next_value(&cur, &v);
-		if (v.unchanged_toast)
-			continue;			/* left as it is here, never NULLed */
 		if (rm->always[i] || rm->generated[i])
 			continue;			/* cannot be set; the key finds the row */
-		buf_printf(&q->sql, "%s%s = $%d", n++ > 0 ? ", " : "", rm->cols[i], sqlgen_param_value(q, &v));
+		if (!v.unchanged_toast)
+			buf_printf(&q->sql, "%s%s = $%d", n++ > 0 ? ", " : "", rm->cols[i], sqlgen_param_value(q, &v));
+		else if (fill != NULL && fill[i] != NULL)
+			buf_printf(&q->sql, "%s%s = $%d", n++ > 0 ? ", " : "", rm->cols[i], sqlgen_param(q, fill[i]));
+		/* else left as it is here, never NULLed */
 	}
 	buf_puts(&q->sql, " WHERE ");
 	if (!sqlgen_key(q, rm, rec))
@@ -303,6 +312,38 @@ sqlgen_row_exists(wb_sql *q, const wb_relmap *rm, const wb_record *rec)
 {
 	buf_printf(&q->sql, "SELECT count(*) FROM %s WHERE ", rm->local);
 	sqlgen_key(q, rm, rec);
+}
+
+int
+sqlgen_unchanged_values(wb_sql *q, const wb_relmap *rm, const wb_record *rec)
+{
+	wb_mpcur	cur = rec->u.change.new.values;
+	int			n = 0;
+
+	if (!rec->u.change.new.present)
+		return 0;
+	buf_puts(&q->sql, "SELECT ");
+	for (int i = 0; i < rm->ncols; i++)
+	{
+		wb_value	v;
+
+		wb_record_next_value(&cur, &v);
+		if (v.unchanged_toast && !rm->generated[i])
+			buf_printf(&q->sql, "%s%s", n++ > 0 ? ", " : "", rm->cols[i]);
+	}
+	buf_printf(&q->sql, " FROM %s WHERE ", rm->local);
+	sqlgen_key(q, rm, rec);
+	return n;
+}
+
+void
+sqlgen_key_taken(wb_sql *q, const wb_relmap *rm, const wb_record *rec, const wb_record *moved)
+{
+	buf_printf(&q->sql, "SELECT count(*) FROM %s WHERE ", rm->local);
+	sqlgen_key(q, rm, rec);
+	buf_puts(&q->sql, " AND NOT (");
+	sqlgen_key(q, rm, moved);
+	buf_puts(&q->sql, ")");
 }
 
 void

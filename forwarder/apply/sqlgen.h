@@ -68,16 +68,26 @@ extern bool sqlgen_key(wb_sql *q, const wb_relmap *rm, const wb_record *rec);
 /*
  * INSERT of tuple t; with its deletes tracked, only if no later delete
  * here removed the key; do_nothing: ON CONFLICT on the primary key DO
- * NOTHING.  False if no column is set.
+ * NOTHING.  A value t leaves out (TOAST unchanged) is fill[column]'s text
+ * when fill has one, else the column is left out.  False if no column is
+ * set.
  */
 extern bool sqlgen_insert(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_tuple *t,
-						  bool do_nothing);
+						  bool do_nothing, const char *const *fill);
+
+/*
+ * SELECT of the columns an UPDATE left out (TOAST values it did not
+ * touch) from its row here, found by its old key; returns how many (0:
+ * none, nothing to run).
+ */
+extern int	sqlgen_unchanged_values(wb_sql *q, const wb_relmap *rm, const wb_record *rec);
 
 /*
  * UPDATE of the change's row under the condition.  False if it has no key
  * (the statement is then unfinished) or sets no column.
  */
-extern bool sqlgen_update(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_record *rec);
+extern bool sqlgen_update(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_record *rec,
+						  const char *const *fill);
 
 /* DELETE of the change's row under the condition. */
 extern void sqlgen_delete(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_record *rec);
@@ -120,6 +130,15 @@ extern void sqlgen_remote_json(wb_buf *out, const wb_relmap *rm, const wb_record
  */
 extern void sqlgen_conflict(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_record *rec,
 							wb_conflict_kind kind, wb_resolution decision);
+
+/*
+ * Whether another row than the one moved (the UPDATE moved, by its old
+ * key) holds rec's key: SELECT count(*).  Not the moved row itself, which
+ * its identity may find under the new key too (a key equal but not
+ * byte-identical, an identity index other than the primary key).
+ */
+extern void sqlgen_key_taken(wb_sql *q, const wb_relmap *rm, const wb_record *rec,
+							 const wb_record *moved);
 
 /* Whether an UPDATE moves its row to another key (old key values differ). */
 extern bool sqlgen_moves_key(const wb_relmap *rm, const wb_record *rec);

@@ -108,6 +108,63 @@ is($node{a}->safe_psql('postgres', q{SELECT count(*) FROM item WHERE id BETWEEN 
 is($node{b}->safe_psql('postgres', q{SELECT length(body) FROM item WHERE id = 1016}), '9000',
 	'b: a move nothing was in the way of kept its untouched large value');
 
+# -- split moves: the values left out, identity keys, an identity index --
+# moved: a table opted out of REPLICA IDENTITY FULL (updates carry
+# "unchanged" for a large value they leave alone); b holds an older row
+# at the new key, so the move is split there and the insert takes the
+# large value from the row before it goes.  gen: a key GENERATED ALWAYS,
+# which an UPDATE cannot set, moved by a (SET id = DEFAULT).  ui: a table
+# whose replica identity is another unique index, whose key moves.
+pause_both();
+# the same start on both nodes, seeded under an origin so it is not published
+$node{$_}->safe_psql('postgres', q{
+	SELECT pg_replication_origin_create('seed');
+	SELECT pg_replication_origin_session_setup('seed');
+	CREATE TABLE moved (id integer PRIMARY KEY, v text, body text);
+	ALTER TABLE moved ALTER COLUMN body SET STORAGE EXTERNAL;
+	INSERT INTO moved VALUES (1, 'seed', repeat('large ', 2000));
+	CREATE TABLE gen (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);
+	INSERT INTO gen (v) VALUES ('one'), ('two'), ('three');
+	CREATE TABLE ui (id integer PRIMARY KEY, code integer NOT NULL, v text);
+	CREATE UNIQUE INDEX ui_code ON ui (code);
+	ALTER TABLE ui REPLICA IDENTITY USING INDEX ui_code;
+	INSERT INTO ui VALUES (1, 10, 'ten'), (2, 20, 'twenty');}) for @names;
+for my $me (@names)
+{
+	my ($peer) = grep { $_ ne $me } @names;
+	$node{$me}->safe_psql('postgres', qq{
+		SELECT walbridge.start_sync('{$peer}', snapshot => false);
+		ALTER TABLE moved REPLICA IDENTITY DEFAULT;});
+}
+$node{b}->safe_psql('postgres', q{INSERT INTO moved VALUES (101, 'older on b', NULL)});
+usleep(20_000);
+$node{a}->safe_psql('postgres', q{
+	UPDATE moved SET id = 101, v = 'moved by a' WHERE id = 1;
+	UPDATE gen SET id = DEFAULT, v = 'one moved' WHERE id = 1;
+	UPDATE ui SET code = 110, v = 'ten moved' WHERE id = 1;});
+resume_both();
+
+for my $t ([ 'moved', q{SELECT string_agg(id || ':' || v || ':' || coalesce(length(body), 0), ',' ORDER BY id) FROM moved} ],
+		   [ 'gen', q{SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM gen} ],
+		   [ 'ui', q{SELECT string_agg(id || ':' || code || ':' || v, ',' ORDER BY id) FROM ui} ])
+{
+	my ($table, $query) = @$t;
+	my $want = $node{a}->safe_psql('postgres', $query);
+	ok($node{b}->poll_query_until('postgres', $query, $want), "$table: b holds a's rows ($want)");
+}
+is($node{b}->safe_psql('postgres', q{SELECT id || ':' || v || ':' || length(body) FROM moved}), '101:moved by a:12000',
+	'b: the split move kept the large value the UPDATE left out');
+is($node{b}->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM gen}), '2,3,4',
+	'b: the GENERATED ALWAYS key moved too');
+is($node{b}->safe_psql('postgres', q{SELECT count(*) FROM walbridge.conflicts WHERE table_name = 'public.ui'}), '0',
+	'b: a move of the identity index found its own row, no conflict');
+for my $me (@names)
+{
+	my ($peer) = grep { $_ ne $me } @names;
+	is($node{$me}->safe_psql('postgres', qq{SELECT state FROM walbridge.status() WHERE peer = '$peer'}), 'running',
+		"$me: still applying $peer");
+}
+
 is($_->stop, 0, 'clean stop') for values %wb;
 $broker->stop;
 done_testing();

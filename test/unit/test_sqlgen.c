@@ -80,23 +80,23 @@ test_changes(void)
 	c.policy = WB_POLICY_APPLY_REMOTE;
 	rec = unit_change(WB_REC_INSERT, 0, NULL, 0, row, 3);
 	sqlgen_start(&q);
-	CHECK(sqlgen_insert(&q, &c, &rm, &rec->u.change.new, true));
+	CHECK(sqlgen_insert(&q, &c, &rm, &rec->u.change.new, true, NULL));
 	CHECK(built("INSERT INTO public.t (id, v, w) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING"));
 	CHECK(q.n == 3 && param(0, "1") && param(1, "a") && param(2, NULL));
 	sqlgen_start(&q);
-	sqlgen_insert(&q, &c, &rm, &rec->u.change.new, false);
+	sqlgen_insert(&q, &c, &rm, &rec->u.change.new, false, NULL);
 	CHECK(built("INSERT INTO public.t (id, v, w) VALUES ($1, $2, $3)"));
 
 	rec = unit_change(WB_REC_UPDATE, 0, NULL, 0, row, 3);
 	sqlgen_start(&q);
-	CHECK(sqlgen_update(&q, &c, &rm, rec));
+	CHECK(sqlgen_update(&q, &c, &rm, rec, NULL));
 	CHECK(built("UPDATE public.t SET id = $1, v = $2, w = $3 WHERE id = $4 AND true"));
 	CHECK(q.n == 4 && param(3, "1"));
 
 	/* unchanged TOAST values are left as they are, and an identity always is never set */
 	rec = unit_change(WB_REC_UPDATE, 0, NULL, 0, toast, 3);
 	sqlgen_start(&q);
-	CHECK(sqlgen_update(&q, &c, &rm, rec));
+	CHECK(sqlgen_update(&q, &c, &rm, rec, NULL));
 	CHECK(built("UPDATE public.t SET id = $1 WHERE id = $2 AND true"));
 	{
 		bool		id_always[] = {true, false, false};
@@ -104,7 +104,7 @@ test_changes(void)
 
 		arm.always = id_always;
 		sqlgen_start(&q);
-		CHECK(!sqlgen_update(&q, &c, &arm, rec));
+		CHECK(!sqlgen_update(&q, &c, &arm, rec, NULL));
 	}
 
 	rec = unit_change(WB_REC_DELETE, WB_OLD_KEY, key, 1, NULL, 0);
@@ -113,6 +113,60 @@ test_changes(void)
 	CHECK(built("DELETE FROM public.t WHERE id = $1 AND"
 				" walbridge.remote_wins(xmin, $2::timestamptz, $3::oid, $4::text)"));
 	CHECK(q.n == 4 && param(0, "1") && param(3, "b"));
+}
+
+/*
+ * Key moves: detected from the old and new tuples; the new key taken by
+ * another row than the one moved; the values an UPDATE left out read from
+ * its row here and given to the insert and update of the new key.
+ */
+static void
+test_key_moves(void)
+{
+	const char *old_key[] = {"#1"};
+	const char *moved[] = {"#2", "a", "(toast)"};
+	const char *kept[] = {"#1", "a", "(toast)"};
+	const char *fill[] = {NULL, NULL, "the large value"};
+	const wb_record *rec;
+	wb_record	update;
+	wb_record	ins;
+	wb_sqlctx	c = cx;
+
+	c.policy = WB_POLICY_APPLY_REMOTE;
+	rec = unit_change(WB_REC_UPDATE, WB_OLD_KEY, old_key, 1, kept, 3);
+	CHECK(!sqlgen_moves_key(&rm, rec));
+	rec = unit_change(WB_REC_UPDATE, 0, NULL, 0, moved, 3);
+	CHECK(!sqlgen_moves_key(&rm, rec));		/* no old key: it did not move */
+	rec = unit_change(WB_REC_UPDATE, WB_OLD_KEY, old_key, 1, moved, 3);
+	CHECK(sqlgen_moves_key(&rm, rec));
+	update = *rec;
+
+	ins = update;
+	ins.tag = WB_REC_INSERT;
+	ins.u.change.old_kind = '\0';
+	ins.u.change.old.present = false;
+	sqlgen_start(&q);
+	sqlgen_key_taken(&q, &rm, &ins, &update);
+	CHECK(built("SELECT count(*) FROM public.t WHERE id = $1 AND NOT (id = $2)"));
+	CHECK(param(0, "2") && param(1, "1"));
+
+	sqlgen_start(&q);
+	CHECK(sqlgen_unchanged_values(&q, &rm, &update) == 1);
+	CHECK(built("SELECT w FROM public.t WHERE id = $1") && param(0, "1"));
+
+	sqlgen_start(&q);
+	CHECK(sqlgen_insert(&q, &c, &rm, &ins.u.change.new, true, fill));
+	CHECK(built("INSERT INTO public.t (id, v, w) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING"));
+	CHECK(param(0, "2") && param(2, "the large value"));
+	sqlgen_start(&q);
+	CHECK(sqlgen_update(&q, &c, &rm, &ins, fill));
+	CHECK(built("UPDATE public.t SET id = $1, v = $2, w = $3 WHERE id = $4 AND true"));
+	CHECK(param(2, "the large value") && param(3, "2"));
+
+	/* nothing left out: nothing to read */
+	rec = unit_change(WB_REC_UPDATE, WB_OLD_KEY, old_key, 1, (const char *[]) {"#2", "a", "b"}, 3);
+	sqlgen_start(&q);
+	CHECK(sqlgen_unchanged_values(&q, &rm, rec) == 0);
 }
 
 static void
@@ -151,7 +205,7 @@ test_tombstones(void)
 	trm.tombstones = "walbridge.\"t_tomb\"";
 	rec = unit_change(WB_REC_INSERT, 0, NULL, 0, row, 3);
 	sqlgen_start(&q);
-	sqlgen_insert(&q, &c, &trm, &rec->u.change.new, true);
+	sqlgen_insert(&q, &c, &trm, &rec->u.change.new, true, NULL);
 	CHECK(built("INSERT INTO public.t (id, v, w) SELECT $1::integer, $2::text, $3::text WHERE"
 				" NOT EXISTS (SELECT FROM walbridge.\"t_tomb\" wb_d WHERE wb_d.id = $1::integer AND NOT true)"
 				" ON CONFLICT (id) DO NOTHING"));
@@ -238,6 +292,7 @@ main(void)
 	unit_change_init();
 	test_conditions();
 	test_changes();
+	test_key_moves();
 	test_closer_looks();
 	test_tombstones();
 	test_batch();
