@@ -361,8 +361,11 @@ COMMENT ON FUNCTION walbridge.start_sync(text[], regclass[], text, boolean) IS
  * (session_replication_role = replica), so a one-way source's TRUNCATE
  * still reaches its mirrors.  DELETE is replicated row by row and decided
  * by the conflict policy.  start_sync() sets the guards (on every synced
- * table while there are peers) or lifts them (a node applying no peer);
- * stop_sync(drop_slot => true) lifts them, nothing being published after.
+ * table and its partitions while there are peers) or lifts them (a node
+ * applying no peer); stop_sync(drop_slot => true) lifts them, nothing being
+ * published after.  Setting or lifting a trigger locks its table briefly
+ * (SHARE ROW EXCLUSIVE, ACCESS EXCLUSIVE to drop), as any CREATE TRIGGER.
+ * A partition attached later is guarded at the next start_sync().
  */
 CREATE FUNCTION walbridge.refuse_truncate()
 RETURNS trigger
@@ -386,19 +389,32 @@ SET search_path = pg_catalog
 AS $$
 DECLARE
 	rel regclass;
+	wanted oid[];
 BEGIN
+	/*
+	 * Every synced table and every partition under one: a partition
+	 * truncated on its own is not published at all, which would leave its
+	 * rows gone here only.
+	 */
+	IF guard THEN
+		SELECT array_agg(DISTINCT r) INTO wanted
+		  FROM (SELECT x::regclass::oid FROM walbridge.synced_tables() AS x
+				UNION ALL
+				SELECT p.relid FROM walbridge.synced_tables() AS x, pg_partition_tree(x::regclass) AS p) AS t(r);
+	END IF;
 	FOR rel IN SELECT t.tgrelid::regclass FROM pg_trigger t
 				WHERE t.tgname = 'walbridge_no_truncate'
-				  AND t.tgfoid = 'walbridge.refuse_truncate()'::regprocedure
-				  AND (NOT guard OR t.tgrelid NOT IN (SELECT x::regclass FROM walbridge.synced_tables() AS x)) LOOP
+				  AND t.tgrelid <> ALL (coalesce(wanted, '{}')) LOOP
 		EXECUTE format('DROP TRIGGER walbridge_no_truncate ON %s', rel);
 	END LOOP;
-	IF NOT guard THEN
-		RETURN;
-	END IF;
-	FOR rel IN SELECT x::regclass FROM walbridge.synced_tables() AS x
+	FOR rel IN SELECT w FROM unnest(wanted) AS w
 				WHERE NOT EXISTS (SELECT 1 FROM pg_trigger t
-								   WHERE t.tgrelid = x::regclass AND t.tgname = 'walbridge_no_truncate') LOOP
+								   WHERE t.tgrelid = w AND t.tgname = 'walbridge_no_truncate'
+									 AND t.tgfoid = 'walbridge.refuse_truncate()'::regprocedure) LOOP
+		/* a trigger of that name but another function is not walbridge's guard */
+		IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'walbridge_no_truncate') THEN
+			EXECUTE format('DROP TRIGGER walbridge_no_truncate ON %s', rel);
+		END IF;
 		EXECUTE format('CREATE TRIGGER walbridge_no_truncate BEFORE TRUNCATE ON %s'
 					   ' FOR EACH STATEMENT EXECUTE FUNCTION walbridge.refuse_truncate()', rel);
 	END LOOP;

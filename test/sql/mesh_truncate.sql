@@ -16,6 +16,7 @@ SELECT tgrelid::regclass AS guarded FROM pg_trigger WHERE tgname = 'walbridge_no
 
 TRUNCATE mt_items;
 TRUNCATE mt_parts;
+TRUNCATE mt_parts_1;
 TRUNCATE mt_local, mt_items;
 TRUNCATE mt_local;
 DELETE FROM mt_items;
