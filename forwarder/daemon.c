@@ -326,8 +326,14 @@ apply_some(wb_session *s, bool *more)
 static wb_session_end
 open_publish(wb_session *s)
 {
-	const char *names[] = {"only_local", "include_tables"};
-	const char *values[2] = {"true", NULL};
+	/*
+	 * full_old_updates off: under REPLICA IDENTITY FULL (which start_sync
+	 * sets in a mesh, for the large values an update leaves alone) apply
+	 * finds rows by primary key and needs an update's old row only when
+	 * the key changed.
+	 */
+	const char *names[] = {"only_local", "full_old_updates", "include_tables"};
+	const char *values[3] = {"true", "off", NULL};
 	char	   *include;
 	int			rc;
 
@@ -351,8 +357,8 @@ open_publish(wb_session *s)
 	control_publish_state(s->conn, "running", NULL, false);
 
 	include = nodeinfo_include_option(&s->tables);
-	values[1] = include;
-	rc = pgstream_start(&s->ps, names, values, 2);
+	values[2] = include;
+	rc = pgstream_start(&s->ps, names, values, 3);
 	free(include);
 	if (rc != WB_OK)
 		return SESSION_RETRY;

@@ -28,6 +28,7 @@
 #define OPT_FORMAT_VERSION	0x04
 #define OPT_INCLUDE_TABLES	0x08
 #define OPT_EXCLUDE_TABLES	0x10
+#define OPT_FULL_OLD_UPDATES 0x20
 
 static void
 reject_repeat(DefElem *elem, int *seen, int bit)
@@ -202,6 +203,7 @@ options_parse(List *defelems, WalbridgeOptions *opts)
 	opts->format_version = WALBRIDGE_FORMAT_VERSION;
 	opts->include_tables = NIL;
 	opts->exclude_tables = NIL;
+	opts->full_old_updates = true;
 
 	foreach(lc, defelems)
 	{
@@ -234,13 +236,18 @@ options_parse(List *defelems, WalbridgeOptions *opts)
 			reject_repeat(elem, &seen, OPT_EXCLUDE_TABLES);
 			opts->exclude_tables = parse_table_list(elem);
 		}
+		else if (strcmp(elem->defname, "full_old_updates") == 0)
+		{
+			reject_repeat(elem, &seen, OPT_FULL_OLD_UPDATES);
+			opts->full_old_updates = parse_bool_option(elem);
+		}
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("option \"%s\" = \"%s\" is unknown",
 							elem->defname,
 							elem->arg ? strVal(elem->arg) : "(null)"),
-					 errhint("Valid options are \"format\", \"only_local\", \"format_version\", \"include_tables\" and \"exclude_tables\".")));
+					 errhint("Valid options are \"format\", \"only_local\", \"format_version\", \"include_tables\", \"exclude_tables\" and \"full_old_updates\".")));
 	}
 }
 

@@ -34,6 +34,10 @@ typedef struct WalbridgeOptions
 	int			format_version; /* format_version the client expects */
 	List	   *include_tables; /* of WalbridgeTablePattern; NIL: all */
 	List	   *exclude_tables; /* of WalbridgeTablePattern */
+	bool		full_old_updates;	/* under REPLICA IDENTITY FULL, an UPDATE
+									 * that keeps its primary key carries
+									 * its old row too (off: only the new,
+									 * which then holds every value) */
 } WalbridgeOptions;
 
 extern void options_parse(List *defelems, WalbridgeOptions *opts);

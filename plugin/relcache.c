@@ -239,6 +239,8 @@ relcache_describe(WalbridgeRelation *out, Relation relation,
 		col->typname = type_name_for_reader(att->atttypid);
 		col->typmod = att->atttypmod;
 		col->is_varlena = (att->attlen == -1);
+		col->typlen = att->attlen;
+		col->typbyval = att->attbyval;
 		col->kind = value_kind_for_type(att->atttypid);
 		if (fresh.replident == REPLICA_IDENTITY_FULL ||
 			bms_is_member(bit, identity))

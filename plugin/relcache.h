@@ -46,6 +46,8 @@ typedef struct WalbridgeColumn
 	int32		typmod;
 	uint8		flags;			/* WB_COLUMN_* from format.h */
 	bool		is_varlena;		/* may be an unchanged TOAST pointer */
+	int16		typlen;			/* to compare values (datumIsEqual) */
+	bool		typbyval;
 	WalbridgeValueKind kind;
 	FmgrInfo	output;			/* for WB_KIND_OUTPUT */
 } WalbridgeColumn;

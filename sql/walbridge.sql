@@ -253,7 +253,8 @@ RETURNS name LANGUAGE sql IMMUTABLE
 AS $$ SELECT ('walbridge_' || regexp_replace(lower(node), '[^a-z0-9]', '_', 'g'))::name $$;
 
 CREATE FUNCTION walbridge.start_sync(peers text[], tables regclass[] DEFAULT NULL,
-	conflict text DEFAULT 'last_writer_wins', snapshot boolean DEFAULT true)
+	conflict text DEFAULT 'last_writer_wins', snapshot boolean DEFAULT true,
+	full_rows boolean DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog
@@ -337,13 +338,17 @@ BEGIN
 	IF cardinality(peers) > 0 THEN
 		PERFORM walbridge.warn_unpartitioned_sequences();
 	END IF;
+	/* updates carry the large values they leave alone (see set_full_rows()) */
+	IF coalesce(full_rows, conflict = 'last_writer_wins' AND cardinality(peers) > 0) THEN
+		PERFORM walbridge.set_full_rows();
+	END IF;
 	/* where peers write too, a TRUNCATE here would wipe their later rows */
 	PERFORM walbridge.guard_truncates(cardinality(peers) > 0);
 	NOTIFY walbridge_control;
 END;
 $$;
 
-COMMENT ON FUNCTION walbridge.start_sync(text[], regclass[], text, boolean) IS
+COMMENT ON FUNCTION walbridge.start_sync(text[], regclass[], text, boolean, boolean) IS
 	'publish this node''s changes and apply each peer''s; walbridged follows within a second';
 
 /*
@@ -352,6 +357,53 @@ COMMENT ON FUNCTION walbridge.start_sync(text[], regclass[], text, boolean) IS
  * when it lets go (the request stays in walbridge.sync until then).  The
  * next start_sync() then begins with a new initial copy.
  */
+/*
+ * Large values under last writer wins.  An UPDATE that leaves a value
+ * stored out of line (TOAST) alone does not log it, so the change says
+ * only "unchanged": a node where that update wins over another writer's
+ * version keeps the other writer's value, the writer keeps its own, and
+ * the nodes differ; a node where the row is missing cannot insert it
+ * whole.  Under REPLICA IDENTITY FULL the server logs the old row with its
+ * large values inline, and the output plugin puts a value the update left
+ * alone back into the new row: every update carries the whole row, and
+ * the later one wins whole, alike everywhere.  So start_sync() (with peers
+ * under last_writer_wins, unless full_rows => false) sets REPLICA IDENTITY
+ * FULL on each synced table, and on each partition under one, that has
+ * the default identity and a column whose values can be stored out of
+ * line.  The cost: each UPDATE and DELETE of those tables logs the old row
+ * (and the topic carries it); ALTER TABLE takes its ACCESS EXCLUSIVE lock
+ * briefly.  A one-way mirror, which writes nothing its source applies,
+ * needs none of it: start_sync('{a}', full_rows => false).
+ */
+CREATE FUNCTION walbridge.set_full_rows()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	rel regclass;
+	done text[];
+BEGIN
+	FOR rel IN SELECT DISTINCT c.oid::regclass
+				 FROM (SELECT x::regclass::oid AS r FROM walbridge.synced_tables() AS x
+					   UNION ALL
+					   SELECT p.relid FROM walbridge.synced_tables() AS x, pg_partition_tree(x::regclass) AS p) AS t
+				 JOIN pg_class c ON c.oid = t.r
+				WHERE c.relreplident = 'd'
+				  AND EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+							   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+								 AND ty.typlen = -1 AND a.attstorage <> 'p') LOOP
+		EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', rel);
+		done := done || rel::text;
+	END LOOP;
+	IF done IS NOT NULL THEN
+		RAISE NOTICE 'REPLICA IDENTITY FULL set on %', array_to_string(done, ', ')
+			USING DETAIL = 'An update then carries the large values it leaves unchanged, so that last writer wins takes whole rows on every node; each update and delete logs the old row.',
+				  HINT = 'A one-way mirror needs none of it: start_sync(..., full_rows => false).';
+	END IF;
+END;
+$$;
+
 /*
  * TRUNCATE in a mesh.  A TRUNCATE is applied on every peer as it is: it
  * would also remove the rows other nodes wrote after it, by any clock, and

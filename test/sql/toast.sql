@@ -30,4 +30,21 @@ SELECT r->>'kind' AS kind, (r->>'relid')::oid::regclass AS tbl,
 		  FROM pg_logical_slot_get_binary_changes('regression_slot', NULL, NULL)) s
  WHERE r->>'kind' IN ('insert', 'update');
 
+-- full_old_updates off (walbridged's setting): under FULL, an UPDATE that
+-- keeps its primary key carries no old row (the new one holds every value,
+-- the untouched large one included); one that changes the key still does,
+-- and so does a DELETE.
+UPDATE toasted_full SET id = 3;						-- key changed: old row
+INSERT INTO toasted_full VALUES (4, repeat('w', 60000));
+ALTER TABLE toasted_full ADD COLUMN note text;
+UPDATE toasted_full SET note = 'untouched big' WHERE id = 4;	-- key kept: no old row
+DELETE FROM toasted_full WHERE id = 4;
+SELECT r->>'kind' AS kind, r->>'old_kind' AS old_kind,
+	   CASE WHEN jsonb_typeof(r->'old') = 'array' THEN jsonb_array_length(r->'old') END AS old_values,
+	   CASE WHEN jsonb_typeof(r->'new'->1) = 'string' THEN length(r->'new'->>1)::text
+			ELSE (r->'new'->1)::text END AS new_big
+  FROM (SELECT walbridge.decode(data) AS r
+		  FROM pg_logical_slot_get_binary_changes('regression_slot', NULL, NULL, 'full_old_updates', 'off')) s
+ WHERE r->>'kind' IN ('update', 'delete');
+
 SELECT 'stop' FROM pg_drop_replication_slot('regression_slot');
