@@ -358,6 +358,21 @@ COMMENT ON FUNCTION walbridge.start_sync(text[], regclass[], text, boolean, bool
  * next start_sync() then begins with a new initial copy.
  */
 /*
+ * The synced tables and every partition under one (each has its own
+ * replica identity and its own TRUNCATE), once each.
+ */
+CREATE FUNCTION walbridge.synced_relations()
+RETURNS SETOF regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog
+AS $$
+	SELECT DISTINCT r FROM (
+		SELECT x::regclass FROM walbridge.synced_tables() AS x
+		UNION ALL
+		SELECT p.relid::regclass FROM walbridge.synced_tables() AS x, pg_partition_tree(x::regclass) AS p) AS t(r)
+$$;
+
+/*
  * Large values under last writer wins.  An UPDATE that leaves a value
  * stored out of line (TOAST) alone does not log it, so the change says
  * only "unchanged": a node where that update wins over another writer's
@@ -385,9 +400,7 @@ DECLARE
 	done text[];
 BEGIN
 	FOR rel IN SELECT DISTINCT c.oid::regclass
-				 FROM (SELECT x::regclass::oid AS r FROM walbridge.synced_tables() AS x
-					   UNION ALL
-					   SELECT p.relid FROM walbridge.synced_tables() AS x, pg_partition_tree(x::regclass) AS p) AS t
+				 FROM walbridge.synced_relations() AS t(r)
 				 JOIN pg_class c ON c.oid = t.r
 				WHERE c.relreplident = 'd'
 				  AND EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
@@ -449,10 +462,7 @@ BEGIN
 	 * rows gone here only.
 	 */
 	IF guard THEN
-		SELECT array_agg(DISTINCT r) INTO wanted
-		  FROM (SELECT x::regclass::oid FROM walbridge.synced_tables() AS x
-				UNION ALL
-				SELECT p.relid FROM walbridge.synced_tables() AS x, pg_partition_tree(x::regclass) AS p) AS t(r);
+		SELECT array_agg(r::oid) INTO wanted FROM walbridge.synced_relations() AS r;
 	END IF;
 	FOR rel IN SELECT t.tgrelid::regclass FROM pg_trigger t
 				WHERE t.tgname = 'walbridge_no_truncate'
