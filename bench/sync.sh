@@ -30,7 +30,8 @@
 #                          librdkafka's default, 500, unless given)
 #   BENCH_KAFKA            real: a real Apache Kafka broker (test/kafka/broker,
 #                          one KRaft node, the default when java and mvn are
-#                          installed); mock: librdkafka's mock cluster
+#                          installed or we are root, who installs them);
+#                          mock: librdkafka's mock cluster
 #                          (test/broker/mock_broker), without Debezium
 #   BENCH_METHODS          the methods measured (default "walbridge native
 #                          debezium" on a real broker, "walbridge native" on
@@ -179,7 +180,8 @@ kafka_port=${BENCH_KAFKA_PORT:-25720}
 connect_port=${BENCH_CONNECT_PORT:-25810}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 if [[ -z ${BENCH_KAFKA:-} ]]; then
-	if command -v java >/dev/null && command -v mvn >/dev/null; then kafka=real; else kafka=mock; fi
+	# real where Java and Maven are, or can be installed (test/install-deps)
+	if { command -v java && command -v mvn; } >/dev/null || [[ $EUID -eq 0 ]]; then kafka=real; else kafka=mock; fi
 else
 	kafka=$BENCH_KAFKA
 fi
