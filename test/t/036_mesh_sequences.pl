@@ -91,4 +91,5 @@ is($node{a}->safe_psql('postgres', q{SELECT count(*) FROM plain}), '43', 'plain:
 is($node{$_}->safe_psql('postgres', q{SELECT count(*) FROM walbridge.conflicts}), '3', "$_: no new conflict") for @names;
 
 $_->stop for values %wb;
+$broker->stop;
 done_testing();

@@ -98,4 +98,5 @@ ok(scalar(grep { WalbridgeTest::is_heartbeat($_) } @all) > 10, 'b\'s topic holds
 is(scalar(@{ topic_transactions(dump_topic($broker, 'walbridge.b')) }), 0, 'and nothing else');
 
 $_->stop for values %wb;
+$broker->stop;
 done_testing();
