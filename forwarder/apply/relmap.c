@@ -40,7 +40,8 @@
  * declares it (for messages), its base type and typmod (through a domain),
  * the local primary key's columns (the ON CONFLICT target) and whether one
  * of them takes its values from a sequence (a collision of two nodes'
- * sequences is a conflict of its own kind); no row at
+ * sequences is a conflict of its own kind), and whether its values may be
+ * stored out of line (TOAST); no row at
  * all when the table is missing (or is not one a peer may write: a
  * temporary table, one in a system schema or in walbridge's own, whose
  * tables are each node's), one row with a NULL position for a table
@@ -64,7 +65,8 @@
 	"        ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = ad.oid" \
 	"       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass" \
 	"      JOIN pg_catalog.pg_class sq ON sq.oid = d.refobjid AND sq.relkind = 'S'" \
-	"     WHERE ad.adrelid = c.oid AND ad.adnum = pk.attnum)))" \
+	"     WHERE ad.adrelid = c.oid AND ad.adnum = pk.attnum)))," \
+	"  ty.typlen = -1 AND a.attstorage IN ('x', 'e')" \
 	" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
 	" LEFT JOIN LATERAL unnest($3::text[]) WITH ORDINALITY AS w(name, i) ON true" \
 	" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = w.name" \
@@ -106,6 +108,7 @@ relmap_free(wb_relmap *rm)
 	free(rm->flags);
 	free(rm->always);
 	free(rm->generated);
+	free(rm->outline);
 	free(rm->error);
 	free(rm);
 }
@@ -210,6 +213,7 @@ resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t err
 	rm->basetypes = xcalloc(rm->ncols + 1, sizeof(uint32_t));
 	rm->typmods = xcalloc(rm->ncols + 1, sizeof(int32_t));
 	rm->generated = xcalloc(rm->ncols + 1, sizeof(bool));
+	rm->outline = xcalloc(rm->ncols + 1, sizeof(bool));
 	column_array(&names, rec, rm);
 
 	params[0] = schema;
@@ -254,6 +258,7 @@ resolve(wb_relmap *rm, wb_stmts *st, const wb_record *rec, char *err, size_t err
 			rm->types[row] = xstrdup(PQgetvalue(res, row, 4));
 			/* computed here from the row: the peer's value is not written */
 			rm->generated[row] = strcmp(PQgetvalue(res, row, 7), "t") == 0;
+			rm->outline[row] = strcmp(PQgetvalue(res, row, 13), "t") == 0;
 			rm->declared[row] = xstrdup(PQgetvalue(res, row, 8));
 			rm->basetypes[row] = (uint32_t) strtoul(PQgetvalue(res, row, 9), NULL, 10);
 			rm->typmods[row] = (int32_t) strtol(PQgetvalue(res, row, 10), NULL, 10);

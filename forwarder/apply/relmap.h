@@ -43,6 +43,8 @@ typedef struct wb_relmap
 	bool	   *always;			/* GENERATED ALWAYS AS IDENTITY here */
 	bool		any_always;
 	bool	   *generated;		/* GENERATED ... STORED here: never written */
+	bool	   *outline;		/* may be stored out of line here (TOAST):
+								 * an update keeps an equal value as it is */
 	char	  **types;			/* local column types without typmod, for casts */
 	char	  **declared;		/* local column types as declared, for messages */
 	uint32_t   *basetypes;		/* local base type oids (through domains) */

@@ -267,6 +267,25 @@ sqlgen_insert(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_tupl
 	return n > 0;
 }
 
+/*
+ * "column = $param" of an UPDATE (row: the target's alias and a dot, or
+ * "").  A value that may be stored out of line here is written only when
+ * it differs: under REPLICA IDENTITY FULL every update carries its large
+ * values whole, also those it left alone, and writing an equal one would
+ * store it again (TOAST and WAL) where keeping it costs a comparison.
+ */
+static void
+set_column(wb_sql *q, const wb_relmap *rm, int col, int nth, int param, const char *row)
+{
+	const char *c = rm->cols[col];
+
+	if (rm->outline == NULL || !rm->outline[col])
+		buf_printf(&q->sql, "%s%s = $%d", nth > 0 ? ", " : "", c, param);
+	else
+		buf_printf(&q->sql, "%s%s = CASE WHEN %s%s IS DISTINCT FROM $%d THEN $%d ELSE %s%s END",
+				   nth > 0 ? ", " : "", c, row, c, param, param, row, c);
+}
+
 bool
 sqlgen_update(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_record *rec,
 			  const char *const *fill)
@@ -283,9 +302,9 @@ sqlgen_update(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_reco
 		if (rm->always[i] || rm->generated[i])
 			continue;			/* cannot be set; the key finds the row */
 		if (!v.unchanged_toast)
-			buf_printf(&q->sql, "%s%s = $%d", n++ > 0 ? ", " : "", rm->cols[i], sqlgen_param_value(q, &v));
+			set_column(q, rm, i, n++, sqlgen_param_value(q, &v), "");
 		else if (fill != NULL && fill[i] != NULL)
-			buf_printf(&q->sql, "%s%s = $%d", n++ > 0 ? ", " : "", rm->cols[i], sqlgen_param(q, fill[i]));
+			set_column(q, rm, i, n++, sqlgen_param(q, fill[i]), "");
 		/* else left as it is here, never NULLed */
 	}
 	buf_puts(&q->sql, " WHERE ");
@@ -420,7 +439,16 @@ batch_head(wb_sql *q, const wb_batch *b, bool insert)
 	{
 		buf_printf(&q->sql, "UPDATE %s wb_t SET ", rm->local);
 		for (int i = 0; i < b->nset; i++)
-			buf_printf(&q->sql, "%s%s = wb_v.p%d", i > 0 ? ", " : "", rm->cols[b->col[i]], i + 1);
+		{
+			const char *c = rm->cols[b->col[i]];
+
+			/* as set_column(): an equal large value is kept as it is */
+			if (rm->outline == NULL || !rm->outline[b->col[i]])
+				buf_printf(&q->sql, "%s%s = wb_v.p%d", i > 0 ? ", " : "", c, i + 1);
+			else
+				buf_printf(&q->sql, "%s%s = CASE WHEN wb_t.%s IS DISTINCT FROM wb_v.p%d THEN wb_v.p%d ELSE wb_t.%s END",
+						   i > 0 ? ", " : "", c, c, i + 1, i + 1, c);
+		}
 		buf_puts(&q->sql, " FROM ");
 	}
 	else

@@ -163,6 +163,18 @@ test_key_moves(void)
 	CHECK(built("UPDATE public.t SET id = $1, v = $2, w = $3 WHERE id = $4 AND true"));
 	CHECK(param(2, "the large value") && param(3, "2"));
 
+	/* a value that may be stored out of line is written only when it differs */
+	{
+		bool		outline[] = {false, false, true};
+		wb_relmap	orm = rm;
+
+		orm.outline = outline;
+		sqlgen_start(&q);
+		CHECK(sqlgen_update(&q, &c, &orm, &ins, fill));
+		CHECK(built("UPDATE public.t SET id = $1, v = $2, w = CASE WHEN w IS DISTINCT FROM $3 THEN $3 ELSE w END"
+					" WHERE id = $4 AND true"));
+	}
+
 	/* nothing left out: nothing to read */
 	rec = unit_change(WB_REC_UPDATE, WB_OLD_KEY, old_key, 1, (const char *[]) {"#2", "a", "b"}, 3);
 	sqlgen_start(&q);
