@@ -39,6 +39,13 @@
 #   BENCH_KAFKA_PORT       the real broker's client port (default 25720; its
 #                          controller's is the next one)
 #   BENCH_CONNECT_PORT     Kafka Connect's REST port (default 25810)
+#   BENCH_BODY_BYTES       give bench a column e of that many bytes per row,
+#                          stored out of line (default 0: no such column);
+#                          the update phase leaves it alone
+#   BENCH_FULL_ROWS        on: REPLICA IDENTITY FULL on A's bench table, in
+#                          every method's database, as start_sync() sets it
+#                          on a mesh node for large values (default off);
+#                          with BENCH_BODY_BYTES it measures that rule's cost
 #
 # What it does:
 #   1. installs missing Debian packages (test/install-deps), builds and
@@ -53,7 +60,7 @@
 #        lat(id bigserial primary key, t0 timestamptz, arrived timestamptz)
 #        mark(id int primary key, arrived timestamptz)
 #      - "postgres" on A and B: walbridge.  A is node a (start_sync('{}')),
-#        B is node b (start_sync('{a}')), one walbridged per node
+#        B is node b (start_sync('{a}', full_rows => false): a one-way mirror), one walbridged per node
 #        (create_topics = off, replication_factor = 1);
 #      - "native" on A and B: CREATE PUBLICATION bench_pub FOR TABLE bench,
 #        lat, mark on A; CREATE SUBSCRIPTION bench_sub on B;
@@ -325,18 +332,31 @@ poll_query() {
 log "walbridge $(git -C "$repo" describe --always --dirty 2>/dev/null || echo '(no git)'), PostgreSQL $(sql a postgres -c 'SHOW server_version'): A on 127.0.0.1:$port_a, B on 127.0.0.1:$port_b, $kafka broker $bootstraps"
 log "methods: ${methods[*]}; $rows rows ($((3 * rows)) changes), $runs run(s), latency test ${lat_secs} s at $lat_tps tps, transport $transport$([[ $kafka == mock ]] && echo ", B's fetch.wait.max.ms $fetch_wait")"
 
+body_bytes=${BENCH_BODY_BYTES:-0}
+body_col="" body_expr="" body_storage="" full_rows_sql=""
+if (( body_bytes > 0 )); then
+	body_col=", e text"
+	body_expr=", repeat(md5(g::text), $(( (body_bytes + 31) / 32 )))"
+	body_storage="ALTER TABLE bench ALTER e SET STORAGE EXTERNAL;"
+fi
+[[ ${BENCH_FULL_ROWS:-off} == on ]] && full_rows_sql="ALTER TABLE bench REPLICA IDENTITY FULL;"
+(( body_bytes > 0 )) && log "bench rows carry $body_bytes bytes out of line (column e), left alone by the updates"
+[[ -n $full_rows_sql ]] && log "A's bench table has REPLICA IDENTITY FULL"
+
 tables_sql="
-CREATE TABLE bench (id int PRIMARY KEY, a int, b text, c timestamptz, d numeric);
+CREATE TABLE bench (id int PRIMARY KEY, a int, b text, c timestamptz, d numeric$body_col);
+$body_storage
 CREATE TABLE lat (id bigserial PRIMARY KEY, t0 timestamptz NOT NULL DEFAULT clock_timestamp(), arrived timestamptz);
 CREATE TABLE mark (id int PRIMARY KEY, arrived timestamptz);
 "
 workload_sql="
+$full_rows_sql
 CREATE PROCEDURE bench_insert(n int) LANGUAGE plpgsql AS \$\$
 DECLARE lo int;
 BEGIN
 	FOR lo IN 1..n BY 1000 LOOP
 		INSERT INTO bench
-			SELECT g, g % 1000, md5(g::text), now(), g * 1.5
+			SELECT g, g % 1000, md5(g::text), now(), g * 1.5$body_expr
 			FROM generate_series(lo, least(lo + 999, n)) g;
 		COMMIT;
 	END LOOP;
@@ -391,7 +411,7 @@ CREATE EXTENSION walbridge;
 $tables_sql
 $arrival_sql
 SELECT FROM walbridge.create_node('b');
-SELECT FROM walbridge.start_sync('{a}');
+SELECT FROM walbridge.start_sync('{a}', full_rows => false);
 EOF
 
 # native logical replication
