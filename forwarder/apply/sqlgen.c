@@ -273,6 +273,9 @@ sqlgen_insert(wb_sql *q, const wb_sqlctx *cx, const wb_relmap *rm, const wb_tupl
  * it differs: under REPLICA IDENTITY FULL every update carries its large
  * values whole, also those it left alone, and writing an equal one would
  * store it again (TOAST and WAL) where keeping it costs a comparison.
+ * Equal means the same bytes (record_image_eq(), not an operator of
+ * the type's, which json lacks and citext or jsonb would bend, 1.0 and
+ * 1.00 being "equal" numbers there).
  */
 static void
 set_column(wb_sql *q, const wb_relmap *rm, int col, int nth, int param, const char *row)
@@ -282,8 +285,8 @@ set_column(wb_sql *q, const wb_relmap *rm, int col, int nth, int param, const ch
 	if (rm->outline == NULL || !rm->outline[col])
 		buf_printf(&q->sql, "%s%s = $%d", nth > 0 ? ", " : "", c, param);
 	else
-		buf_printf(&q->sql, "%s%s = CASE WHEN %s%s IS DISTINCT FROM $%d THEN $%d ELSE %s%s END",
-				   nth > 0 ? ", " : "", c, row, c, param, param, row, c);
+		buf_printf(&q->sql, "%s%s = CASE WHEN pg_catalog.record_image_eq(ROW(%s%s), ROW($%d::%s)) THEN %s%s ELSE $%d::%s END",
+				   nth > 0 ? ", " : "", c, row, c, param, rm->types[col], row, c, param, rm->types[col]);
 }
 
 bool
@@ -446,8 +449,8 @@ batch_head(wb_sql *q, const wb_batch *b, bool insert)
 			if (rm->outline == NULL || !rm->outline[b->col[i]])
 				buf_printf(&q->sql, "%s%s = wb_v.p%d", i > 0 ? ", " : "", c, i + 1);
 			else
-				buf_printf(&q->sql, "%s%s = CASE WHEN wb_t.%s IS DISTINCT FROM wb_v.p%d THEN wb_v.p%d ELSE wb_t.%s END",
-						   i > 0 ? ", " : "", c, c, i + 1, i + 1, c);
+				buf_printf(&q->sql, "%s%s = CASE WHEN pg_catalog.record_image_eq(ROW(wb_t.%s), ROW(wb_v.p%d)) THEN wb_t.%s ELSE wb_v.p%d END",
+						   i > 0 ? ", " : "", c, c, i + 1, c, i + 1);
 		}
 		buf_puts(&q->sql, " FROM ");
 	}

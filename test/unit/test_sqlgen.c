@@ -171,7 +171,7 @@ test_key_moves(void)
 		orm.outline = outline;
 		sqlgen_start(&q);
 		CHECK(sqlgen_update(&q, &c, &orm, &ins, fill));
-		CHECK(built("UPDATE public.t SET id = $1, v = $2, w = CASE WHEN w IS DISTINCT FROM $3 THEN $3 ELSE w END"
+		CHECK(built("UPDATE public.t SET id = $1, v = $2, w = CASE WHEN pg_catalog.record_image_eq(ROW(w), ROW($3::text)) THEN w ELSE $3::text END"
 					" WHERE id = $4 AND true"));
 	}
 
