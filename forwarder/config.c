@@ -70,7 +70,7 @@ usage(const char *progname)
 		   "                           node is idle; it carries the last values of its\n"
 		   "                           unpartitioned sequences (default 10000; 0: none)\n"
 		   "  max_clock_skew           warn when a peer's clock, as its heartbeats show it,\n"
-		   "                           is off by more than so many ms (default 5000)\n"
+		   "                           is ahead by more than so many ms (default 5000)\n"
 		   "  progress_interval        log the initial copy's progress every so many ms\n"
 		   "                           (default 10000)\n"
 		   "  snapshot                 copy existing rows when creating the slot (default on)\n"

@@ -60,20 +60,27 @@ heartbeat_check_clocks(wb_heartbeat *hb, PGconn *conn, int max_skew_ms)
 		(hb->skew_warned_us != 0 && wb_now_us() - hb->skew_warned_us < WARN_AGAIN_US))
 		return;
 	hb->checked_us = wb_now_us();
+
+	/*
+	 * Only a clock ahead: the reading is the skew less the delivery delay
+	 * (the peer's publishing and this node's applying, seconds under load),
+	 * so a reading behind may be nothing but that delay, while one ahead
+	 * is at least that far ahead.  status() shows both.
+	 */
 	snprintf(bound, sizeof(bound), "%.3f", max_skew_ms / 1000.0);
 	res = PQexecParams(conn,
 					   "SELECT peer, round(clock_skew_seconds::numeric, 3), round(extract(epoch FROM now() - heartbeat_received_at))"
 					   " FROM (SELECT s.peer, s.clock_skew_seconds, a.heartbeat_received_at"
 					   " FROM walbridge.status() s JOIN walbridge.apply_progress a ON a.peer = s.peer"
 					   " WHERE s.direction = 'apply' AND s.state = 'running') x"
-					   " WHERE abs(clock_skew_seconds) > $1::double precision ORDER BY peer",
+					   " WHERE clock_skew_seconds > $1::double precision ORDER BY peer",
 					   1, NULL, values, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		wb_log(WB_LOG_DEBUG, "could not read the peers' clock skew: %s", PQerrorMessage(conn));
 	else
 		for (int i = 0; i < PQntuples(res); i++)
 		{
-			wb_log(WB_LOG_WARNING, "the clock of node \"%s\" is off by %s seconds from this node's (its heartbeat's commit time less the time it arrived here, %s s ago; max_clock_skew is %s s): last writer wins compares commit times, so a clock ahead wins conflicts it should lose",
+			wb_log(WB_LOG_WARNING, "the clock of node \"%s\" is ahead of this node's by %s seconds at least (its heartbeat's commit time less the time it arrived here, %s s ago; max_clock_skew is %s s): last writer wins compares commit times, so a clock ahead wins conflicts it should lose",
 				   PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), bound);
 			hb->skew_warned_us = wb_now_us();
 		}
