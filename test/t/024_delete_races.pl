@@ -74,6 +74,12 @@ is(table_text($node{c}, 't'), join("\n", '(2,"b updated later")', '(4,seed)', '(
 # What each node decided, as its conflict records say.
 my $kinds = q{SELECT string_agg(kind || ':' || coalesce(remote_row->>'id', remote_row->>'a'), ' ' ORDER BY kind, remote_row->>'id')
 			  FROM walbridge.conflicts WHERE table_name = 'public.t'};
+# The tables agree before every change was applied everywhere (c's update
+# of row 6 changes nothing where b's delete came first): wait for the
+# decisions, then compare them.
+my %want = (a => 'delete_missing:3 delete_missing:6 insert_deleted:10 update_deleted:1 update_deleted:6 update_missing:2',
+	b => 'delete_differs:2 delete_missing:3 delete_missing:6 insert_exists:10 update_deleted:6');
+$node{$_}->poll_query_until('postgres', $kinds, $want{$_}) for qw(a b);
 is($node{a}->safe_psql('postgres', $kinds),
 	'delete_missing:3 delete_missing:6 insert_deleted:10 update_deleted:1 update_deleted:6 update_missing:2',
 	'a: the later deletes kept their rows deleted, the later update brought its row back');

@@ -75,6 +75,9 @@ $wb = start_walbridged($b, $broker);
 ok(converged('after a conflict'), 'a conflict on a quoted table converges');
 is($a->safe_psql('postgres', q{SELECT "with space" FROM "Mixed Schema"."Order Items" WHERE "Id" = 1}), '-2',
 	'the later write won on both');
+# the tables agree once b's later write reached a; b records the conflict
+# when a's older one reaches it, a moment later
+$b->poll_query_until('postgres', q{SELECT count(*) > 0 FROM walbridge.conflicts});
 like($b->safe_psql('postgres', q{SELECT table_name || ' ' || kind FROM walbridge.conflicts}),
 	qr/^Mixed Schema\.Order Items update_differs$/m, 'the conflict names the table');
 
