@@ -81,16 +81,22 @@ rollback(wb_applier *ap)
  * text once here, not per change.
  */
 static void
-begin_source_txn(wb_applier *ap, const wb_msgmeta *meta, int64_t offset)
+set_txn_time(wb_applier *ap, int64_t pg_usecs)
 {
 	wb_buf		t = {0};
 
+	sqltext_timestamp(&t, pg_usecs, true);
+	snprintf(ap->txn_time, sizeof(ap->txn_time), "%s", t.data ? t.data : "");
+	buf_free(&t);
+}
+
+static void
+begin_source_txn(wb_applier *ap, const wb_msgmeta *meta, int64_t offset)
+{
 	ap->txn = *meta;
 	ap->txn_first_offset = offset;
 	ap->conflicts = 0;
-	sqltext_timestamp(&t, meta->commit_time - WB_PG_EPOCH_OFFSET_USECS, true);
-	snprintf(ap->txn_time, sizeof(ap->txn_time), "%s", t.data ? t.data : "");
-	buf_free(&t);
+	set_txn_time(ap, meta->commit_time - WB_PG_EPOCH_OFFSET_USECS);
 	snprintf(ap->txn_lsn, sizeof(ap->txn_lsn), WB_LSN_FORMAT, WB_LSN_ARGS(meta->commit_lsn));
 }
 
@@ -475,17 +481,13 @@ apply_single_part(wb_applier *ap, int64_t offset, const char *payload, size_t le
 static void
 set_copy_run_time(wb_applier *ap, int64_t unix_usecs)
 {
-	wb_buf		t = {0};
-
 	/*
 	 * A row whose commit time the peer does not know (frozen, or older
 	 * than track_commit_timestamp) is older than any change: on the peer
 	 * too, remote_wins() lets anything overwrite it.  1 microsecond past
 	 * PostgreSQL's epoch, since 0 would mean "now" to the origin.
 	 */
-	sqltext_timestamp(&t, unix_usecs != 0 ? unix_usecs - WB_PG_EPOCH_OFFSET_USECS : 1, true);
-	snprintf(ap->txn_time, sizeof(ap->txn_time), "%s", t.data ? t.data : "");
-	buf_free(&t);
+	set_txn_time(ap, unix_usecs != 0 ? unix_usecs - WB_PG_EPOCH_OFFSET_USECS : 1);
 }
 
 /*
