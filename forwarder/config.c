@@ -56,6 +56,8 @@ usage(const char *progname)
 		   "  pid_file                 as --pid-file (read at start only)\n"
 		   "  slot_name                replication slot (default walbridge_<node>)\n"
 		   "  topic_prefix             topic name is <prefix><node> (default \"walbridge.\")\n"
+		   "  resync_topic             where nodes ask each other for copies (walbridge.resync())\n"
+		   "                           (default \"walbridge-resync\"; the same for every node of a mesh)\n"
 		   "  replication_factor       of topics walbridged creates (default 3; -1: the\n"
 		   "                           broker's default)\n"
 		   "  min_insync_replicas      of topics walbridged creates: replicas that must hold\n"
@@ -98,6 +100,7 @@ config_defaults(struct wb_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->topic_prefix = xstrdup("walbridge.");
+	cfg->resync_topic = xstrdup("walbridge-resync");
 	cfg->replication_factor = 3;
 	cfg->min_insync_replicas = 0;	/* min(2, replication_factor) */
 	cfg->chunk_bytes = 512 * 1024;
@@ -245,6 +248,8 @@ config_set(struct wb_config *cfg, const char *key, const char *value, const char
 		set_string(&cfg->slot_name, value);
 	else if (strcmp(key, "topic_prefix") == 0)
 		set_string(&cfg->topic_prefix, value);
+	else if (strcmp(key, "resync_topic") == 0)
+		set_string(&cfg->resync_topic, value);
 	else if (strcmp(key, "replication_factor") == 0)
 	{
 		if (parse_int(value, -1, 32767, &n) != WB_OK || n == 0)
@@ -563,6 +568,7 @@ config_free(struct wb_config *cfg)
 	free(cfg->pid_file);
 	free(cfg->slot_name);
 	free(cfg->topic_prefix);
+	free(cfg->resync_topic);
 	for (int i = 0; i < cfg->nkafka; i++)
 	{
 		free(cfg->kafka[i].key);

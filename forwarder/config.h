@@ -33,6 +33,7 @@ struct wb_config
 	char	   *pid_file;		/* --pid-file: NULL for none; fixed at start */
 	char	   *slot_name;		/* NULL: walbridge_<node> */
 	char	   *topic_prefix;	/* topic is <prefix><node> */
+	char	   *resync_topic;	/* resync requests, every node's */
 	int			replication_factor; /* of the topics created; -1 broker
 									 * default */
 	int			min_insync_replicas;	/* of the topics created; 0:

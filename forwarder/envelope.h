@@ -33,6 +33,40 @@
 #define WB_HDR_LAST			"wb.last"	/* all: "1" on the last chunk, else
 										 * "0" */
 
+/*
+ * Who published it, beyond the node's name: all messages a node publishes
+ * carry them.  A node restored from a backup, failed over to a standby or
+ * rebuilt under the same name publishes under another incarnation, whose
+ * commit LSNs cannot be compared with the old one's (they go back).
+ */
+#define WB_HDR_SYSTEM_ID	"wb.system_id"	/* the cluster's database system
+											 * identifier, decimal */
+#define WB_HDR_TIMELINE		"wb.timeline"	/* its timeline, decimal */
+#define WB_HDR_INCARNATION	"wb.incarnation"	/* random, made with the slot
+												 * (walbridge.node.incarnation) */
+
+/*
+ * A copy for walbridge.resync() (kind "resync"), published by the node
+ * asked, in its own topic, for one node only: the one that asked.
+ * Records: a chunk's RELATION and SNAPSHOT rows, chunked by size like a
+ * snapshot, the last message of a key range ending with a MESSAGE record
+ * of prefix WB_RESYNC_PREFIX whose content is JSON:
+ *   {"phase": "begin", "tables": [...]}              the copy starts
+ *   {"phase": "chunk", "table": "s.t", "after": [..]|null,
+ *    "through": [..]|null, "keys": [[..], ..],
+ *    "tombstones": [[[..], "time"], ..]}              a key range copied
+ *   {"phase": "done", "rows": n}                      the copy is complete
+ * Keys are JSON arrays of the primary key columns' text forms, in key
+ * order; (after, through] is the range (null: unbounded), keys the rows in
+ * it when the chunk was read, tombstones the keys in it the node deleted,
+ * with the delete's commit time.
+ */
+#define WB_HDR_REQUEST		"wb.request"	/* resync, resync_request: the
+											 * request's id */
+#define WB_HDR_FOR			"wb.for"	/* resync: the node that asked */
+#define WB_HDR_TO			"wb.to" /* resync_request: the node asked */
+#define WB_RESYNC_PREFIX	"walbridge.resync"
+
 /* wb.kind */
 typedef enum wb_msg_kind
 {
@@ -40,16 +74,21 @@ typedef enum wb_msg_kind
 	WB_MSG_SNAPSHOT,			/* "snapshot": initial copy rows of a table */
 	WB_MSG_MESSAGE,				/* "message": a non-transactional
 								 * pg_logical_emit_message */
+	WB_MSG_RESYNC,				/* "resync": a copy for one node's resync() */
+	WB_MSG_RESYNC_REQUEST,		/* "resync_request": in the resync topic
+								 * only, a node asking another for a copy */
 	WB_MSG_SKIPPED				/* never sent: one walbridge.skip() passes
 								 * over (apply side only) */
 } wb_msg_kind;
 
-#define WB_MSG_KIND_WIRE_COUNT (WB_MSG_MESSAGE + 1)
+#define WB_MSG_KIND_WIRE_COUNT (WB_MSG_RESYNC_REQUEST + 1)
 
 static const char *const wb_msg_kind_names[] = {
 	[WB_MSG_TXN] = "txn",
 	[WB_MSG_SNAPSHOT] = "snapshot",
 	[WB_MSG_MESSAGE] = "message",
+	[WB_MSG_RESYNC] = "resync",
+	[WB_MSG_RESYNC_REQUEST] = "resync_request",
 	[WB_MSG_SKIPPED] = "skipped",
 };
 

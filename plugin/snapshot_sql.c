@@ -24,6 +24,7 @@
 
 #include "access/commit_ts.h"
 #include "access/heapam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/sysattr.h"
@@ -37,6 +38,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "format.h"
 #include "writer.h"
@@ -283,4 +285,97 @@ walbridge_snapshot_records(PG_FUNCTION_ARGS)
 	UnregisterExprContextCallback(((ReturnSetInfo *) fcinfo->resultinfo)->econtext,
 								  snapshot_scan_shutdown, PointerGetDatum(state));
 	SRF_RETURN_DONE(funcctx);
+}
+
+/* ------------------------------------------------------------------------
+ * A copy in chunks, for walbridge.resync(): the publishing walbridged reads
+ * a table a key range at a time (walbridge.resync_chunk(), in SQL), and
+ * these two encode what it reads exactly as snapshot_records() does.
+ * --------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(walbridge_relation_record);
+PG_FUNCTION_INFO_V1(walbridge_row_record);
+
+/* The table, described as its RELATION record describes it; checked like a copy's. */
+static Relation
+open_copied_table(Oid relid, WalbridgeRelation *rel, MemoryContext cxt)
+{
+	Relation	relation = table_open(relid, AccessShareLock);
+	WalbridgeOptions defaults = {0};
+	AclResult	aclresult;
+
+	if (relation->rd_rel->relkind != RELKIND_RELATION &&
+		relation->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(relation)),
+				 errdetail("walbridge copies the rows of tables and partitioned tables.")));
+	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(relation));
+	relcache_describe(rel, relation, &defaults, cxt);
+	return relation;
+}
+
+/* walbridge.relation_record(tbl regclass) RETURNS bytea */
+Datum
+walbridge_relation_record(PG_FUNCTION_ARGS)
+{
+	WalbridgeRelation rel;
+	Relation	relation = open_copied_table(PG_GETARG_OID(0), &rel, CurrentMemoryContext);
+	StringInfoData buf;
+
+	start_record(&buf);
+	msgpack_writer.relation(&buf, &rel);
+	table_close(relation, NoLock);
+	PG_RETURN_BYTEA_P(finish_record(&buf));
+}
+
+/*
+ * walbridge.row_record(tbl regclass, row record, commit_time timestamptz)
+ * RETURNS bytea: one row of tbl (a whole-row value of tbl's own row type,
+ * as SELECT t FROM tbl t gives it, a partitioned table's rows in its own
+ * columns) as a SNAPSHOT record.  A whole-row value holds its large values
+ * inline, so they are all there.  commit_time NULL: not known.
+ */
+Datum
+walbridge_row_record(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	HeapTupleHeader row = PG_GETARG_HEAPTUPLEHEADER(1);
+	WalbridgeRelation rel;
+	Relation	relation = open_copied_table(relid, &rel, CurrentMemoryContext);
+	TupleDesc	desc = RelationGetDescr(relation);
+	HeapTupleData tuple;
+	Datum	   *values;
+	bool	   *isnull;
+	WalbridgeTuple deformed;
+	WalbridgeChange change = {0};
+	StringInfoData buf;
+
+	if (HeapTupleHeaderGetTypeId(row) != relation->rd_rel->reltype)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the row passed to walbridge.row_record() is not a row of %s",
+						RelationGetRelationName(relation)),
+				 errhint("Pass the whole row, as in SELECT walbridge.row_record(tbl, t, ...) FROM tbl t.")));
+	tuple.t_len = HeapTupleHeaderGetDatumLength(row);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = row;
+	values = palloc(desc->natts * sizeof(Datum));
+	isnull = palloc(desc->natts * sizeof(bool));
+	heap_deform_tuple(&tuple, desc, values, isnull);
+	deformed.values = values;
+	deformed.isnull = isnull;
+	deformed.toast_readable = true;
+	change.tag = WB_REC_SNAPSHOT;
+	change.rel = &rel;
+	change.new = &deformed;
+	change.commit_time = PG_ARGISNULL(2) ? 0 : PG_GETARG_TIMESTAMPTZ(2);
+
+	start_record(&buf);
+	msgpack_writer.change(&buf, &change);
+	table_close(relation, NoLock);
+	PG_RETURN_BYTEA_P(finish_record(&buf));
 }

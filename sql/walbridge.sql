@@ -140,7 +140,8 @@ CREATE TABLE walbridge.node (
 	name text NOT NULL PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,64}$'),
 	single boolean NOT NULL DEFAULT true UNIQUE CHECK (single),
 	created_at timestamptz NOT NULL DEFAULT now(),
-	snapshot_lsn pg_lsn
+	snapshot_lsn pg_lsn,
+	incarnation text				/* made by walbridged with its slot: messages carry it (wb.incarnation) */
 );
 SELECT pg_catalog.pg_extension_config_dump('walbridge.node', '');
 
@@ -205,7 +206,21 @@ CREATE TABLE walbridge.apply_progress (
 	last_error_at timestamptz,
 	skip_offset bigint,				/* set by skip(): pass over this message */
 	heartbeat_commit_time timestamptz,	/* the peer's newest heartbeat applied at the topic's end: its commit time, */
-	heartbeat_received_at timestamptz	/* and this node's clock when apply received it (clock_skew_seconds in status()) */
+	heartbeat_received_at timestamptz,	/* and this node's clock when apply received it (clock_skew_seconds in status()) */
+	/* who the peer is (wb.system_id, wb.timeline, wb.incarnation of the last message applied) */
+	source_system_id text,
+	source_timeline integer,
+	source_incarnation text,
+	new_incarnation text,			/* the identity apply paused on, until resync() accepts it */
+	/* resync(): the request, and the copy's progress as the peer's messages tell it */
+	resync_id text,
+	resync_requested_at timestamptz,
+	resync_sent_at timestamptz,		/* walbridged produced the request */
+	resync_state text CHECK (resync_state IN ('requested', 'copying', 'done')),
+	resync_table text,				/* being copied */
+	resync_rows bigint,
+	resync_deleted bigint,			/* rows here the copy found gone on the peer */
+	resync_finished_at timestamptz
 );
 
 /* The publishing side, as walbridged last reported it. */
@@ -503,7 +518,7 @@ BEGIN
 		SELECT s.active_pid INTO holder FROM pg_replication_slots AS s WHERE s.slot_name = slot;
 		IF FOUND AND holder IS NULL THEN
 			PERFORM pg_drop_replication_slot(slot);
-			UPDATE walbridge.node SET snapshot_lsn = NULL;
+			UPDATE walbridge.node SET snapshot_lsn = NULL, incarnation = NULL;
 			UPDATE walbridge.sync SET drop_slot_requested = false;
 		ELSIF FOUND THEN
 			RAISE NOTICE 'walbridged (pid %) will drop slot "%" when it stops, within a second', holder, slot;
@@ -527,7 +542,7 @@ COMMENT ON FUNCTION walbridge.stop_sync(boolean) IS
 CREATE FUNCTION walbridge.status()
 RETURNS TABLE (direction text, peer text, state text, confirmed_lsn pg_lsn, current_lsn pg_lsn,
 	lag_bytes numeric, lag_seconds double precision, kafka_offset bigint, conflicts bigint,
-	last_error text, last_error_at timestamptz, clock_skew_seconds double precision)
+	last_error text, last_error_at timestamptz, clock_skew_seconds double precision, resync text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog
 AS $$
@@ -538,7 +553,9 @@ AS $$
 		   pg_wal_lsn_diff(pg_current_wal_lsn(), sl.confirmed_flush_lsn),
 		   CASE WHEN sl.confirmed_flush_lsn >= pg_current_wal_lsn() THEN 0
 				ELSE extract(epoch FROM now() - ps.confirmed_at)::double precision END,
-		   NULL::bigint, NULL::bigint, ps.last_error, ps.last_error_at, NULL::double precision
+		   NULL::bigint, NULL::bigint, ps.last_error, ps.last_error_at, NULL::double precision,
+		   (SELECT format('copying for %s: %s rows', j.requester, j.rows)
+			  FROM walbridge.resync_jobs AS j WHERE j.state = 'copying' ORDER BY j.started_at LIMIT 1)
 	  FROM walbridge.node AS n
 	  LEFT JOIN walbridge.sync AS s ON true
 	  LEFT JOIN walbridge.publish_status AS ps ON true
@@ -552,7 +569,14 @@ AS $$
 		   CASE WHEN a.topic_end_offset IS NOT NULL AND a.kafka_offset >= a.topic_end_offset - 1 THEN 0
 				ELSE extract(epoch FROM now() - a.source_commit_time)::double precision END,
 		   a.kafka_offset, a.conflicts, a.last_error, a.last_error_at,
-		   extract(epoch FROM a.heartbeat_commit_time - a.heartbeat_received_at)::double precision
+		   extract(epoch FROM a.heartbeat_commit_time - a.heartbeat_received_at)::double precision,
+		   CASE a.resync_state
+				WHEN 'requested' THEN format('requested %s%s', to_char(a.resync_requested_at, 'YYYY-MM-DD HH24:MI:SS'),
+											 CASE WHEN a.resync_sent_at IS NULL THEN ', not sent yet' ELSE '' END)
+				WHEN 'copying' THEN format('copying %s: %s rows, %s deleted here', a.resync_table, a.resync_rows, a.resync_deleted)
+				WHEN 'done' THEN format('done %s: %s rows, %s deleted here', to_char(a.resync_finished_at, 'YYYY-MM-DD HH24:MI:SS'),
+										a.resync_rows, a.resync_deleted)
+		   END
 	  FROM walbridge.apply_progress AS a
 	  LEFT JOIN walbridge.sync AS s ON true
 	 ORDER BY 1 DESC, 2;
@@ -585,6 +609,234 @@ BEGIN
 	UPDATE walbridge.apply_progress AS a SET skip_offset = progress.paused_offset WHERE a.peer = skip.peer;
 	NOTIFY walbridge_control;
 	RETURN progress.paused_offset;
+END;
+$$;
+
+/* ------------------------------------------------------------------------
+ * Resync: a fresh copy of a peer's tables, while everyone writes.
+ *
+ * walbridge.resync('p') on this node asks node p for a copy: walbridged
+ * sends the request through Kafka (the topic resync_topic), p's walbridged
+ * reads its synced tables a primary key range at a time and publishes each
+ * chunk into its own topic at the place of a watermark message it wrote
+ * into its WAL just before reading the chunk: everything p commits after
+ * the watermark follows the chunk in the topic, so a change that raced the
+ * read is applied after the copied row and wins (docs/RELIABILITY.md,
+ * Resync).  No lock beyond a SELECT's, no new slot, and only this node
+ * applies the copy: it names the request.
+ *
+ * With each chunk, rows here inside its key range that the peer no longer
+ * has are deleted as the node's policy says: under last_writer_wins those
+ * the peer wrote last (it had them, they are gone) and those whose key
+ * the peer's tombstone says it deleted later; under apply_remote all of
+ * them (a mirror ends identical to its source); keep_local and error keep
+ * them.  A pause on a new incarnation of the peer (restored, failed over,
+ * rebuilt) is accepted by resync(): its transactions are applied from
+ * where apply paused, with their LSNs compared afresh.  A pause on a gap
+ * (offsets Kafka no longer has) resumes at the oldest offset Kafka has.
+ * --------------------------------------------------------------------- */
+
+/* Ask peer for a fresh copy; returns the request's id.  status() shows its progress. */
+CREATE FUNCTION walbridge.resync(peer text)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	progress walbridge.apply_progress;
+	id text := gen_random_uuid()::text;
+BEGIN
+	SELECT * INTO progress FROM walbridge.apply_progress AS a WHERE a.peer = resync.peer FOR UPDATE;
+	IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM walbridge.sync AS s WHERE resync.peer = ANY (s.peers)) THEN
+		RAISE EXCEPTION 'node "%" is not a peer of this node', peer
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'resync() copies from a node this node applies: see walbridge.start_sync().';
+	END IF;
+	UPDATE walbridge.apply_progress AS a
+	   SET resync_id = id, resync_requested_at = now(), resync_sent_at = NULL,
+		   resync_state = 'requested', resync_table = NULL, resync_rows = 0, resync_deleted = 0,
+		   resync_finished_at = NULL,
+		   /* the peer's new incarnation is accepted: nothing of it is compared with the old */
+		   source_system_id = CASE WHEN progress.new_incarnation IS NULL THEN a.source_system_id END,
+		   source_timeline = CASE WHEN progress.new_incarnation IS NULL THEN a.source_timeline END,
+		   source_incarnation = CASE WHEN progress.new_incarnation IS NULL THEN a.source_incarnation END,
+		   source_commit_lsn = CASE WHEN progress.new_incarnation IS NULL THEN a.source_commit_lsn END,
+		   new_incarnation = NULL
+	 WHERE a.peer = resync.peer;
+	IF progress.new_incarnation IS NOT NULL THEN
+		RAISE NOTICE 'node "%" is a new incarnation (%): applying it from Kafka offset %, and copying its tables',
+			peer, progress.new_incarnation, progress.paused_offset;
+	END IF;
+	NOTIFY walbridge_control;
+	RETURN id;
+END;
+$$;
+
+COMMENT ON FUNCTION walbridge.resync(text) IS
+	'bring this node back to a peer''s current state: the peer publishes a fresh copy, writers keep writing';
+
+/* On the node asked for copies: each request, and how far its copy went. */
+CREATE TABLE walbridge.resync_jobs (
+	request_id text PRIMARY KEY,
+	requester text NOT NULL,		/* the node that asked */
+	requested_at timestamptz,
+	request_offset bigint NOT NULL,	/* in the resync topic */
+	state text NOT NULL CHECK (state IN ('copying', 'done', 'superseded')),
+	tables text[],					/* synced tables when the copy began */
+	table_index integer NOT NULL DEFAULT 0,	/* in tables: the one being copied (1-based) */
+	last_key jsonb,					/* the last key copied of it, acknowledged by Kafka */
+	rows bigint NOT NULL DEFAULT 0,
+	started_at timestamptz NOT NULL DEFAULT now(),
+	finished_at timestamptz
+);
+
+/* A table's RELATION record, as the copy's first. */
+CREATE FUNCTION walbridge.relation_record(tbl regclass)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'walbridge_relation_record'
+LANGUAGE C STRICT STABLE;
+
+/* One row (a whole-row value of tbl) as a SNAPSHOT record. */
+CREATE FUNCTION walbridge.row_record(tbl regclass, tbl_row record, commit_time timestamptz)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'walbridge_row_record'
+LANGUAGE C STABLE;
+
+/*
+ * The pieces of SQL for tbl's primary key, in key order: the columns of
+ * alias, a jsonb array of their values, and the key a jsonb array
+ * parameter $n holds, cast back to the columns' types and collations.
+ * jsonb writes dates and times in ISO form, numbers as numbers: what one
+ * node writes another reads back whatever its DateStyle.
+ */
+CREATE FUNCTION walbridge.key_sql(tbl regclass, param integer, alias text DEFAULT 't',
+	OUT cols text, OUT as_json text, OUT from_json text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog
+AS $$
+	SELECT string_agg(format('%I.%I', alias, a.attname), ', ' ORDER BY k.i),
+		   'jsonb_build_array(' || string_agg(format('%I.%I', alias, a.attname), ', ' ORDER BY k.i) || ')',
+		   string_agg(format('($%s->>%s)::%s%s', param, k.i - 1, format_type(a.atttypid, a.atttypmod),
+							 CASE WHEN a.attcollation <> 0 THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END),
+					  ', ' ORDER BY k.i)
+	  FROM pg_index AS x
+	 CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, i)
+	  JOIN pg_attribute AS a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+	 WHERE x.indrelid = tbl AND x.indisprimary
+$$;
+
+/*
+ * The next chunk of tbl for a copy: its RELATION record (key NULL), then
+ * up to max_rows rows after the key after (NULL: from the first), in key
+ * order, each with its key (text forms) and its SNAPSHOT record.
+ */
+CREATE FUNCTION walbridge.resync_chunk(tbl regclass, after jsonb, max_rows integer)
+RETURNS TABLE (key jsonb, record bytea)
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	k record := walbridge.key_sql(tbl, 1);
+BEGIN
+	IF k.cols IS NULL THEN
+		RAISE EXCEPTION 'table % has no primary key', tbl
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A copy in chunks reads a table in primary key order.';
+	END IF;
+	RETURN QUERY SELECT NULL::jsonb, walbridge.relation_record(tbl);
+	RETURN QUERY EXECUTE format(
+		'SELECT %s, walbridge.row_record(%L, t, pg_xact_commit_timestamp(t.xmin)) FROM %s AS t%s ORDER BY %s LIMIT %s',
+		k.as_json, tbl, tbl,
+		CASE WHEN after IS NOT NULL THEN format(' WHERE (%s) > (%s)', k.cols, k.from_json) ELSE '' END,
+		k.cols, max_rows)
+	USING after;
+END;
+$$;
+
+/*
+ * The keys of tbl in (after, through] (NULL: unbounded) that this node
+ * deleted and has not now, with the delete's commit time: what a copy's
+ * chunk carries besides its rows, so that a node still holding one of
+ * them deletes it if the delete is later than its row.
+ */
+CREATE FUNCTION walbridge.resync_tombstones(tbl regclass, after jsonb, through jsonb)
+RETURNS TABLE (key jsonb, deleted_at timestamptz)
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	k1 record := walbridge.key_sql(tbl, 1);
+	k2 record := walbridge.key_sql(tbl, 2);
+	kl record := walbridge.key_sql(tbl, 1, 'l');
+	tomb regclass := (SELECT t.tombstones FROM walbridge.tombstone_tables AS t WHERE t.tbl = resync_tombstones.tbl);
+BEGIN
+	IF tomb IS NULL THEN
+		RETURN;
+	END IF;
+	/* the tombstone table's columns are the key's, by name */
+	RETURN QUERY EXECUTE format(
+		'SELECT %s, pg_xact_commit_timestamp(t.xmin) FROM %s AS t WHERE true%s%s'
+		' AND NOT EXISTS (SELECT FROM %s AS l WHERE (%s) = (%s))',
+		k1.as_json, tomb,
+		CASE WHEN after IS NOT NULL THEN format(' AND (%s) > (%s)', k1.cols, k1.from_json) ELSE '' END,
+		CASE WHEN through IS NOT NULL THEN format(' AND (%s) <= (%s)', k2.cols, k2.from_json) ELSE '' END,
+		tbl, kl.cols, k1.cols)
+	USING after, through;
+END;
+$$;
+
+/*
+ * On the node that asked for a copy, in the transaction that applies a
+ * chunk of it: delete the rows of tbl in (after, through] whose key is not
+ * among keys (the peer's rows in that range when it read them), as rule
+ * says: 'all' (apply_remote: the peer's copy is the truth) or 'peer_rows'
+ * (last_writer_wins: only rows whose last version came from peer, which
+ * had them and has them no more); then, under 'peer_rows', the rows whose
+ * key is among tombstones ([key, deleted_at] pairs) and whose version is
+ * older than that delete.  Returns how many rows went.
+ */
+CREATE FUNCTION walbridge.resync_prune(tbl regclass, peer text, after jsonb, through jsonb,
+	keys jsonb, tombstones jsonb, rule text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	k1 record := walbridge.key_sql(tbl, 1);
+	k2 record := walbridge.key_sql(tbl, 2);
+	ke record := walbridge.key_sql(tbl, 9);
+	gone bigint := 0;
+	n bigint;
+BEGIN
+	IF rule IS NULL OR rule NOT IN ('all', 'peer_rows') THEN
+		RAISE EXCEPTION 'unknown rule %', quote_literal(coalesce(rule, 'NULL'))
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF k1.cols IS NULL THEN
+		RAISE EXCEPTION 'table % has no primary key', tbl USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	/* $9 is each element e of keys: ($9->>0)::type is replaced by (e->>0)::type */
+	EXECUTE format(
+		'DELETE FROM %s AS t WHERE true%s%s AND (%s) NOT IN (SELECT %s FROM jsonb_array_elements($3) AS e)%s',
+		tbl,
+		CASE WHEN after IS NOT NULL THEN format(' AND (%s) > (%s)', k1.cols, k1.from_json) ELSE '' END,
+		CASE WHEN through IS NOT NULL THEN format(' AND (%s) <= (%s)', k1.cols, k2.from_json) ELSE '' END,
+		k1.cols, replace(ke.from_json, '$9', 'e'),
+		CASE WHEN rule = 'peer_rows' THEN ' AND (walbridge.row_writer(t.xmin)).node = $4' ELSE '' END)
+	USING after, through, coalesce(keys, '[]'), peer;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	gone := gone + n;
+	IF rule = 'peer_rows' AND jsonb_array_length(coalesce(tombstones, '[]')) > 0 THEN
+		EXECUTE format(
+			'DELETE FROM %s AS t USING jsonb_array_elements($1) AS e'
+			' WHERE (%s) = (%s) AND walbridge.remote_wins(t.xmin, (e->>1)::timestamptz,'
+			' pg_replication_origin_oid(walbridge.origin_name($2)), $2)',
+			tbl, k1.cols, replace(ke.from_json, '$9', '(e->0)'))
+		USING tombstones, peer;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		gone := gone + n;
+	END IF;
+	RETURN gone;
 END;
 $$;
 
@@ -1122,10 +1374,13 @@ BEGIN
 	 * it would choose what grant_walbridged() grants.
 	 */
 	EXECUTE format('REVOKE UPDATE ON walbridge.node, walbridge.sync, walbridge.apply_progress FROM %I', role);
-	EXECUTE format('GRANT UPDATE (snapshot_lsn) ON walbridge.node TO %I', role);
+	EXECUTE format('GRANT UPDATE (snapshot_lsn, incarnation) ON walbridge.node TO %I', role);
 	EXECUTE format('GRANT UPDATE (drop_slot_requested) ON walbridge.sync TO %I', role);
 	EXECUTE format('GRANT UPDATE (kafka_offset, applied_at, conflicts, source_commit_lsn, source_commit_time,'
-				   ' paused_offset, last_error, last_error_at, skip_offset) ON walbridge.apply_progress TO %I', role);
+				   ' paused_offset, last_error, last_error_at, skip_offset, source_system_id, source_timeline,'
+				   ' source_incarnation, new_incarnation, resync_sent_at, resync_state, resync_table, resync_rows,'
+				   ' resync_deleted, resync_finished_at) ON walbridge.apply_progress TO %I', role);
+	EXECUTE format('GRANT INSERT, UPDATE ON walbridge.resync_jobs TO %I', role);
 	EXECUTE format('GRANT INSERT, UPDATE ON walbridge.publish_status TO %I', role);
 	EXECUTE format('GRANT INSERT ON walbridge.conflicts TO %I', role);
 	EXECUTE format('GRANT USAGE ON SEQUENCE walbridge.conflicts_id_seq TO %I', role);
@@ -1137,6 +1392,10 @@ BEGIN
 				   ' walbridge.remote_wins(xid, timestamptz, oid, text),'
 				   ' walbridge.row_writer(xid), walbridge.writer_node(oid),'
 				   ' walbridge.synced_tables(), walbridge.purge_tombstones() TO %I', role);
+	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.relation_record(regclass),'
+				   ' walbridge.row_record(regclass, record, timestamptz), walbridge.key_sql(regclass, integer, text),'
+				   ' walbridge.resync_chunk(regclass, jsonb, integer), walbridge.resync_tombstones(regclass, jsonb, jsonb),'
+				   ' walbridge.resync_prune(regclass, text, jsonb, jsonb, jsonb, jsonb, text) TO %I', role);
 	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.heartbeat(),'
 				   ' walbridge.heartbeat_applied(text, timestamptz, boolean, text) TO %I', role);
 	/* regclass values: printed quoted, whatever the names hold */
@@ -1159,7 +1418,7 @@ $$;
  * requires REPLICATION itself), origin_name(), slot_name() and status()
  * (it reads walbridge's tables as its caller).  Everything else is for the node's administrator (the
  * extension's owner, a superuser: create_node, start_sync, stop_sync,
- * skip, track_deletes, untrack_deletes, grant_walbridged, synced_tables),
+ * skip, resync, track_deletes, untrack_deletes, grant_walbridged, synced_tables),
  * for walbridged (EXECUTE granted by grant_walbridged()), or for
  * walbridge's own triggers (record_tombstone).  Revoking from all and
  * granting back by name means a function added above is not PUBLIC's
