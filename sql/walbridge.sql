@@ -1378,7 +1378,7 @@ BEGIN
 	EXECUTE format('GRANT UPDATE (drop_slot_requested) ON walbridge.sync TO %I', role);
 	EXECUTE format('GRANT UPDATE (kafka_offset, applied_at, conflicts, source_commit_lsn, source_commit_time,'
 				   ' paused_offset, last_error, last_error_at, skip_offset, source_system_id, source_timeline,'
-				   ' source_incarnation, new_incarnation, resync_sent_at, resync_state, resync_table, resync_rows,'
+				   ' source_incarnation, new_incarnation, resync_id, resync_requested_at, resync_sent_at, resync_state, resync_table, resync_rows,'
 				   ' resync_deleted, resync_finished_at) ON walbridge.apply_progress TO %I', role);
 	EXECUTE format('GRANT INSERT, UPDATE ON walbridge.resync_jobs TO %I', role);
 	EXECUTE format('GRANT INSERT, UPDATE ON walbridge.publish_status TO %I', role);
