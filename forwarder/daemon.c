@@ -45,6 +45,7 @@
 #include "nodeinfo.h"
 #include "pgstream.h"
 #include "publish.h"
+#include "resync_serve.h"
 #include "slot.h"
 #include "wb.h"
 
@@ -111,6 +112,7 @@ typedef struct wb_session
 	int64_t		last_state_us;	/* publish_status last written */
 	int64_t		last_purge_us;	/* tombstones last purged */
 	wb_heartbeat heartbeat;		/* this node's, and the peers' clocks */
+	wb_resync_server resync;	/* copies for other nodes' resync() */
 	wb_applier *appliers;		/* one per peer; none while the apply half
 								 * is down */
 	int			nappliers;
@@ -360,7 +362,7 @@ open_publish(wb_session *s)
 	values[2] = include;
 	rc = pgstream_start(&s->ps, names, values, 3);
 	free(include);
-	if (rc != WB_OK)
+	if (rc != WB_OK || resync_serve_open(&s->resync, s->cfg, s->node, &s->pub) != WB_OK)
 		return SESSION_RETRY;
 	wb_log(WB_LOG_INFO, "node \"%s\": streaming slot \"%s\" (%d tables) to topic \"%s\" from " WB_LSN_FORMAT,
 		   s->node, s->slot, s->tables.count, s->pub.topic, WB_LSN_ARGS(s->confirmed));
@@ -372,6 +374,7 @@ open_publish(wb_session *s)
 static void
 close_publish(wb_session *s)
 {
+	resync_serve_close(&s->resync);
 	publish_close(&s->pub);
 	pgstream_close(&s->ps);
 	nodeinfo_tables_free(&s->tables);
@@ -451,6 +454,9 @@ run_halves(wb_session *s)
 			end = open_publish(s);
 		if (end == SESSION_CONTINUE && s->publishing)
 			end = publish_some(s, &idle, &n);
+		if (end == SESSION_CONTINUE && s->publishing &&
+			resync_serve_tick(&s->resync, &s->pub, s->confirmed) != WB_OK)
+			end = SESSION_RETRY;
 		if (end == SESSION_STOPPED)
 			return SESSION_STOPPED;
 		if (end == SESSION_RETRY)
@@ -497,6 +503,7 @@ session_finish(wb_session *s, bool flush)
 			   (unsigned long long) s->pub.bytes, WB_LSN_ARGS(s->confirmed), s->slot ? s->slot : "");
 	}
 	close_apply(s);
+	resync_serve_close(&s->resync);
 	publish_close(&s->pub);
 	pgstream_close(&s->ps);
 	if (s->conn)

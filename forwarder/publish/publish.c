@@ -171,8 +171,13 @@ produce(wb_publisher *pub, uint64_t id, wb_msg_kind kind, bool last, uint64_t en
 			if (pub->origin[0] != '\0')
 				add_header(hdrs, WB_HDR_ORIGIN, pub->origin);
 		}
-		if (pub->in_snapshot)
+		if (pub->in_snapshot && pub->snapshot_table[0] != '\0')
 			add_header(hdrs, WB_HDR_TABLE, pub->snapshot_table);
+		if (pub->in_snapshot && pub->copy_kind == WB_MSG_RESYNC)
+		{
+			add_header(hdrs, WB_HDR_REQUEST, pub->copy_request);
+			add_header(hdrs, WB_HDR_FOR, pub->copy_for);
+		}
 		if (last && end_lsn != 0)
 			add_header_lsn(hdrs, WB_HDR_END_LSN, end_lsn);
 		add_header_u64(hdrs, WB_HDR_CHUNK, (uint64_t) pub->chunk);
@@ -357,6 +362,19 @@ publish_record(wb_publisher *pub, const char *data, size_t len, uint64_t lsn)
 			return publish_commit(pub, &rec, data, len, lsn);
 
 		case WB_REC_MESSAGE:
+			if (!pub->in_txn && pub->watermark_hook != NULL &&
+				rec.u.message.prefix.len == strlen(WB_RESYNC_PREFIX) &&
+				memcmp(rec.u.message.prefix.ptr, WB_RESYNC_PREFIX, rec.u.message.prefix.len) == 0)
+			{
+				/* a resync chunk's place in the stream: the chunk goes here */
+				uint64_t	id = inflight_open(&pub->inflight);
+
+				rc = pub->watermark_hook(pub->watermark_arg, rec.u.message.content.ptr,
+										 rec.u.message.content.len, id, lsn);
+				if (rc == WB_PUBLISH_OK)
+					inflight_close(&pub->inflight, id, lsn);
+				return rc;
+			}
 			if (!pub->in_txn)
 			{
 				/* non-transactional: a message of its own */
@@ -394,28 +412,29 @@ publish_record(wb_publisher *pub, const char *data, size_t len, uint64_t lsn)
  * SNAPSHOT records, chunked like a transaction, kind "snapshot".  Not tied
  * to any WAL position: these entries confirm nothing.
  */
-wb_publish_result
-publish_snapshot_begin(wb_publisher *pub, const char *table)
+static void
+copy_begin(wb_publisher *pub, wb_msg_kind kind, uint64_t id, const char *table)
 {
 	pub->in_snapshot = true;
-	snprintf(pub->snapshot_table, sizeof(pub->snapshot_table), "%s", table);
-	pub->txn_id = inflight_open(&pub->inflight);
+	pub->copy_kind = kind;
+	snprintf(pub->snapshot_table, sizeof(pub->snapshot_table), "%s", table ? table : "");
+	pub->txn_id = id;
 	pub->chunk = 0;
 	start_message(pub);
-	return WB_PUBLISH_OK;
 }
 
-wb_publish_result
-publish_snapshot_record(wb_publisher *pub, const char *data, size_t len)
+/* RELATION and SNAPSHOT records of a copy; a resync's also MESSAGE. */
+static wb_publish_result
+copy_record(wb_publisher *pub, const char *data, size_t len)
 {
 	wb_record	rec;
-	char		err[WB_RECORD_ERRLEN];
+	char		err[WB_RECORD_ERRLEN] = "not a RELATION or SNAPSHOT record";
 
 	if (!wb_record_parse(data, len, &rec, err, sizeof(err)) ||
-		(rec.tag != WB_REC_RELATION && rec.tag != WB_REC_SNAPSHOT))
+		(rec.tag != WB_REC_RELATION && rec.tag != WB_REC_SNAPSHOT &&
+		 (rec.tag != WB_REC_MESSAGE || pub->copy_kind != WB_MSG_RESYNC)))
 	{
-		wb_log(WB_LOG_ERROR, "walbridge.snapshot_records(%s) returned an invalid record: %s",
-			   pub->snapshot_table, err);
+		wb_log(WB_LOG_ERROR, "the copy of %s has an invalid record: %s", pub->snapshot_table, err);
 		return WB_PUBLISH_FAILED;
 	}
 	if (rec.tag == WB_REC_RELATION)
@@ -426,20 +445,68 @@ publish_snapshot_record(wb_publisher *pub, const char *data, size_t len)
 		relation_slot(pub, rec.u.relation.relid)->in_message = pub->generation;
 		return WB_PUBLISH_OK;
 	}
-	return append_change(pub, pub->txn_id, WB_MSG_SNAPSHOT, &rec, data, len);
+	return append_change(pub, pub->txn_id, pub->copy_kind, &rec, data, len);
+}
+
+static wb_publish_result
+copy_end(wb_publisher *pub)
+{
+	wb_publish_result rc = produce(pub, pub->txn_id, pub->copy_kind, true, 0);
+
+	if (rc == WB_PUBLISH_OK)
+		pub->in_snapshot = false;
+	return rc;
+}
+
+wb_publish_result
+publish_snapshot_begin(wb_publisher *pub, const char *table)
+{
+	copy_begin(pub, WB_MSG_SNAPSHOT, inflight_open(&pub->inflight), table);
+	return WB_PUBLISH_OK;
+}
+
+wb_publish_result
+publish_snapshot_record(wb_publisher *pub, const char *data, size_t len)
+{
+	return copy_record(pub, data, len);
 }
 
 wb_publish_result
 publish_snapshot_end(wb_publisher *pub)
 {
-	wb_publish_result rc;
+	wb_publish_result rc = copy_end(pub);
 
-	rc = produce(pub, pub->txn_id, WB_MSG_SNAPSHOT, true, 0);
-	if (rc != WB_PUBLISH_OK)
-		return rc;
-	inflight_close(&pub->inflight, pub->txn_id, 0);
-	pub->in_snapshot = false;
+	if (rc == WB_PUBLISH_OK)
+		inflight_close(&pub->inflight, pub->txn_id, 0);
 	return rc;
+}
+
+/*
+ * A chunk of a copy for one node's resync() (kind "resync"), produced
+ * under inflight entry id: the watermark's, so that it is confirmed with
+ * the watermark's position (publish_record()).  request and for_node go
+ * into every message's headers: only that node applies it.
+ */
+wb_publish_result
+publish_resync_begin(wb_publisher *pub, uint64_t id, const char *table, const char *request,
+					 const char *for_node)
+{
+	snprintf(pub->copy_request, sizeof(pub->copy_request), "%s", request);
+	snprintf(pub->copy_for, sizeof(pub->copy_for), "%s", for_node);
+	copy_begin(pub, WB_MSG_RESYNC, id, table);
+	return WB_PUBLISH_OK;
+}
+
+wb_publish_result
+publish_resync_record(wb_publisher *pub, const char *data, size_t len)
+{
+	return copy_record(pub, data, len);
+}
+
+wb_publish_result
+publish_resync_end(wb_publisher *pub)
+{
+	return copy_end(pub);
 }
 
 /* ------------------------- producer handling ------------------------- */

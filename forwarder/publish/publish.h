@@ -23,10 +23,21 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
+#include "envelope.h"
 #include "inflight.h"
 
 /* Called while waiting for room in the producer queue; false: give up. */
 typedef bool (*wb_wait_hook) (void *arg);
+
+/*
+ * Called for a non-transactional message of prefix WB_RESYNC_PREFIX (a
+ * resync watermark, resync_serve.c) where it stands in the stream, under
+ * inflight entry id, which the caller closes at lsn (the message's)
+ * afterwards: whatever the hook produces under id is confirmed with it.
+ * Not published itself.
+ */
+typedef int (*wb_watermark_hook) (void *arg, const char *content, size_t len, uint64_t id,
+								  uint64_t lsn);
 
 typedef struct wb_relentry
 {
@@ -65,9 +76,14 @@ typedef struct wb_publisher
 	char		origin[128];	/* origin name, "" for none */
 	int			chunk;
 
-	/* snapshot copy in progress */
+	/* a copy in progress: an initial copy (snapshot) or a resync chunk */
 	bool		in_snapshot;
+	wb_msg_kind copy_kind;		/* WB_MSG_SNAPSHOT or WB_MSG_RESYNC */
 	char		snapshot_table[256];
+	char		copy_request[64];	/* resync: wb.request */
+	char		copy_for[128];	/* resync: wb.for */
+	wb_watermark_hook watermark_hook;
+	void	   *watermark_arg;
 
 	bool		failed;			/* a delivery failed: restart the session */
 	bool		queue_full;		/* waiting for room in the producer queue */
@@ -93,6 +109,10 @@ extern wb_publish_result publish_record(wb_publisher *pub, const char *data, siz
 extern wb_publish_result publish_snapshot_begin(wb_publisher *pub, const char *table);
 extern wb_publish_result publish_snapshot_record(wb_publisher *pub, const char *data, size_t len);
 extern wb_publish_result publish_snapshot_end(wb_publisher *pub);
+extern wb_publish_result publish_resync_begin(wb_publisher *pub, uint64_t id, const char *table,
+											  const char *request, const char *for_node);
+extern wb_publish_result publish_resync_record(wb_publisher *pub, const char *data, size_t len);
+extern wb_publish_result publish_resync_end(wb_publisher *pub);
 extern void publish_poll(wb_publisher *pub, int timeout_ms);
 extern uint64_t publish_take_confirmable(wb_publisher *pub);
 extern bool publish_idle(const wb_publisher *pub);
