@@ -167,24 +167,57 @@ nodeinfo_slot_initialized(PGconn *conn, bool *initialized)
 	return rc;
 }
 
+/*
+ * The slot's start is handled (lsn 0: not yet), under a new incarnation:
+ * both in one statement, so that the incarnation the initial copy's
+ * messages carried is the one stored with it.
+ */
 int
-nodeinfo_mark_slot_initialized(PGconn *conn, uint64_t lsn)
+nodeinfo_mark_slot_initialized(PGconn *conn, uint64_t lsn, const char *incarnation)
 {
-	char		sql[128];
+	char		at[32];
+	const char *values[2] = {at, incarnation};
 	PGresult   *res;
 	int			rc = WB_OK;
 
+	snprintf(at, sizeof(at), WB_LSN_FORMAT, WB_LSN_ARGS(lsn));
 	if (lsn == 0)
-		snprintf(sql, sizeof(sql), "UPDATE walbridge.node SET snapshot_lsn = NULL");
-	else
-		snprintf(sql, sizeof(sql), "UPDATE walbridge.node SET snapshot_lsn = '" WB_LSN_FORMAT "'",
-				 WB_LSN_ARGS(lsn));
-	res = PQexec(conn, sql);
+		values[0] = NULL;
+	res = PQexecParams(conn, "UPDATE walbridge.node SET snapshot_lsn = $1::pg_lsn, incarnation = $2",
+					   2, NULL, values, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
 		wb_log(WB_LOG_ERROR, "could not update walbridge.node: %s", PQerrorMessage(conn));
 		rc = WB_ERR;
 	}
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * The slot's incarnation (walbridge.node.incarnation).  A slot made before
+ * walbridged had incarnations has none: fallback is stored then.
+ */
+int
+nodeinfo_incarnation(PGconn *conn, const char *fallback, char *out, size_t outlen)
+{
+	const char *values[1] = {fallback};
+	PGresult   *res = PQexecParams(conn, "UPDATE walbridge.node SET incarnation = $1 WHERE incarnation IS NULL",
+								   1, NULL, values, NULL, NULL, 0);
+	int			rc = WB_OK;
+
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+	{
+		PQclear(res);
+		res = PQexec(conn, "SELECT incarnation FROM walbridge.node");
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+	{
+		wb_log(WB_LOG_ERROR, "could not read the incarnation in walbridge.node: %s", PQerrorMessage(conn));
+		rc = WB_ERR;
+	}
+	else
+		snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return rc;
 }
@@ -231,7 +264,7 @@ nodeinfo_forget_slot(PGconn *conn, const char *slot)
 	}
 	wb_log(WB_LOG_INFO, "dropped replication slot \"%s\" as stop_sync(drop_slot => true) asked", slot);
 	PQclear(res);
-	res = PQexec(conn, "UPDATE walbridge.node SET snapshot_lsn = NULL;"
+	res = PQexec(conn, "UPDATE walbridge.node SET snapshot_lsn = NULL, incarnation = NULL;"
 				 " UPDATE walbridge.sync SET drop_slot_requested = false");
 	PQclear(res);
 	return WB_OK;

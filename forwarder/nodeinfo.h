@@ -3,7 +3,8 @@
  * nodeinfo.h
  *		What walbridged reads from (and records in) its own database over
  *		an ordinary connection: the node's name, the tables to publish,
- *		whether the slot's initial copy was published.
+ *		whether the slot's initial copy was published, the slot's
+ *		incarnation.
  *
  * IDENTIFICATION
  *		forwarder/nodeinfo.h
@@ -33,6 +34,7 @@ extern int	nodeinfo_published_tables(PGconn *conn, wb_tables *tables);
 extern char *nodeinfo_include_option(const wb_tables *tables);
 extern void nodeinfo_tables_free(wb_tables *tables);
 extern int	nodeinfo_slot_initialized(PGconn *conn, bool *initialized);
-extern int	nodeinfo_mark_slot_initialized(PGconn *conn, uint64_t lsn);
+extern int	nodeinfo_mark_slot_initialized(PGconn *conn, uint64_t lsn, const char *incarnation);
+extern int	nodeinfo_incarnation(PGconn *conn, const char *fallback, char *out, size_t outlen);
 
 #endif							/* WB_NODEINFO_H */

@@ -63,6 +63,31 @@ write_u64(char *p, uint64_t v)
 }
 
 /*
+ * The cluster's system identifier and current timeline, which every
+ * message carries (envelope.h): read at each session start, since a
+ * promotion moves the timeline while walbridged runs.
+ */
+static int
+identify_system(wb_pgstream *ps)
+{
+	PGresult   *res = PQexec(ps->conn, "IDENTIFY_SYSTEM");
+	int			rc = WB_OK;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 2)
+	{
+		wb_log(WB_LOG_ERROR, "could not identify the system: %s", PQerrorMessage(ps->conn));
+		rc = WB_ERR;
+	}
+	else
+	{
+		snprintf(ps->system_id, sizeof(ps->system_id), "%s", PQgetvalue(res, 0, 0));
+		ps->timeline = (uint32_t) strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/*
  * Connect with replication=database.  Session settings pin the text forms
  * of values the plugin writes (dates in ISO, UTC) whatever the server's
  * defaults are.
@@ -84,7 +109,7 @@ pgstream_connect(wb_pgstream *ps, const char *conninfo, const char *slot)
 			   PQerrorMessage(ps->conn));
 		return WB_ERR;
 	}
-	return WB_OK;
+	return identify_system(ps);
 }
 
 static char *

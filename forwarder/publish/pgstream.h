@@ -30,6 +30,8 @@ typedef struct wb_pgstream
 	uint64_t	reported_flush; /* last flush position we reported */
 	int64_t		last_status_us; /* when we last reported (monotonic) */
 	bool		reply_requested; /* the server asked for a status now */
+	char		system_id[24];	/* IDENTIFY_SYSTEM at connect: the cluster */
+	uint32_t	timeline;		/* and its timeline, which promotion changes */
 } wb_pgstream;
 
 /* One record from the stream. */

@@ -147,6 +147,22 @@ add_header_lsn(rd_kafka_headers_t *hdrs, const char *name, uint64_t lsn)
 }
 
 /*
+ * Who publishes: a peer compares it with what it applied before, so that
+ * LSNs of a restored, failed over or rebuilt node (which go back) are not
+ * taken for duplicates.  Left out when unknown (set by slot_prepare()).
+ */
+static void
+add_identity_headers(const wb_publisher *pub, rd_kafka_headers_t *hdrs)
+{
+	if (pub->system_id[0] != '\0')
+		add_header(hdrs, WB_HDR_SYSTEM_ID, pub->system_id);
+	if (pub->timeline[0] != '\0')
+		add_header(hdrs, WB_HDR_TIMELINE, pub->timeline);
+	if (pub->incarnation[0] != '\0')
+		add_header(hdrs, WB_HDR_INCARNATION, pub->incarnation);
+}
+
+/*
  * Queue the message built so far, under inflight entry id.  Waits while
  * the producer queue is full.
  */
@@ -163,6 +179,7 @@ produce(wb_publisher *pub, uint64_t id, wb_msg_kind kind, bool last, uint64_t en
 		add_header(hdrs, WB_HDR_NODE, pub->node);
 		add_header(hdrs, WB_HDR_KIND, wb_msg_kind_names[kind]);
 		add_header(hdrs, WB_HDR_FORMAT, format);
+		add_identity_headers(pub, hdrs);
 		if (pub->in_txn)
 		{
 			add_header_u64(hdrs, WB_HDR_XID, pub->xid);
@@ -628,6 +645,22 @@ fail:
 	if (conf)
 		rd_kafka_conf_destroy(conf);
 	return WB_ERR;
+}
+
+/*
+ * The identity every message carries from now on: the cluster and timeline
+ * the replication connection reported, and the slot's incarnation.
+ */
+void
+publish_set_identity(wb_publisher *pub, const char *system_id, uint32_t timeline,
+					 const char *incarnation)
+{
+	snprintf(pub->system_id, sizeof(pub->system_id), "%s", system_id);
+	if (timeline != 0)
+		snprintf(pub->timeline, sizeof(pub->timeline), "%u", timeline);
+	else
+		pub->timeline[0] = '\0';
+	snprintf(pub->incarnation, sizeof(pub->incarnation), "%s", incarnation);
 }
 
 /* Serve delivery reports (and Kafka logs, errors) for up to timeout_ms. */

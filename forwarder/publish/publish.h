@@ -55,6 +55,12 @@ typedef struct wb_publisher
 	size_t		chunk_bytes;
 	wb_inflight inflight;
 
+	/* who publishes, beyond node (envelope.h): on every message */
+	char		system_id[24];	/* IDENTIFY_SYSTEM's, at session start */
+	char		timeline[12];	/* its timeline then: promotion changes it */
+	char		incarnation[40];	/* walbridge.node.incarnation, made with
+									 * the slot */
+
 	wb_relentry *relations;		/* open addressing on relid */
 	size_t		relations_cap;	/* a power of two */
 	size_t		relations_used;
@@ -104,6 +110,8 @@ typedef enum wb_publish_result
 } wb_publish_result;
 
 extern int	publish_open(wb_publisher *pub, const struct wb_config *cfg, const char *node);
+extern void publish_set_identity(wb_publisher *pub, const char *system_id, uint32_t timeline,
+								 const char *incarnation);
 extern wb_publish_result publish_record(wb_publisher *pub, const char *data, size_t len,
 										uint64_t lsn);
 extern wb_publish_result publish_snapshot_begin(wb_publisher *pub, const char *table);

@@ -13,9 +13,11 @@
 #include "slot.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "snapshot.h"
@@ -49,6 +51,30 @@ slot_confirmed_lsn(PGconn *conn, const char *slot)
 	return lsn;
 }
 
+/*
+ * A new incarnation: 16 random hex digits, made with each slot.  A node
+ * restored from a backup keeps walbridge.node's old value but not its slot
+ * (a base backup holds none), so the new slot tells it apart.
+ */
+static int
+make_incarnation(char *out, size_t outlen)
+{
+	unsigned char bytes[8];
+	int			fd = open("/dev/urandom", O_RDONLY);
+	bool		ok = fd >= 0 && read(fd, bytes, sizeof(bytes)) == (ssize_t) sizeof(bytes);
+
+	if (fd >= 0)
+		close(fd);
+	if (!ok || outlen < 2 * sizeof(bytes) + 1)
+	{
+		wb_log(WB_LOG_ERROR, "could not read /dev/urandom for the slot's incarnation");
+		return WB_ERR;
+	}
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+	return WB_OK;
+}
+
 /* Wait (serving deliveries) until Kafka acknowledged everything produced. */
 static int
 wait_for_acks(wb_publisher *pub, const volatile sig_atomic_t *stop)
@@ -69,6 +95,8 @@ wait_for_acks(wb_publisher *pub, const volatile sig_atomic_t *stop)
  * A new slot, and its initial copy from the snapshot it exported.  The copy
  * counts as done only once Kafka acknowledged all of it: a crash before
  * that leaves the slot uninitialized, and the next session starts over.
+ * The slot is a new incarnation, stored with the copy's end; the copy's
+ * messages already carry it.
  */
 static wb_slot_result
 create_slot_with_copy(PGconn *conn, wb_pgstream *ps, wb_publisher *pub, const wb_tables *tables,
@@ -78,7 +106,11 @@ create_slot_with_copy(PGconn *conn, wb_pgstream *ps, wb_publisher *pub, const wb
 	char	   *snapshot_name = NULL;
 	uint64_t	consistent = 0;
 	wb_publish_result rc = WB_PUBLISH_OK;
+	char		incarnation[sizeof(pub->incarnation)];
 
+	if (make_incarnation(incarnation, sizeof(incarnation)) != WB_OK)
+		return WB_SLOT_RETRY;
+	publish_set_identity(pub, ps->system_id, ps->timeline, incarnation);
 	if (pgstream_create_slot(ps, &snapshot_name, &consistent) != WB_OK)
 		return WB_SLOT_RETRY;
 	if (snapshot)
@@ -92,7 +124,7 @@ create_slot_with_copy(PGconn *conn, wb_pgstream *ps, wb_publisher *pub, const wb
 		return WB_SLOT_STOPPED;
 	if (rc != WB_PUBLISH_OK)
 		return WB_SLOT_RETRY;
-	if (nodeinfo_mark_slot_initialized(conn, consistent) != WB_OK)
+	if (nodeinfo_mark_slot_initialized(conn, consistent, incarnation) != WB_OK)
 		return WB_SLOT_RETRY;
 	if (snapshot)
 		wb_log(WB_LOG_INFO, "initial copy published and acknowledged; streaming from " WB_LSN_FORMAT,
@@ -106,9 +138,12 @@ slot_prepare(PGconn *conn, wb_pgstream *ps, wb_publisher *pub, const wb_tables *
 {
 	bool		exists = false;
 	bool		initialized = false;
+	char		made[sizeof(pub->incarnation)];
+	char		incarnation[sizeof(pub->incarnation)];
 
 	if (pgstream_slot_exists(ps, &exists) != WB_OK ||
-		nodeinfo_slot_initialized(conn, &initialized) != WB_OK)
+		nodeinfo_slot_initialized(conn, &initialized) != WB_OK ||
+		make_incarnation(made, sizeof(made)) != WB_OK)
 		return WB_SLOT_RETRY;
 
 	if (exists && !initialized)
@@ -121,10 +156,15 @@ slot_prepare(PGconn *conn, wb_pgstream *ps, wb_publisher *pub, const wb_tables *
 				return WB_SLOT_RETRY;
 			exists = false;
 		}
-		else if (nodeinfo_mark_slot_initialized(conn, slot_confirmed_lsn(conn, ps->slot)) != WB_OK)
+		else if (nodeinfo_mark_slot_initialized(conn, slot_confirmed_lsn(conn, ps->slot), made) != WB_OK)
 			return WB_SLOT_RETRY;
 	}
 	if (!exists)
 		return create_slot_with_copy(conn, ps, pub, tables, snapshot, conninfo, progress_interval_ms, stop);
+
+	/* a slot made before incarnations existed gets one now */
+	if (nodeinfo_incarnation(conn, made, incarnation, sizeof(incarnation)) != WB_OK)
+		return WB_SLOT_RETRY;
+	publish_set_identity(pub, ps->system_id, ps->timeline, incarnation);
 	return WB_SLOT_READY;
 }

@@ -37,7 +37,8 @@ extern uint64_t slot_confirmed_lsn(PGconn *conn, const char *slot);
 /*
  * Make ps's slot ready: create it when missing (publishing the initial
  * copy of tables through pub when snapshot), drop and create again one
- * whose copy never finished.
+ * whose copy never finished.  Gives pub the identity its messages carry:
+ * ps's system and timeline, the slot's incarnation (made with the slot).
  */
 extern wb_slot_result slot_prepare(PGconn *conn, wb_pgstream *ps, wb_publisher *pub,
 								   const wb_tables *tables, bool snapshot, const char *conninfo,
