@@ -100,29 +100,88 @@ begin_source_txn(wb_applier *ap, const wb_msgmeta *meta, int64_t offset)
 	snprintf(ap->txn_lsn, sizeof(ap->txn_lsn), WB_LSN_FORMAT, WB_LSN_ARGS(meta->commit_lsn));
 }
 
+/*
+ * The offset applied, in the local transaction of what it applied; with
+ * the commit, also the source transaction's LSN and time and the origin's
+ * progress.  The peer's identity goes with it (learnt from the message
+ * when none was recorded: apply_check_source()), and no new one waits.
+ */
 static bool
 record_progress(wb_applier *ap, int64_t offset, bool with_commit, char *err, size_t errlen)
 {
 	char		off[32];
 	char		conflicts[16];
+	char		timeline[12];
 	const char *origin[2] = {ap->txn_lsn, ap->txn_time};
-	const char *values[5] = {ap->peer, off, conflicts, ap->txn_lsn, ap->txn_time};
+	const char *system_id = ap->source.system_id[0] ? ap->source.system_id : NULL;
+	const char *tl = ap->source.timeline ? timeline : NULL;
+	const char *incarnation = ap->source.incarnation[0] ? ap->source.incarnation : NULL;
+	const char *offset_only[6] = {ap->peer, off, conflicts, system_id, tl, incarnation};
+	const char *values[8] = {ap->peer, off, conflicts, ap->txn_lsn, ap->txn_time,
+	system_id, tl, incarnation};
 
 	snprintf(off, sizeof(off), "%" PRId64, offset);
 	snprintf(conflicts, sizeof(conflicts), "%d", ap->conflicts);
+	snprintf(timeline, sizeof(timeline), "%u", ap->source.timeline);
 	if (!with_commit)
 		return ap->exec->statement(ap,
 							"UPDATE walbridge.apply_progress SET kafka_offset = $2, applied_at = now(),"
 							" conflicts = conflicts + $3, paused_offset = NULL, last_error = NULL,"
-							" skip_offset = NULL WHERE peer = $1",
-							3, values, true, err, errlen);
+							" skip_offset = NULL, source_system_id = $4, source_timeline = $5::integer,"
+							" source_incarnation = $6, new_incarnation = NULL WHERE peer = $1",
+							6, offset_only, true, err, errlen);
 	return ap->exec->statement(ap, "SELECT pg_replication_origin_xact_setup($1::pg_lsn, $2::timestamptz)",
 							   2, origin, false, err, errlen) &&
 		ap->exec->statement(ap,
 					 "UPDATE walbridge.apply_progress SET kafka_offset = $2, applied_at = now(),"
 					 " conflicts = conflicts + $3, source_commit_lsn = $4, source_commit_time = $5,"
-					 " paused_offset = NULL, last_error = NULL, skip_offset = NULL WHERE peer = $1",
-					 5, values, true, err, errlen);
+					 " paused_offset = NULL, last_error = NULL, skip_offset = NULL,"
+					 " source_system_id = $6, source_timeline = $7::integer, source_incarnation = $8,"
+					 " new_incarnation = NULL WHERE peer = $1",
+					 8, values, true, err, errlen);
+}
+
+/*
+ * A message that starts something to apply (a transaction's first chunk,
+ * or a message standing alone) from a publisher other than the one whose
+ * commit LSNs ap->applied_lsn holds: the peer was rebuilt under its name,
+ * restored from a backup or failed over, and its LSNs may go back, so its
+ * new transactions would be passed over as duplicates.  Pause at it, none
+ * of it applied or passed over, until walbridge.resync() accepts the new
+ * identity (it clears the recorded one, the retry adopts it).  An identity
+ * not recorded yet is learnt here and stored with the progress; a message
+ * without one (an older walbridged) is applied as before.
+ */
+static wb_apply_result
+apply_check_source(wb_applier *ap, int64_t offset, const wb_msgmeta *meta)
+{
+	wb_identity_change change;
+	char		what[256];
+	char		seen[160];
+	const char *values[2] = {ap->peer, seen};
+	wb_apply_result rc;
+	PGresult   *res;
+
+	if (meta->kind == WB_MSG_SKIPPED || offset == ap->skip_offset ||
+		(meta->kind == WB_MSG_TXN && meta->chunk != 0) || !identity_known(&meta->source))
+		return WB_APPLY_OK;
+	change = identity_compare(&ap->source, &meta->source);
+	if (change == WB_IDENTITY_SAME)
+	{
+		(void) identity_adopt(&ap->source, &meta->source);
+		return WB_APPLY_OK;
+	}
+
+	identity_explain(change, &ap->source, &meta->source, what, sizeof(what));
+	rc = apply_pause(ap, offset,
+					 "node \"%s\" is a new incarnation: %s. Run SELECT walbridge.resync('%s') on this node: it applies the new incarnation from here and asks \"%s\" for a fresh copy",
+					 ap->peer, what, ap->peer, ap->peer);
+	if (rc != WB_APPLY_PAUSED)
+		return rc;
+	identity_describe(&meta->source, seen, sizeof(seen));
+	res = run(ap, "UPDATE walbridge.apply_progress SET new_incarnation = $2 WHERE peer = $1", 2, values);
+	PQclear(res);
+	return connection_lost(ap) ? WB_APPLY_FAILED : rc;
 }
 
 /* --------------------------------------------------------------- public */
@@ -542,21 +601,30 @@ wb_apply_result
 apply_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 			  const char *payload, size_t len)
 {
+	wb_apply_result rc;
+
 	if (offset <= ap->applied_offset)
 		return WB_APPLY_OK;		/* already here (fetched again) */
+	if ((rc = apply_check_source(ap, offset, meta)) != WB_APPLY_OK)
+		return rc;
 	if (meta->kind == WB_MSG_TXN)
 		return apply_txn_message(ap, offset, meta, payload, len);
 	return apply_single_message(ap, offset, meta, payload, len);
 }
 
-/* Read this peer's row of walbridge.apply_progress. */
+/*
+ * Read this peer's row of walbridge.apply_progress: where it stands, and
+ * whose commit LSNs those are (cleared by resync() when it accepts a new
+ * incarnation: the LSNs then compare afresh, from 0).
+ */
 int
 apply_reload_progress(wb_applier *ap)
 {
 	const char *values[1] = {ap->peer};
 	PGresult   *res = run(ap,
 						  "SELECT coalesce(kafka_offset, -2), coalesce(source_commit_lsn - '0/0', 0),"
-						  " coalesce(skip_offset, -1)"
+						  " coalesce(skip_offset, -1), coalesce(source_system_id, ''),"
+						  " coalesce(source_timeline, 0), coalesce(source_incarnation, '')"
 						  " FROM walbridge.apply_progress WHERE peer = $1", 1, values);
 	int			rc = WB_OK;
 
@@ -571,6 +639,10 @@ apply_reload_progress(wb_applier *ap)
 		ap->applied_offset = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		ap->applied_lsn = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 		ap->skip_offset = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+		memset(&ap->source, 0, sizeof(ap->source));
+		snprintf(ap->source.system_id, sizeof(ap->source.system_id), "%s", PQgetvalue(res, 0, 3));
+		ap->source.timeline = (uint32_t) strtoul(PQgetvalue(res, 0, 4), NULL, 10);
+		snprintf(ap->source.incarnation, sizeof(ap->source.incarnation), "%s", PQgetvalue(res, 0, 5));
 	}
 	PQclear(res);
 	return rc;

@@ -22,6 +22,7 @@
 #include "batch.h"
 #include "conflict.h"
 #include "envelope.h"
+#include "identity.h"
 #include "sqlgen.h"
 #include "relmap.h"
 #include "sqltext.h"
@@ -36,6 +37,7 @@ typedef struct wb_msgmeta
 	int64_t		commit_time;	/* usecs since the Unix epoch */
 	int			chunk;
 	bool		last;
+	wb_identity source;			/* who published it (parts unknown: empty) */
 } wb_msgmeta;
 
 /*
@@ -66,6 +68,8 @@ typedef struct wb_applier
 								 * as before the start), -1: start at 0,
 								 * WB_OFFSET_NONE: no start chosen yet */
 	uint64_t	applied_lsn;	/* commit LSN of the last transaction */
+	wb_identity source;			/* whose commit LSNs applied_lsn compares
+								 * (apply_progress.source_*) */
 	int64_t		skip_offset;	/* skip() asked to pass this message */
 
 	wb_peer_state state;

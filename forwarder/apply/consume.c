@@ -206,6 +206,10 @@ parse_meta(const rd_kafka_message_t *rkm, wb_msgmeta *meta, char *err, size_t er
 				 kind);
 		return false;
 	}
+	/* absent from an older walbridged's messages: unknown, not compared */
+	(void) header(rkm, WB_HDR_SYSTEM_ID, meta->source.system_id, sizeof(meta->source.system_id));
+	meta->source.timeline = header(rkm, WB_HDR_TIMELINE, v, sizeof(v)) ? (uint32_t) strtoul(v, NULL, 10) : 0;
+	(void) header(rkm, WB_HDR_INCARNATION, meta->source.incarnation, sizeof(meta->source.incarnation));
 	meta->chunk = header(rkm, WB_HDR_CHUNK, v, sizeof(v)) ? atoi(v) : 0;
 	meta->last = header(rkm, WB_HDR_LAST, v, sizeof(v)) ? strcmp(v, "1") == 0 : true;
 	if (meta->kind != WB_MSG_TXN)
