@@ -192,9 +192,11 @@ take_request(wb_resync_server *r, const rd_kafka_message_t *rkm)
 	if (command_ok(r->conn, res, "recording a request"))
 		wb_log(WB_LOG_INFO, "resync: node \"%s\" asks for a copy (request %s, topic %s offset %" PRId64 ")",
 			   from, id, r->cfg->resync_topic, rkm->offset);
+	/* the copy being served, superseded: the next job is the new one */
+	if (r->active && r->step == SERVE_IDLE && strcmp(r->requester, from) == 0 &&
+		strcmp(r->request, id) != 0 && strcmp(PQcmdTuples(res), "0") != 0)
+		r->active = false;
 	PQclear(res);
-	if (r->active && strcmp(r->requester, from) == 0 && strcmp(r->request, id) != 0)
-		r->active = false;		/* superseded: the next job is the new one */
 }
 
 static void
@@ -573,6 +575,16 @@ chunk_acknowledged(wb_resync_server *r)
 					   " WHERE request_id = $1 AND state = 'copying'",
 					   5, NULL, values, NULL, NULL, 0);
 	ok = command_ok(r->conn, res, "recording a chunk");
+	if (ok && strcmp(PQcmdTuples(res), "0") == 0)
+	{
+		/* superseded by a newer request meanwhile: serve that one */
+		PQclear(res);
+		r->active = false;
+		r->rows_in_chunk = 0;
+		chunk_free(c);
+		r->step = SERVE_IDLE;
+		return true;
+	}
 	PQclear(res);
 	if (!ok)
 		return false;
