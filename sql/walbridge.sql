@@ -212,6 +212,7 @@ CREATE TABLE walbridge.apply_progress (
 	source_timeline integer,
 	source_incarnation text,
 	new_incarnation text,			/* the identity apply paused on, until resync() accepts it */
+	source_since timestamptz,		/* when resync() accepted the peer's current incarnation (NULL: always this one) */
 	/* resync(): the request, and the copy's progress as the peer's messages tell it */
 	resync_id text,
 	resync_requested_at timestamptz,
@@ -661,6 +662,7 @@ BEGIN
 		   source_timeline = CASE WHEN progress.new_incarnation IS NULL THEN a.source_timeline END,
 		   source_incarnation = CASE WHEN progress.new_incarnation IS NULL THEN a.source_incarnation END,
 		   source_commit_lsn = CASE WHEN progress.new_incarnation IS NULL THEN a.source_commit_lsn END,
+		   source_since = CASE WHEN progress.new_incarnation IS NULL THEN a.source_since ELSE now() END,
 		   new_incarnation = NULL
 	 WHERE a.peer = resync.peer;
 	IF progress.new_incarnation IS NOT NULL THEN
@@ -791,7 +793,10 @@ $$;
  * among keys (the peer's rows in that range when it read them), as rule
  * says: 'all' (apply_remote: the peer's copy is the truth) or 'peer_rows'
  * (last_writer_wins: only rows whose last version came from peer, which
- * had them and has them no more); then, under 'peer_rows', the rows whose
+ * had them and has them no more; since its current incarnation, when
+ * resync() accepted a new one: a peer rebuilt or restored never had the
+ * rows its old self wrote after the backup, and their absence says
+ * nothing of a delete); then, under 'peer_rows', the rows whose
  * key is among tombstones ([key, deleted_at] pairs) and whose version is
  * older than that delete.  Returns how many rows went.
  */
@@ -822,8 +827,11 @@ BEGIN
 		CASE WHEN after IS NOT NULL THEN format(' AND (%s) > (%s)', k1.cols, k1.from_json) ELSE '' END,
 		CASE WHEN through IS NOT NULL THEN format(' AND (%s) <= (%s)', k1.cols, k2.from_json) ELSE '' END,
 		k1.cols, replace(ke.from_json, '$9', 'e'),
-		CASE WHEN rule = 'peer_rows' THEN ' AND (walbridge.row_writer(t.xmin)).node = $4' ELSE '' END)
-	USING after, through, coalesce(keys, '[]'), peer;
+		CASE WHEN rule = 'peer_rows' THEN ' AND (walbridge.row_writer(t.xmin)).node = $4'
+			 ' AND (walbridge.row_writer(t.xmin)).commit_time >= $5' ELSE '' END)
+	USING after, through, coalesce(keys, '[]'), peer,
+		  coalesce((SELECT a.source_since FROM walbridge.apply_progress AS a WHERE a.peer = resync_prune.peer),
+				   '-infinity');
 	GET DIAGNOSTICS n = ROW_COUNT;
 	gone := gone + n;
 	IF rule = 'peer_rows' AND jsonb_array_length(coalesce(tombstones, '[]')) > 0 THEN

@@ -93,7 +93,14 @@ UPDATE walbridge.apply_progress SET source_system_id = '1', source_timeline = 1,
 	source_commit_lsn = '0/100', new_incarnation = 'system 2, timeline 1, incarnation new', paused_offset = 7
  WHERE peer = 'a';
 SELECT length(walbridge.resync('a')) AS id_length;
-SELECT source_system_id, source_incarnation, source_commit_lsn, new_incarnation FROM walbridge.apply_progress WHERE peer = 'a';
+SELECT source_system_id, source_incarnation, source_commit_lsn, new_incarnation,
+	source_since > now() - interval '1 hour' AS since_now FROM walbridge.apply_progress WHERE peer = 'a';
+-- rows the old incarnation wrote are no longer evidence of a delete: the
+-- peer's row 21 (written 2026-01-01, before the incarnation was accepted) stays
+SELECT walbridge.resync_prune('rs.mirror', 'a', NULL, NULL, '[]', NULL, 'peer_rows');
+SELECT array_agg(id ORDER BY id) FROM rs.mirror;
+UPDATE walbridge.apply_progress SET source_since = NULL WHERE peer = 'a';
+SELECT walbridge.resync_prune('rs.mirror', 'a', NULL, NULL, '[]', NULL, 'peer_rows');
 -- not PUBLIC's, even with USAGE on the schema
 CREATE ROLE rs_user;
 GRANT USAGE ON SCHEMA walbridge TO rs_user;
