@@ -612,8 +612,15 @@ chunk_acknowledged(wb_resync_server *r)
 
 /* ---------------------------------------------------------------- public */
 
-int
-resync_serve_open(wb_resync_server *r, const struct wb_config *cfg, const char *node, wb_publisher *pub)
+/*
+ * The consumer of the resync topic, from the request after the last one
+ * recorded.  A topic that cannot be had (create_topics off and nobody
+ * made it, or made with several partitions) is no reason to stop
+ * publishing: a warning, and another try a minute later; until then other
+ * nodes' resync() requests wait in Kafka.
+ */
+static void
+open_requests(wb_resync_server *r)
 {
 	char		group[160];
 	wb_kafka_default defaults[] = {
@@ -629,44 +636,52 @@ resync_serve_open(wb_resync_server *r, const struct wb_config *cfg, const char *
 	PGresult   *res;
 	int64_t		start = RD_KAFKA_OFFSET_BEGINNING;
 
-	memset(r, 0, sizeof(*r));
-	r->cfg = cfg;
-	r->node = xstrdup(node);
-	r->pub = pub;
-	r->chunk_rows = CHUNK_ROWS_MAX;
-	snprintf(group, sizeof(group), "walbridge-%s-resync", node);
-	r->conn = nodeinfo_connect(cfg->conninfo);
-	if (r->conn == NULL)
-		return WB_ERR;
-
-	/* requests are read once: from the one after the last recorded */
+	r->open_retry_at_us = wb_now_us() + 60 * INT64_C(1000000);
 	res = PQexec(r->conn, "SELECT max(request_offset) + 1 FROM walbridge.resync_jobs");
 	if (!command_ok(r->conn, res, "reading the requests"))
 	{
 		PQclear(res);
-		return WB_ERR;
+		return;
 	}
 	if (!PQgetisnull(res, 0, 0))
 		start = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 
-	if (topic_ensure(pub->rk, cfg->resync_topic, cfg) != WB_OK)
-		return WB_ERR;
-	conf = kafka_conf_new(cfg, defaults, sizeof(defaults) / sizeof(defaults[0]));
+	if (topic_ensure(r->pub->rk, r->cfg->resync_topic, r->cfg) != WB_OK)
+	{
+		wb_log(WB_LOG_WARNING, "resync: cannot read requests from topic \"%s\" (above): other nodes' walbridge.resync() of this node waits until it can; trying again in a minute",
+			   r->cfg->resync_topic);
+		return;
+	}
+	snprintf(group, sizeof(group), "walbridge-%s-resync", r->node);
+	conf = kafka_conf_new(r->cfg, defaults, sizeof(defaults) / sizeof(defaults[0]));
 	if (conf == NULL)
-		return WB_ERR;
+		return;
 	r->requests = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	if (r->requests == NULL)
 	{
-		wb_log(WB_LOG_ERROR, "could not create the resync requests consumer: %s", errstr);
+		wb_log(WB_LOG_WARNING, "resync: could not create the requests consumer: %s", errstr);
 		rd_kafka_conf_destroy(conf);
-		return WB_ERR;
+		return;
 	}
 	parts = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(parts, cfg->resync_topic, 0)->offset = start;
+	rd_kafka_topic_partition_list_add(parts, r->cfg->resync_topic, 0)->offset = start;
 	rd_kafka_assign(r->requests, parts);
 	rd_kafka_topic_partition_list_destroy(parts);
+}
 
+int
+resync_serve_open(wb_resync_server *r, const struct wb_config *cfg, const char *node, wb_publisher *pub)
+{
+	memset(r, 0, sizeof(*r));
+	r->cfg = cfg;
+	r->node = xstrdup(node);
+	r->pub = pub;
+	r->chunk_rows = CHUNK_ROWS_MAX;
+	r->conn = nodeinfo_connect(cfg->conninfo);
+	if (r->conn == NULL)
+		return WB_ERR;
+	open_requests(r);
 	pub->watermark_hook = at_watermark;
 	pub->watermark_arg = r;
 	return WB_OK;
@@ -681,9 +696,10 @@ resync_serve_open(wb_resync_server *r, const struct wb_config *cfg, const char *
 int
 resync_serve_tick(wb_resync_server *r, wb_publisher *pub, uint64_t confirmed)
 {
-	if (r->requests == NULL)
-		return WB_OK;
-	take_requests(r);
+	if (r->requests == NULL && wb_now_us() >= r->open_retry_at_us)
+		open_requests(r);
+	if (r->requests != NULL)
+		take_requests(r);
 	if (PQstatus(r->conn) != CONNECTION_OK)
 		return WB_ERR;
 	switch (r->step)

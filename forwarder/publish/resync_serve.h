@@ -59,7 +59,9 @@ typedef struct wb_resync_server
 	char	   *node;
 	wb_publisher *pub;			/* whose stream brings the watermarks */
 	PGconn	   *conn;			/* reads chunks, records progress */
-	rd_kafka_t *requests;		/* consumer of the resync topic */
+	rd_kafka_t *requests;		/* consumer of the resync topic, or NULL
+								 * until it can be had */
+	int64_t		open_retry_at_us;
 	int64_t		next_poll_us;
 
 	/* the copy being served: one at a time, oldest request first */

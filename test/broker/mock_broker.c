@@ -7,7 +7,8 @@
  *
  * Usage: mock_broker [BROKER_COUNT [TOPIC...]]: each TOPIC is created with
  * one partition (this mock cannot serve CreateTopics, and a topic it
- * creates on first use gets four partitions).
+ * creates on first use gets four partitions), and so is walbridged's
+ * default resync_topic, walbridge-resync, which every walbridged reads.
  *
  * Prints the bootstrap servers on the first line of stdout, then reads
  * fault-injection commands on stdin, one per line, answering each with
@@ -141,14 +142,19 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	for (int i = 2; i < argc; i++)
+	for (int i = 1; i < (argc > 2 ? argc : 2); i++)
 	{
-		rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mcluster, argv[i], 1, 1);
+		/* argv[1] is the broker count: its turn creates the resync topic */
+		const char *topic = i == 1 ? "walbridge-resync" : argv[i];
+		rd_kafka_resp_err_t err;
 
+		if (i > 1 && strcmp(topic, "walbridge-resync") == 0)
+			continue;			/* created already */
+		err = rd_kafka_mock_topic_create(mcluster, topic, 1, 1);
 		if (err)
 		{
 			fprintf(stderr, "mock_broker: could not create topic \"%s\": %s\n",
-					argv[i], rd_kafka_err2str(err));
+					topic, rd_kafka_err2str(err));
 			return 1;
 		}
 	}
