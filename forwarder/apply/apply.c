@@ -550,28 +550,36 @@ set_copy_run_time(wb_applier *ap, int64_t unix_usecs)
 }
 
 /*
- * A message that stands alone: a snapshot chunk, or anything else.  Under
- * last writer wins a chunk commits run by run, each run of rows with one
- * commit time in a transaction stamped with it; a crash between runs
- * applies the chunk again from its start, where rows this peer wrote are
- * simply written again.  Other policies never compare times: one
- * transaction.  Chunks of a transaction still open before it are rolled
- * back first, never committed with it (drop_open_txn()).
+ * A message that stands alone: a snapshot chunk, a part of the copy this
+ * node asked for with walbridge.resync() (resync_apply.c; the copy for
+ * another node, or for an older request, is passed over), or anything
+ * else.  Under last writer wins a chunk commits run by run, each run of
+ * rows with one commit time in a transaction stamped with it; a crash
+ * between runs applies the chunk again from its start, where rows this
+ * peer wrote are simply written again.  A copy's phase record comes last,
+ * so it goes with the last run, which records the offset.  Other policies
+ * never compare times: one transaction.  Chunks of a transaction still
+ * open before it are rolled back first, never committed with it
+ * (drop_open_txn()).
  */
 static wb_apply_result
 apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 					 const char *payload, size_t len)
 {
-	bool		apply = meta->kind == WB_MSG_SNAPSHOT && offset != ap->skip_offset;
+	bool		copy = meta->kind == WB_MSG_SNAPSHOT || (meta->kind == WB_MSG_RESYNC && meta->for_us);
+	bool		apply = copy && offset != ap->skip_offset;
 	bool		by_time = apply && ap->cx.policy == WB_POLICY_LAST_WRITER_WINS;
 	wb_msgmeta	alone = {.commit_time = meta->commit_time};
 	size_t		start = 0;
 	wb_apply_result rc;
 
 	drop_open_txn(ap, offset, meta->kind == WB_MSG_SNAPSHOT ? "a snapshot message" :
+				  meta->kind == WB_MSG_RESYNC ? "a resync message" :
 				  meta->kind == WB_MSG_SKIPPED ? "a message skip() passes over" :
 				  "a non-transactional message");
 	begin_source_txn(ap, &alone, offset);
+	ap->resync.in_copy = apply && meta->kind == WB_MSG_RESYNC;
+	ap->resync.saw_phase = false;
 	for (;;)
 	{
 		size_t		end = len;
@@ -589,10 +597,13 @@ apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 			break;
 		start = end;
 	}
+	ap->resync.in_copy = false;
 	if (rc == WB_APPLY_OK)
 	{
 		ap->applied_offset = offset;
 		ap->skip_offset = -1;
+		if (ap->resync.saw_phase)
+			resync_apply_phase_applied(ap);
 	}
 	return rc;
 }
@@ -751,5 +762,6 @@ apply_close(wb_applier *ap)
 	free(ap->peer);
 	free(ap->node);
 	free(ap->topic);
+	resync_apply_free(&ap->resync);
 	memset(ap, 0, sizeof(*ap));
 }

@@ -25,6 +25,7 @@
 #include "identity.h"
 #include "sqlgen.h"
 #include "relmap.h"
+#include "resync_apply.h"
 #include "sqltext.h"
 #include "stmts.h"
 
@@ -35,6 +36,8 @@ typedef struct wb_msgmeta
 	uint32_t	xid;
 	uint64_t	commit_lsn;
 	int64_t		commit_time;	/* usecs since the Unix epoch */
+	bool		for_us;			/* resync: wb.for and wb.request name this
+								 * node's current request */
 	int			chunk;
 	bool		last;
 	wb_identity source;			/* who published it (parts unknown: empty) */
@@ -104,6 +107,7 @@ typedef struct wb_applier
 	int64_t		high_watermark; /* the topic's end as the last fetch saw it
 								 * (consume.c): a message just below it is
 								 * the newest */
+	wb_resync_apply resync;		/* the copy this node asked the peer for */
 } wb_applier;
 
 #define WB_OFFSET_NONE	INT64_C(-2)

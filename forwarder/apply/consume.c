@@ -9,7 +9,11 @@
  * that offset is no longer in Kafka (retention deleted it, or the broker
  * lost it) the peer stops with an error that says so: auto.offset.reset
  * is "error", and the first offset actually received is checked, so apply
- * never jumps ahead.
+ * never jumps ahead by itself.  It does when walbridge.resync() asked the
+ * peer for a copy that is not complete yet: the copy covers what is lost,
+ * so apply goes on at the oldest offset Kafka has (resync_apply.c).  A new
+ * peer whose topic no longer starts at 0 (its initial copy is gone with
+ * its beginning) is read from its end, and asked for a copy.
  *
  * IDENTIFICATION
  *		forwarder/apply/consume.c
@@ -50,6 +54,69 @@ one_partition(const char *topic, int64_t offset)
 
 	rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = offset;
 	return parts;
+}
+
+/*
+ * A topic's oldest and end offsets now (its single partition; 0 and 0 if
+ * it does not exist); WB_ERR with the error logged.
+ */
+static int
+topic_bounds(wb_consumer *c, const char *topic, int64_t *low, int64_t *high)
+{
+	rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(c->rk, topic, 0, low, high, 10000);
+
+	if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+		err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
+	{
+		*low = *high = 0;
+		return WB_OK;
+	}
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		wb_log(WB_LOG_ERROR, "could not read the offsets of topic %s: %s", topic, rd_kafka_err2str(err));
+		return WB_ERR;
+	}
+	return WB_OK;
+}
+
+/*
+ * A peer applied for the first time with the initial copy starts at
+ * offset 0, where its topic begins with that copy.  A topic whose oldest
+ * offset is above 0 lost its beginning to retention, the copy with it (a
+ * node joining a mesh that has run for a while): start at its end
+ * instead, and ask the peer for a fresh copy, in one local transaction.
+ */
+static int
+start_new_peer(wb_consumer *c, wb_applier *ap, int64_t *next)
+{
+	int64_t		low;
+	int64_t		high;
+	char		why[256];
+	PGresult   *res;
+	int			rc;
+
+	*next = 0;
+	if (topic_bounds(c, ap->topic, &low, &high) != WB_OK)
+		return WB_ERR;
+	if (low == 0)
+		return WB_OK;
+	snprintf(why, sizeof(why), "topic %s starts at offset %" PRId64 ", not 0: retention deleted its beginning and the initial copy with it; applying it from its end, offset %" PRId64,
+			 ap->topic, low, high);
+	res = PQexec(ap->conn, "BEGIN");
+	PQclear(res);
+	rc = apply_pin_start(ap, high);
+	if (rc == WB_OK)
+		rc = resync_apply_request(ap, why);
+	res = PQexec(ap->conn, rc == WB_OK ? "COMMIT" : "ROLLBACK");
+	if (rc == WB_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		wb_log(WB_LOG_ERROR, "could not record where applying node \"%s\" starts: %s",
+			   ap->peer, PQerrorMessage(ap->conn));
+		rc = WB_ERR;
+	}
+	PQclear(res);
+	*next = high;
+	return rc;
 }
 
 /* A topic's end offset now (its single partition; 0 if it does not exist), or -1 with the error logged. */
@@ -125,11 +192,12 @@ consume_open(wb_consumer *c, const struct wb_config *cfg, const char *node,
 	{
 		int64_t		next = appliers[i].applied_offset + 1;
 
-		if (appliers[i].applied_offset == WB_OFFSET_NONE && from_start)
-			next = 0;
-		else if (appliers[i].applied_offset == WB_OFFSET_NONE &&
-				 ((next = topic_end(c, appliers[i].topic)) < 0 ||
-				  apply_pin_start(&appliers[i], next) != WB_OK))
+		if (resync_apply_load(&appliers[i]) != WB_OK ||
+			(appliers[i].applied_offset == WB_OFFSET_NONE && from_start &&
+			 start_new_peer(c, &appliers[i], &next) != WB_OK) ||
+			(appliers[i].applied_offset == WB_OFFSET_NONE && !from_start &&
+			 ((next = topic_end(c, appliers[i].topic)) < 0 ||
+			  apply_pin_start(&appliers[i], next) != WB_OK)))
 		{
 			rd_kafka_topic_partition_list_destroy(parts);
 			return WB_ERR;
@@ -240,6 +308,94 @@ pause_partition(wb_consumer *c, wb_applier *ap)
 }
 
 /*
+ * Read the peer's topic again from offset: assigned afresh, since a
+ * partition whose offset was out of range stopped fetching (with
+ * auto.offset.reset "error") and refuses a seek.
+ */
+static int
+reassign_partition(wb_consumer *c, wb_applier *ap, int64_t offset)
+{
+	rd_kafka_topic_partition_list_t *parts = one_partition(ap->topic, offset);
+	rd_kafka_error_t *error = rd_kafka_incremental_unassign(c->rk, parts);
+
+	if (error == NULL)
+		error = rd_kafka_incremental_assign(c->rk, parts);
+	rd_kafka_topic_partition_list_destroy(parts);
+	if (error)
+	{
+		wb_log(WB_LOG_ERROR, "could not read topic %s again from offset %" PRId64 ": %s",
+			   ap->topic, offset, rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+		return WB_ERR;
+	}
+	return WB_OK;
+}
+
+/*
+ * The offsets from next on are gone from the peer's topic, and a copy
+ * walbridge.resync() asked for covers them: go on at the oldest offset
+ * Kafka has, recorded as the position, the partition read again from
+ * there.  Without such a copy, or when Kafka's offsets cannot be read,
+ * apply pauses with the advice to ask for one.
+ */
+static wb_apply_result
+resume_after_gap(wb_consumer *c, int i, wb_applier *ap, const char *why)
+{
+	int64_t		low = -1;
+	int64_t		high;
+
+	if (resync_apply_pending(&ap->resync) && topic_bounds(c, ap->topic, &low, &high) == WB_OK &&
+		low > c->expect[i])
+	{
+		if (resync_apply_skip_gap(ap, c->expect[i], low) != WB_OK)
+			return WB_APPLY_FAILED;
+		c->expect[i] = low;
+		if (reassign_partition(c, ap, low) == WB_OK)
+			return WB_APPLY_OK;
+	}
+	pause_partition(c, ap);
+	return apply_pause(ap, c->expect[i],
+					   "%s: applying it now would leave a gap. Run SELECT walbridge.resync('%s') on this node: apply goes on at the oldest offset Kafka has, and \"%s\" sends a fresh copy",
+					   why, ap->peer, ap->peer);
+}
+
+/*
+ * A "resync" message: whether it is the copy this node asked for.  And the
+ * first messages after a gap the copy covers: if the gap cut a
+ * transaction, its remaining chunks are passed over (its first ones are
+ * gone; the copy has what it wrote).
+ */
+static void
+note_resync(wb_consumer *c, wb_applier *ap, const rd_kafka_message_t *rkm, wb_msgmeta *meta)
+{
+	wb_resync_apply *rs = &ap->resync;
+	char		for_node[256];
+	char		request[128];
+
+	if (meta->kind == WB_MSG_RESYNC)
+		meta->for_us = header(rkm, WB_HDR_FOR, for_node, sizeof(for_node)) &&
+			header(rkm, WB_HDR_REQUEST, request, sizeof(request)) &&
+			resync_apply_is_ours(ap, for_node, request);
+	if (rs->gap_at == 0)
+		return;
+	if (rkm->offset == rs->gap_at && meta->kind == WB_MSG_TXN && meta->chunk > 0)
+	{
+		rs->dropping = true;
+		rs->drop_xid = meta->xid;
+		wb_log(WB_LOG_WARNING, "applying node \"%s\": offset %" PRId64 " is chunk %d of xid %u, whose first chunks the gap took: passing over the rest of it (the copy covers it)",
+			   ap->peer, rkm->offset, meta->chunk, meta->xid);
+	}
+	if (rs->dropping && meta->kind == WB_MSG_TXN && meta->xid == rs->drop_xid && meta->chunk > 0)
+	{
+		meta->kind = WB_MSG_SKIPPED;
+		if (!meta->last)
+			return;
+	}
+	rs->dropping = false;
+	rs->gap_at = 0;
+}
+
+/*
  * The topic's end as the last fetch response gave it (a cached value, no
  * request): whether a message is the newest tells a peer's heartbeat that
  * arrives at once from one read late (its clock skew; dispatch.c).
@@ -262,6 +418,7 @@ dispatch(wb_consumer *c, rd_kafka_message_t *rkm)
 	wb_applier *ap = applier_for(c, topic, &i);
 	wb_msgmeta	meta;
 	char		err[512];
+	bool		parsed;
 	wb_apply_result rc;
 
 	if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -275,11 +432,9 @@ dispatch(wb_consumer *c, rd_kafka_message_t *rkm)
 		if (ap && (rkm->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
 				   rkm->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE))
 		{
-			rc = apply_pause(ap, c->expect[i],
-							 "offset %" PRId64 " is no longer in Kafka (retention, or a lost broker): applying it now would leave a gap. Resynchronise: on node \"%s\" run walbridge.stop_sync(drop_slot => true) then walbridge.start_sync(...) for a new copy (%s)",
-							 c->expect[i], ap->peer, rd_kafka_message_errstr(rkm));
-			pause_partition(c, ap);
-			return rc;
+			snprintf(err, sizeof(err), "offset %" PRId64 " is no longer in Kafka (retention, or a lost broker; %s)",
+					 c->expect[i], rd_kafka_message_errstr(rkm));
+			return resume_after_gap(c, i, ap, err);
 		}
 		if (rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
 			rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
@@ -293,18 +448,26 @@ dispatch(wb_consumer *c, rd_kafka_message_t *rkm)
 
 	if (c->expect[i] >= 0 && rkm->offset > c->expect[i])
 	{
-		rc = apply_pause(ap, c->expect[i],
-						 "the next offset is %" PRId64 " but offset %" PRId64 " is the first Kafka still has: applying would leave a gap. Resynchronise: on node \"%s\" run walbridge.stop_sync(drop_slot => true) then walbridge.start_sync(...) for a new copy",
-						 c->expect[i], rkm->offset, ap->peer);
-		pause_partition(c, ap);
-		return rc;
+		if (!resync_apply_pending(&ap->resync))
+		{
+			snprintf(err, sizeof(err), "the next offset is %" PRId64 " but offset %" PRId64 " is the first Kafka still has",
+					 c->expect[i], rkm->offset);
+			return resume_after_gap(c, i, ap, err);
+		}
+		/* the copy asked for covers what is lost: go on with this message */
+		if (resync_apply_skip_gap(ap, c->expect[i], rkm->offset) != WB_OK)
+			return WB_APPLY_FAILED;
+		c->expect[i] = rkm->offset;
 	}
 	if (rkm->offset < c->expect[i])
 		return WB_APPLY_OK;
 	c->expect[i] = rkm->offset + 1;
 	note_high_watermark(c, ap, topic);
 
-	if (!parse_meta(rkm, &meta, err, sizeof(err)) && rkm->offset != ap->skip_offset)
+	parsed = parse_meta(rkm, &meta, err, sizeof(err));
+	if (parsed)
+		note_resync(c, ap, rkm, &meta);
+	if (!parsed && rkm->offset != ap->skip_offset)
 		rc = apply_pause(ap, rkm->offset, "%s", err);
 	else if (rkm->offset == ap->skip_offset && meta.kind != WB_MSG_TXN)
 	{
@@ -370,6 +533,7 @@ consume_retry_paused(wb_consumer *c)
 			continue;
 		apply_resume(ap);
 		(void) apply_reload_progress(ap);
+		(void) resync_apply_load(ap);
 		c->expect[i] = ap->paused_offset;
 		parts = one_partition(ap->topic, ap->paused_offset);
 		error = rd_kafka_seek_partitions(c->rk, parts, 5000);

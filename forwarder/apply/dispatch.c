@@ -4,7 +4,8 @@
  *		A message's records, in order, each to what handles it (as
  *		PostgreSQL's apply_dispatch): RELATION to the table mappings
  *		(relmap.c), INSERT, UPDATE, DELETE and SNAPSHOT rows to the
- *		executor of the moment (exec.h), TRUNCATE as one statement.
+ *		executor of the moment (exec.h), TRUNCATE as one statement,
+ *		MESSAGE records to the heartbeat or the resync they belong to.
  *
  * IDENTIFICATION
  *		forwarder/apply/dispatch.c
@@ -90,12 +91,20 @@ apply_truncate(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
 	return ap->exec->statement(ap, sql->data, 0, NULL, false, err, errlen);
 }
 
+static bool
+prefix_is(const wb_str *prefix, const char *name)
+{
+	return prefix->ptr != NULL && prefix->len == strlen(name) &&
+		memcmp(prefix->ptr, name, prefix->len) == 0;
+}
+
 /*
  * A logical message: a peer's heartbeat (publish/heartbeat.h) goes to
  * walbridge.heartbeat_applied(), saying whether it is the newest message
  * of the topic, so that its commit time against this node's clock is the
- * peer's clock skew and not how far apply is behind; any other message is
- * passed over.
+ * peer's clock skew and not how far apply is behind; a phase of the copy
+ * this node asked for, in that copy's messages only, to
+ * resync_apply_phase(); any other message is passed over.
  */
 static bool
 apply_message_record(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
@@ -106,6 +115,8 @@ apply_message_record(wb_applier *ap, const wb_record *rec, char *err, size_t err
 	const char *values[4];
 	bool		ok;
 
+	if (ap->resync.in_copy && prefix_is(prefix, WB_RESYNC_PREFIX))
+		return resync_apply_phase(ap, rec, err, errlen);
 	if (!rec->u.message.transactional || prefix->ptr == NULL ||
 		prefix->len != strlen(WB_HEARTBEAT_PREFIX) ||
 		memcmp(prefix->ptr, WB_HEARTBEAT_PREFIX, prefix->len) != 0)
