@@ -45,6 +45,7 @@
 #include "nodeinfo.h"
 #include "pgstream.h"
 #include "publish.h"
+#include "resync_request.h"
 #include "resync_serve.h"
 #include "slot.h"
 #include "wb.h"
@@ -117,6 +118,7 @@ typedef struct wb_session
 								 * is down */
 	int			nappliers;
 	wb_consumer consumer;
+	wb_resync_requests requests;	/* this node's resync() requests */
 	int64_t		apply_retry_at_us;	/* when to open the apply half again */
 	int			apply_backoff_ms;
 	bool		publishing;		/* the publish half is open and streaming */
@@ -241,6 +243,7 @@ static void
 close_apply(wb_session *s)
 {
 	consume_close(&s->consumer);
+	resync_request_close(&s->requests, s->conn, s->cfg);
 	for (int i = 0; i < s->nappliers; i++)
 		apply_close(&s->appliers[i]);
 	free(s->appliers);
@@ -315,8 +318,10 @@ apply_some(wb_session *s, bool *more)
 	{
 		*more = false;
 		apply_failed(s);
+		return;
 	}
-	else if (s->apply_backoff_ms > 1000 && wb_now_us() - s->apply_retry_at_us > (int64_t) MAX_BACKOFF_MS * 1000)
+	resync_request_tick(&s->requests, s->conn, s->cfg, s->node);
+	if (s->apply_backoff_ms > 1000 && wb_now_us() - s->apply_retry_at_us > (int64_t) MAX_BACKOFF_MS * 1000)
 		s->apply_backoff_ms = 1000;		/* it has run well for a while */
 }
 
