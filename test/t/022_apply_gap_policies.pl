@@ -1,6 +1,8 @@
 # A gap in a peer's topic stops that peer with an error saying how to
-# resynchronise, never a jump ahead; and the conflict policies other than
-# last_writer_wins: keep_local keeps what this node wrote, error pauses.
+# resynchronise, never a jump ahead; a new peer whose topic lost its
+# beginning is applied from its end and asked for a copy; and the conflict
+# policies other than last_writer_wins: keep_local keeps what this node
+# wrote, error pauses.
 use strict;
 use warnings;
 
@@ -25,14 +27,27 @@ IPC::Run::run([ 'kcat', '-b', $broker->bootstraps, '-t', 'walbridge.old', '-p', 
 	  '-H', 'wb.kind=message', '-H', 'wb.format=1' ], '<', \$filler, '>', \$out, '2>', \$err)
   or die "kcat: $err";
 $b->safe_psql('postgres', q{SELECT walbridge.create_node('b'); SELECT walbridge.start_sync('{old}')});
+# b applied offset 0 before: offset 1 is next, and gone
+$b->safe_psql('postgres', q{UPDATE walbridge.apply_progress SET kafka_offset = 0 WHERE peer = 'old'});
 my $wb = start_walbridged($b, $broker);
 ok($b->poll_query_until('postgres', q{SELECT state = 'paused' FROM walbridge.status() WHERE peer = 'old'}),
-	'a topic whose start is gone stops apply for that peer');
+	'an offset gone from the topic stops apply for that peer');
 like($b->safe_psql('postgres', q{SELECT last_error FROM walbridge.status() WHERE peer = 'old'}),
-	qr/offset 0 is no longer in Kafka.*gap.*stop_sync\(drop_slot => true\)|the next offset is 0 but offset \d+ is the first Kafka still has.*gap.*stop_sync\(drop_slot => true\)/,
+	qr/offset 1 is no longer in Kafka.*gap.*SELECT walbridge\.resync\('old'\)|the next offset is 1 but offset \d+ is the first Kafka still has.*gap.*SELECT walbridge\.resync\('old'\)/,
 	'the error says there is a gap and how to resynchronise');
-is($b->safe_psql('postgres', q{SELECT kafka_offset FROM walbridge.apply_progress WHERE peer = 'old'}), '',
+is($b->safe_psql('postgres', q{SELECT kafka_offset FROM walbridge.apply_progress WHERE peer = 'old'}), '0',
 	'it did not jump ahead');
+
+# A new peer (nothing applied yet) whose topic no longer starts at 0: its
+# initial copy is gone, so b starts at the end and asks it for a copy.
+$b->safe_psql('postgres', q{UPDATE walbridge.apply_progress SET kafka_offset = NULL, paused_offset = NULL, last_error = NULL WHERE peer = 'old'});
+$b->safe_psql('postgres', q{SELECT walbridge.start_sync('{old}')});
+ok($b->poll_query_until('postgres', q{SELECT resync_state = 'requested' AND kafka_offset IS NOT NULL FROM walbridge.apply_progress WHERE peer = 'old'}),
+	'a new peer whose topic lost its beginning is applied from the end, with a copy asked for');
+ok($wb->wait_for_log(qr/topic walbridge\.old starts at offset \d+, not 0.*asking it for a copy/), 'b says why');
+cmp_ok($b->safe_psql('postgres', q{SELECT kafka_offset FROM walbridge.apply_progress WHERE peer = 'old'}), '>', 0,
+	'it starts at the end');
+is($b->safe_psql('postgres', q{SELECT state FROM walbridge.status() WHERE peer = 'old'}), 'running', 'nothing paused');
 $wb->stop;
 
 # ---- keep_local: rows b wrote stay as b wrote them

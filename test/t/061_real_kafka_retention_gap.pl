@@ -83,7 +83,7 @@ ok($b->poll_query_until('postgres', q{SELECT state = 'paused' FROM walbridge.sta
 my $error = $b->safe_psql('postgres', q{SELECT last_error FROM walbridge.status() WHERE peer = 'a'});
 my $next = $applied + 1;
 like($error,
-	qr/offset $next is no longer in Kafka.*gap.*stop_sync\(drop_slot => true\)|the next offset is $next but offset \d+ is the first Kafka still has.*gap.*stop_sync\(drop_slot => true\)/,
+	qr/offset $next is no longer in Kafka.*gap.*SELECT walbridge\.resync\('a'\)|the next offset is $next but offset \d+ is the first Kafka still has.*gap.*SELECT walbridge\.resync\('a'\)/,
 	'the error names the missing offset, the gap, and how to resynchronise');
 note("B: $error");
 sleep 2;
