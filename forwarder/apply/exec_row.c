@@ -160,6 +160,7 @@ carry_out(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_conflict
 typedef enum wb_row_owner
 {
 	ROW_GONE,					/* no row (deleted meanwhile) */
+	ROW_IDENTICAL,				/* the same values, whoever wrote them */
 	ROW_SAME_PEER,				/* this peer wrote it last: no conflict */
 	ROW_REMOTE_WINS,			/* another writer; the change wins */
 	ROW_LOCAL_WINS				/* another writer; the row wins */
@@ -176,6 +177,7 @@ insert_owner(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_row_o
 	if (!exec_run_built(ap, err, errlen, &got))
 		return false;
 	*owner = !got.has_row ? ROW_GONE :
+		strcmp(got.value, "identical") == 0 ? ROW_IDENTICAL :
 		strcmp(got.value, "same") == 0 ? ROW_SAME_PEER :
 		strcmp(got.value, "remote") == 0 ? ROW_REMOTE_WINS : ROW_LOCAL_WINS;
 	return true;
@@ -183,8 +185,9 @@ insert_owner(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_row_o
 
 /*
  * An INSERT (or snapshot row) that touched no row: the key exists here.
- * Written last by this same peer (its snapshot, sent again): simply the
- * newer version.  Otherwise two nodes inserted the same key (or a later
+ * With the same values (a copy's row this node has, a resync's most of
+ * all): nothing to do, no conflict to record.  Written last by this same
+ * peer (its snapshot, sent again): simply the newer version.  Otherwise two nodes inserted the same key (or a later
  * delete here removed it): decide, record, apply.
  */
 static bool
@@ -197,6 +200,8 @@ insert_conflict(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, const
 
 	if (!insert_owner(ap, rm, rec, &owner, err, errlen))
 		return false;
+	if (owner == ROW_IDENTICAL)
+		return true;			/* already here, as it is: nothing happens */
 	if (owner != ROW_SAME_PEER)
 	{
 		kind = owner == ROW_GONE && rm->tombstones ? WB_CONFLICT_INSERT_DELETED : WB_CONFLICT_INSERT_EXISTS;
