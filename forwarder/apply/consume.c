@@ -47,6 +47,8 @@ applier_for(wb_consumer *c, const char *topic, int *index)
 	return NULL;
 }
 
+static bool header(const rd_kafka_message_t *rkm, const char *name, char *out, size_t outlen);
+
 static rd_kafka_topic_partition_list_t *
 one_partition(const char *topic, int64_t offset)
 {
@@ -80,28 +82,97 @@ topic_bounds(wb_consumer *c, const char *topic, int64_t *low, int64_t *high)
 }
 
 /*
- * A peer applied for the first time with the initial copy starts at
- * offset 0, where its topic begins with that copy.  A topic whose oldest
- * offset is above 0 lost its beginning to retention, the copy with it (a
- * node joining a mesh that has run for a while): start at its end
- * instead, and ask the peer for a fresh copy, in one local transaction.
+ * The wb.kind of a topic's first message (offset 0), read by a consumer
+ * of its own; "" when there is none within 10 s.  WB_ERR: logged.
  */
 static int
-start_new_peer(wb_consumer *c, wb_applier *ap, int64_t *next)
+first_kind(const struct wb_config *cfg, const char *topic, char *kind, size_t kindlen)
+{
+	wb_kafka_default defaults[] = {
+		{"group.id", "walbridge-peek"},
+		{"enable.auto.commit", "false"},
+		{"auto.offset.reset", "error"},
+		{"enable.partition.eof", "true"},
+		{"client.id", "walbridged"},
+	};
+	rd_kafka_conf_t *conf = kafka_conf_new(cfg, defaults, sizeof(defaults) / sizeof(defaults[0]));
+	char		errstr[512];
+	rd_kafka_t *rk;
+	rd_kafka_topic_partition_list_t *parts;
+	int64_t		deadline = wb_now_us() + 10 * INT64_C(1000000);
+
+	kind[0] = '\0';
+	if (conf == NULL)
+		return WB_ERR;
+	if ((rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr))) == NULL)
+	{
+		wb_log(WB_LOG_ERROR, "could not create a Kafka consumer: %s", errstr);
+		rd_kafka_conf_destroy(conf);
+		return WB_ERR;
+	}
+	parts = one_partition(topic, 0);
+	rd_kafka_assign(rk, parts);
+	rd_kafka_topic_partition_list_destroy(parts);
+	while (wb_now_us() < deadline)
+	{
+		rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 200);
+		bool		done = false;
+
+		if (rkm == NULL)
+			continue;
+		if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		{
+			if (!header(rkm, WB_HDR_KIND, kind, kindlen))
+				kind[0] = '\0';
+			done = true;
+		}
+		else if (rkm->err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
+				 rkm->err != RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
+			done = true;		/* end of partition, or gone: no first message */
+		rd_kafka_message_destroy(rkm);
+		if (done)
+			break;
+	}
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return WB_OK;
+}
+
+/*
+ * A peer applied for the first time with the initial copy starts at
+ * offset 0 where its topic begins with that copy (its first message a
+ * snapshot): everything the peer had and wrote since is there.  Else the
+ * topic's history does not hold all of the peer's rows: its beginning lost
+ * to retention, the copy with it (a node joining a mesh that has run for
+ * a while), or never there (the peer started with snapshot => false over
+ * rows it had).  Start at its end then, and ask the peer for a fresh copy,
+ * in one local transaction.  An empty topic is all to come: from 0.
+ */
+static int
+start_new_peer(wb_consumer *c, const struct wb_config *cfg, wb_applier *ap, int64_t *next)
 {
 	int64_t		low;
 	int64_t		high;
 	char		why[256];
+	char		kind[32] = "";
 	PGresult   *res;
 	int			rc;
 
 	*next = 0;
 	if (topic_bounds(c, ap->topic, &low, &high) != WB_OK)
 		return WB_ERR;
-	if (low == 0)
+	if (high == 0)
 		return WB_OK;
-	snprintf(why, sizeof(why), "topic %s starts at offset %" PRId64 ", not 0: retention deleted its beginning and the initial copy with it; applying it from its end, offset %" PRId64,
-			 ap->topic, low, high);
+	if (low == 0 && first_kind(cfg, ap->topic, kind, sizeof(kind)) != WB_OK)
+		return WB_ERR;
+	if (low == 0 && strcmp(kind, wb_msg_kind_names[WB_MSG_SNAPSHOT]) == 0)
+		return WB_OK;
+	if (low > 0)
+		snprintf(why, sizeof(why), "topic %s starts at offset %" PRId64 ", not 0: retention deleted its beginning and the initial copy with it; applying it from its end, offset %" PRId64,
+				 ap->topic, low, high);
+	else
+		snprintf(why, sizeof(why), "topic %s does not begin with an initial copy (its node started with snapshot => false, or with no table): applying it from its end, offset %" PRId64,
+				 ap->topic, high);
 	res = PQexec(ap->conn, "BEGIN");
 	PQclear(res);
 	rc = apply_pin_start(ap, high);
@@ -194,7 +265,7 @@ consume_open(wb_consumer *c, const struct wb_config *cfg, const char *node,
 
 		if (resync_apply_load(&appliers[i]) != WB_OK ||
 			(appliers[i].applied_offset == WB_OFFSET_NONE && from_start &&
-			 start_new_peer(c, &appliers[i], &next) != WB_OK) ||
+			 start_new_peer(c, cfg, &appliers[i], &next) != WB_OK) ||
 			(appliers[i].applied_offset == WB_OFFSET_NONE && !from_start &&
 			 ((next = topic_end(c, appliers[i].topic)) < 0 ||
 			  apply_pin_start(&appliers[i], next) != WB_OK)))
