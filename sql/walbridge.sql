@@ -706,21 +706,25 @@ LANGUAGE C STABLE;
 
 /*
  * The pieces of SQL for tbl's primary key, in key order: the columns of
- * alias, a jsonb array of their values, and the key a jsonb array
- * parameter $n holds, cast back to the columns' types and collations.
- * jsonb writes dates and times in ISO form, numbers as numbers: what one
- * node writes another reads back whatever its DateStyle.
+ * alias, a jsonb array of their text forms, the key a jsonb array
+ * parameter $n holds cast back to the columns' types and collations, and
+ * the columns' names.  Text forms, not jsonb's own values: an array, a
+ * composite or a json key comes back from its text form, not from a JSON
+ * array or object.  The functions that use them pin the settings that
+ * shape text forms (DateStyle, IntervalStyle, extra_float_digits,
+ * bytea_output, TimeZone), so every node writes and reads the same.
  */
 CREATE FUNCTION walbridge.key_sql(tbl regclass, param integer, alias text DEFAULT 't',
-	OUT cols text, OUT as_json text, OUT from_json text)
+	OUT cols text, OUT as_json text, OUT from_json text, OUT names jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog
 AS $$
 	SELECT string_agg(format('%I.%I', alias, a.attname), ', ' ORDER BY k.i),
-		   'jsonb_build_array(' || string_agg(format('%I.%I', alias, a.attname), ', ' ORDER BY k.i) || ')',
+		   'jsonb_build_array(' || string_agg(format('%I.%I::text', alias, a.attname), ', ' ORDER BY k.i) || ')',
 		   string_agg(format('($%s->>%s)::%s%s', param, k.i - 1, format_type(a.atttypid, a.atttypmod),
 							 CASE WHEN a.attcollation <> 0 THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END),
-					  ', ' ORDER BY k.i)
+					  ', ' ORDER BY k.i),
+		   jsonb_agg(a.attname ORDER BY k.i)
 	  FROM pg_index AS x
 	 CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, i)
 	  JOIN pg_attribute AS a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
@@ -731,11 +735,20 @@ $$;
  * The next chunk of tbl for a copy: its RELATION record (key NULL), then
  * up to max_rows rows after the key after (NULL: from the first), in key
  * order, each with its key (text forms) and its SNAPSHOT record.
+ * row_security off: a policy that would hide rows from the caller is an
+ * error, never a copy that silently lacks them (and a node then deleting
+ * what it lacks).
  */
 CREATE FUNCTION walbridge.resync_chunk(tbl regclass, after jsonb, max_rows integer)
 RETURNS TABLE (key jsonb, record bytea)
 LANGUAGE plpgsql
 SET search_path = pg_catalog
+SET datestyle = 'ISO, YMD'
+SET intervalstyle = 'postgres'
+SET extra_float_digits = 3
+SET bytea_output = 'hex'
+SET timezone = 'UTC'
+SET row_security = off
 AS $$
 DECLARE
 	k record := walbridge.key_sql(tbl, 1);
@@ -765,6 +778,12 @@ CREATE FUNCTION walbridge.resync_tombstones(tbl regclass, after jsonb, through j
 RETURNS TABLE (key jsonb, deleted_at timestamptz)
 LANGUAGE plpgsql
 SET search_path = pg_catalog
+SET datestyle = 'ISO, YMD'
+SET intervalstyle = 'postgres'
+SET extra_float_digits = 3
+SET bytea_output = 'hex'
+SET timezone = 'UTC'
+SET row_security = off
 AS $$
 DECLARE
 	k1 record := walbridge.key_sql(tbl, 1);
@@ -791,20 +810,36 @@ $$;
  * On the node that asked for a copy, in the transaction that applies a
  * chunk of it: delete the rows of tbl in (after, through] whose key is not
  * among keys (the peer's rows in that range when it read them), as rule
- * says: 'all' (apply_remote: the peer's copy is the truth) or 'peer_rows'
+ * says: 'all' (apply_remote: the peer's copy is the truth; only where
+ * this node applies that one peer, a mirror: in a mesh a row here may be
+ * one the peer has not received yet, so 'peer_rows' then) or 'peer_rows'
  * (last_writer_wins: only rows whose last version came from peer, which
  * had them and has them no more; since its current incarnation, when
  * resync() accepted a new one: a peer rebuilt or restored never had the
  * rows its old self wrote after the backup, and their absence says
- * nothing of a delete); then, under 'peer_rows', the rows whose
- * key is among tombstones ([key, deleted_at] pairs) and whose version is
- * older than that delete.  Returns how many rows went.
+ * nothing of a delete); then, under 'peer_rows', the rows whose key is
+ * among tombstones ([key, deleted_at] pairs) and whose version is older
+ * than that delete.  Returns how many rows went.
+ *
+ * The ranges were cut in the peer's order.  They are used here only if
+ * this node orders the chunk alike (its keys ascending, inside the range,
+ * the range not empty) and the key is the same columns (key_columns, the
+ * peer's names in key order): a collation, an enum's order or a key's
+ * column order that differs would make a range here cover rows of
+ * another, and delete them.  Anything else is an error: the peer pauses
+ * here, nothing deleted.
  */
 CREATE FUNCTION walbridge.resync_prune(tbl regclass, peer text, after jsonb, through jsonb,
-	keys jsonb, tombstones jsonb, rule text)
+	keys jsonb, tombstones jsonb, rule text, key_columns jsonb DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog
+SET datestyle = 'ISO, YMD'
+SET intervalstyle = 'postgres'
+SET extra_float_digits = 3
+SET bytea_output = 'hex'
+SET timezone = 'UTC'
+SET row_security = off
 AS $$
 DECLARE
 	k1 record := walbridge.key_sql(tbl, 1);
@@ -812,6 +847,7 @@ DECLARE
 	ke record := walbridge.key_sql(tbl, 9);
 	gone bigint := 0;
 	n bigint;
+	misordered boolean;
 BEGIN
 	IF rule IS NULL OR rule NOT IN ('all', 'peer_rows') THEN
 		RAISE EXCEPTION 'unknown rule %', quote_literal(coalesce(rule, 'NULL'))
@@ -819,6 +855,43 @@ BEGIN
 	END IF;
 	IF k1.cols IS NULL THEN
 		RAISE EXCEPTION 'table % has no primary key', tbl USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT FROM walbridge.synced_tables() AS x WHERE x::regclass = tbl) THEN
+		RAISE EXCEPTION 'table % is not synced here: a copy of it deletes nothing', tbl
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF key_columns IS NOT NULL AND key_columns <> k1.names THEN
+		RAISE EXCEPTION 'the primary key of % is % here but % on node "%"', tbl, k1.names, key_columns, peer
+			USING ERRCODE = 'datatype_mismatch',
+				  HINT = 'A copy is compared by primary key: give the table the same key on every node.';
+	END IF;
+	IF rule = 'all' AND (SELECT cardinality(s.peers) FROM walbridge.sync AS s) > 1 THEN
+		rule := 'peer_rows';
+	END IF;
+	/* the chunk in this node's order: after < keys[1] < ... < keys[n] <= through */
+	EXECUTE format(
+		'SELECT coalesce(bool_or(NOT ((%s) > (%s))), false)'
+		' FROM (SELECT e.v AS cur, lag(e.v) OVER (ORDER BY e.i) AS prev'
+		' FROM jsonb_array_elements($1) WITH ORDINALITY AS e(v, i)) AS c WHERE c.prev IS NOT NULL',
+		replace(ke.from_json, '$9', 'c.cur'), replace(ke.from_json, '$9', 'c.prev'))
+	INTO misordered USING coalesce(keys, '[]');
+	IF NOT misordered AND after IS NOT NULL AND jsonb_array_length(coalesce(keys, '[]')) > 0 THEN
+		EXECUTE format('SELECT NOT ((%s) > (%s))', replace(ke.from_json, '$9', '($1->0)'), k2.from_json)
+		INTO misordered USING keys, after;
+	END IF;
+	IF NOT misordered AND through IS NOT NULL AND jsonb_array_length(coalesce(keys, '[]')) > 0 THEN
+		EXECUTE format('SELECT NOT ((%s) <= (%s))', replace(ke.from_json, '$9', '($1->-1)'), k2.from_json)
+		INTO misordered USING keys, through;
+	END IF;
+	IF NOT misordered AND after IS NOT NULL AND through IS NOT NULL THEN
+		EXECUTE format('SELECT NOT ((%s) > (%s))', k2.from_json, replace(ke.from_json, '$9', '$1'))
+		INTO misordered USING after, through;
+	END IF;
+	IF coalesce(misordered, false) THEN
+		RAISE EXCEPTION 'node "%" orders the primary key of % differently from this node: its copy cannot be compared by key ranges', peer, tbl
+			USING ERRCODE = 'collation_mismatch',
+				  DETAIL = format('Keys after %s through %s: %s', after, through, keys),
+				  HINT = 'The key''s collation, an enum''s order of labels or the key''s columns differ between the nodes; make them alike, or skip() this message.';
 	END IF;
 	/* $9 is each element e of keys: ($9->>0)::type is replaced by (e->>0)::type */
 	EXECUTE format(
@@ -1403,7 +1476,7 @@ BEGIN
 	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.relation_record(regclass),'
 				   ' walbridge.row_record(regclass, record, timestamptz), walbridge.key_sql(regclass, integer, text),'
 				   ' walbridge.resync_chunk(regclass, jsonb, integer), walbridge.resync_tombstones(regclass, jsonb, jsonb),'
-				   ' walbridge.resync_prune(regclass, text, jsonb, jsonb, jsonb, jsonb, text) TO %I', role);
+				   ' walbridge.resync_prune(regclass, text, jsonb, jsonb, jsonb, jsonb, text, jsonb) TO %I', role);
 	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.heartbeat(),'
 				   ' walbridge.heartbeat_applied(text, timestamptz, boolean, text) TO %I', role);
 	/* regclass values: printed quoted, whatever the names hold */

@@ -81,10 +81,60 @@ SELECT walbridge.resync_prune('rs."we""ird; DROP TABLE rs.mirror; --"', 'a', NUL
 SELECT count(*) FROM rs.mirror;
 SELECT walbridge.resync_chunk('rs.mirror', '["not a number"]', 1);
 
+-- Keys of any type come back from their text forms: arrays, composites, json.
+CREATE TABLE rs.arr (k int[] PRIMARY KEY);
+INSERT INTO rs.arr VALUES ('{1,2}'), ('{1,3}'), ('{2}');
+SELECT key FROM walbridge.resync_chunk('rs.arr', '["{1,2}"]', 5) WHERE key IS NOT NULL;
+CREATE TYPE rs.pair AS (a int, b text);
+CREATE TABLE rs.comp (k rs.pair PRIMARY KEY, j jsonb);
+INSERT INTO rs.comp VALUES (ROW(1, 'x'), '"b"'), (ROW(2, 'y, z'), '{}');
+SELECT key FROM walbridge.resync_chunk('rs.comp', '["(1,x)"]', 5) WHERE key IS NOT NULL;
+SELECT walbridge.resync_prune('rs.arr', 'a', '["{1,2}"]', NULL, '[["{2}"]]', NULL, 'all');
+SELECT string_agg(k::text, ' ' ORDER BY k) FROM rs.arr;
+
+-- A chunk this node orders otherwise (a collation, an enum's labels) is refused, nothing deleted.
+CREATE TABLE rs.coll (k text COLLATE "C" PRIMARY KEY);
+INSERT INTO rs.coll VALUES ('B'), ('a'), ('b');
+-- in the peer's order (say en_US) 'a' < 'B' < 'b'; here (C) 'B' < 'a'
+SELECT walbridge.resync_prune('rs.coll', 'a', NULL, '["B"]', '[["a"], ["B"]]', NULL, 'all');
+SELECT walbridge.resync_prune('rs.coll', 'a', '["a"]', '["b"]', '[["B"], ["b"]]', NULL, 'all');
+SELECT walbridge.resync_prune('rs.coll', 'a', '["b"]', '["a"]', '[]', NULL, 'all');
+SELECT array_agg(k ORDER BY k) FROM rs.coll;
+-- the key's columns must be the same, in the same order
+SELECT walbridge.resync_prune('rs.accounts', 'a', NULL, NULL, '[]', NULL, 'all', '["id", "region"]');
+SELECT walbridge.resync_prune('rs.coll', 'a', NULL, NULL, '[["B"], ["a"], ["b"]]', NULL, 'all', '["k"]');
+
+-- Row-level security never makes a copy lack rows: it is an error.
+CREATE TABLE rs.secret (id int PRIMARY KEY, owner text);
+INSERT INTO rs.secret VALUES (1, 'x'), (2, 'y');
+ALTER TABLE rs.secret ENABLE ROW LEVEL SECURITY;
+CREATE POLICY only_x ON rs.secret USING (owner = 'x');
+CREATE ROLE rs_reader;
+GRANT USAGE ON SCHEMA rs, walbridge TO rs_reader;
+GRANT SELECT, DELETE ON rs.secret TO rs_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA walbridge TO rs_reader;
+GRANT EXECUTE ON FUNCTION walbridge.resync_chunk(regclass, jsonb, integer),
+	walbridge.resync_prune(regclass, text, jsonb, jsonb, jsonb, jsonb, text, jsonb),
+	walbridge.relation_record(regclass), walbridge.row_record(regclass, record, timestamptz),
+	walbridge.key_sql(regclass, integer, text), walbridge.synced_tables(), walbridge.row_writer(xid),
+	walbridge.writer_node(oid) TO rs_reader;
+SET ROLE rs_reader;
+SELECT count(*) FROM walbridge.resync_chunk('rs.secret', NULL, 10);
+SELECT walbridge.resync_prune('rs.secret', 'a', NULL, NULL, '[[1]]', NULL, 'all');
+RESET ROLE;
+REVOKE ALL ON SCHEMA rs, walbridge FROM rs_reader;
+REVOKE ALL ON rs.secret FROM rs_reader;
+REVOKE ALL ON ALL TABLES IN SCHEMA walbridge FROM rs_reader;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA walbridge FROM rs_reader;
+DROP OWNED BY rs_reader;
+DROP ROLE rs_reader;
+
 -- resync() names a peer this node applies
 SELECT walbridge.resync('nobody');
 SELECT walbridge.create_node('rs_node') IS NOT NULL AS node;
 SELECT walbridge.start_sync('{a}', '{rs.mirror}', snapshot => false, full_rows => false);
+-- a table not synced here is never pruned
+SELECT walbridge.resync_prune('rs.coll', 'a', NULL, NULL, '[]', NULL, 'all');
 SELECT length(walbridge.resync('a')) AS id_length;
 SELECT resync ~ '^requested .*, not sent yet$' AS shown FROM walbridge.status() WHERE peer = 'a';
 SELECT resync_state, resync_sent_at IS NULL AS unsent FROM walbridge.apply_progress WHERE peer = 'a';
