@@ -52,7 +52,7 @@
  * snapshot, the last message of a key range ending with a MESSAGE record
  * of prefix WB_RESYNC_PREFIX whose content is JSON:
  *   {"phase": "begin", "tables": [...]}              the copy starts
- *   {"phase": "chunk", "table": "s.t", "after": [..]|null,
+ *   {"phase": "chunk", "table": "s.t", "key_columns": [..], "after": [..]|null,
  *    "through": [..]|null, "keys": [[..], ..],
  *    "tombstones": [[[..], "time"], ..]}              a key range copied
  *   {"phase": "done", "rows": n}                      the copy is complete

@@ -55,7 +55,7 @@
 	"       resync_deleted = coalesce(a.resync_deleted, 0) + CASE WHEN m.phase = 'chunk' AND $3::text IS NOT NULL" \
 	"         THEN walbridge.resync_prune((m.j->>'table')::regclass, a.peer, nullif(m.j->'after', 'null')," \
 	"              nullif(m.j->'through', 'null'), nullif(m.j->'keys', 'null')," \
-	"              nullif(m.j->'tombstones', 'null'), $3::text)" \
+	"              nullif(m.j->'tombstones', 'null'), $3::text, nullif(m.j->'key_columns', 'null'))" \
 	"         ELSE 0 END" \
 	"  FROM (SELECT $4::jsonb AS j, $4::jsonb->>'phase' AS phase) AS m" \
 	" WHERE a.peer = $1 AND a.resync_id = $2 AND m.phase IN ('begin', 'chunk', 'done')"

@@ -339,7 +339,30 @@ publish_commit(wb_publisher *pub, const wb_record *rec, const char *data, size_t
 	inflight_close(&pub->inflight, pub->txn_id, rec->u.commit.end_lsn);
 	pub->in_txn = false;
 	pub->transactions++;
+	if (pub->recent_xids == NULL)
+	{
+		pub->recent_xids = xcalloc(WB_RECENT_COMMITS, sizeof(uint32_t));
+		pub->recent_lsns = xcalloc(WB_RECENT_COMMITS, sizeof(uint64_t));
+	}
+	pub->recent_xids[pub->recent_next % WB_RECENT_COMMITS] = pub->xid;
+	pub->recent_lsns[pub->recent_next % WB_RECENT_COMMITS] = pub->commit_lsn;
+	pub->recent_next++;
 	return rc;
+}
+
+/*
+ * Whether transaction xid was published with a commit before lsn, among
+ * the last WB_RECENT_COMMITS published.
+ */
+bool
+publish_committed_before(const wb_publisher *pub, uint32_t xid, uint64_t lsn)
+{
+	size_t		n = pub->recent_next < WB_RECENT_COMMITS ? pub->recent_next : WB_RECENT_COMMITS;
+
+	for (size_t i = 0; i < n; i++)
+		if (pub->recent_xids[i] == xid && pub->recent_lsns[i] < lsn)
+			return true;
+	return false;
 }
 
 /*
@@ -725,6 +748,8 @@ publish_close(wb_publisher *pub)
 	for (size_t i = 0; i < pub->relations_cap; i++)
 		free(pub->relations[i].record);
 	free(pub->relations);
+	free(pub->recent_xids);
+	free(pub->recent_lsns);
 	free(pub->buf);
 	free(pub->begin);
 	free(pub->topic);

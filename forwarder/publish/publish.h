@@ -39,6 +39,8 @@ typedef bool (*wb_wait_hook) (void *arg);
 typedef int (*wb_watermark_hook) (void *arg, const char *content, size_t len, uint64_t id,
 								  uint64_t lsn);
 
+#define WB_RECENT_COMMITS	65536
+
 typedef struct wb_relentry
 {
 	uint32_t	relid;			/* 0: empty slot */
@@ -91,6 +93,15 @@ typedef struct wb_publisher
 	wb_watermark_hook watermark_hook;
 	void	   *watermark_arg;
 
+	/*
+	 * The last WB_RECENT_COMMITS transactions published, xid and commit
+	 * LSN, oldest overwritten: whether one a snapshot saw running had its
+	 * commit decoded before a watermark (resync_serve.c).
+	 */
+	uint32_t   *recent_xids;
+	uint64_t   *recent_lsns;
+	size_t		recent_next;
+
 	bool		failed;			/* a delivery failed: restart the session */
 	bool		queue_full;		/* waiting for room in the producer queue */
 	wb_wait_hook wait_hook;
@@ -121,6 +132,7 @@ extern wb_publish_result publish_resync_begin(wb_publisher *pub, uint64_t id, co
 											  const char *request, const char *for_node);
 extern wb_publish_result publish_resync_record(wb_publisher *pub, const char *data, size_t len);
 extern wb_publish_result publish_resync_end(wb_publisher *pub);
+extern bool publish_committed_before(const wb_publisher *pub, uint32_t xid, uint64_t lsn);
 extern void publish_poll(wb_publisher *pub, int timeout_ms);
 extern uint64_t publish_take_confirmable(wb_publisher *pub);
 extern bool publish_idle(const wb_publisher *pub);

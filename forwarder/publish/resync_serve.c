@@ -60,6 +60,8 @@
 #define CHUNK_BYTES_HIGH	(32 * 1024 * 1024)	/* halve the rows above */
 #define CHUNK_BYTES_LOW		(4 * 1024 * 1024)	/* double them below */
 #define REQUESTS_PER_TICK	100
+#define MAX_WAITING			"16"	/* copies waiting at once, from other
+										 * nodes than the one asking */
 #define RETRY_US			(5 * INT64_C(1000000))
 
 /* ---------------------------------------------------------------- helpers */
@@ -98,6 +100,7 @@ chunk_free(wb_resync_chunk_out *c)
 	free(c->through);
 	free(c->keys);
 	free(c->tombstones);
+	free(c->running);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -177,6 +180,16 @@ take_request(wb_resync_server *r, const rd_kafka_message_t *rkm)
 	}
 	snprintf(offset, sizeof(offset), "%" PRId64, rkm->offset);
 	snprintf(ms, sizeof(ms), "%" PRId64, ts);
+	res = PQexecParams(r->conn, "SELECT count(*) >= $1::int FROM walbridge.resync_jobs WHERE state = 'copying'"
+					   " AND requester <> $2", 2, NULL, (const char *[]) {MAX_WAITING, from}, NULL, NULL, 0);
+	if (command_ok(r->conn, res, "counting the requests") && strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+	{
+		wb_log(WB_LOG_WARNING, "resync: request %s from node \"%s\" refused: %s copies wait already (topic %s offset %" PRId64 ")",
+			   id, from, MAX_WAITING, r->cfg->resync_topic, rkm->offset);
+		PQclear(res);
+		return;
+	}
+	PQclear(res);
 	res = PQexecParams(r->conn,
 					   "WITH job AS (INSERT INTO walbridge.resync_jobs"
 					   " (request_id, requester, requested_at, request_offset, state, tables)"
@@ -366,36 +379,37 @@ write_watermark(wb_resync_server *r, wb_resync_chunk_out *c)
 	bool		ok;
 
 	snprintf(c->watermark, sizeof(c->watermark), "%s %" PRIu64, r->request, ++r->sequence);
-	res = PQexecParams(r->conn, "SELECT pg_logical_emit_message(false, '" WB_RESYNC_PREFIX "', $1) - '0/0',"
-					   " clock_timestamp()", 1, NULL, values, NULL, NULL, 0);
+	res = PQexecParams(r->conn, "SELECT pg_logical_emit_message(false, '" WB_RESYNC_PREFIX "', $1) - '0/0'",
+					   1, NULL, values, NULL, NULL, 0);
 	ok = command_ok(r->conn, res, "writing a watermark") && PQntuples(res) == 1;
-	if (ok)
-		snprintf(c->written_at, sizeof(c->written_at), "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return ok;
 }
 
 /*
- * Whether the chunk's snapshot (just taken) misses a transaction whose
- * commit came before the watermark: its commit record is written a moment
- * before it becomes visible, so one can stand before the watermark in the
- * stream and yet be invisible to a snapshot taken after it.  Its changes
- * would then precede the chunk and the chunk would undo them.  Such a
- * transaction is in the snapshot's in-progress list, committed now, with
- * a commit time before the watermark's: read the chunk again then.
+ * The transactions the chunk's snapshot (just taken: the first statement
+ * of its transaction) sees as running.  A commit record is written a
+ * moment before the transaction becomes visible (longer where a
+ * synchronous standby is waited for), so one of them may stand before the
+ * watermark in the stream and yet be invisible to the chunk: its changes
+ * would precede the chunk in the topic and the chunk would undo them.
+ * at_watermark() finds it among the transactions published before the
+ * watermark, exactly, in LSN order, and reads the chunk again.
  */
 static bool
-snapshot_misses_commits(wb_resync_server *r, wb_resync_chunk_out *c, bool *misses)
+read_running(wb_resync_server *r, wb_resync_chunk_out *c)
 {
-	const char *values[1] = {c->written_at};
-	PGresult   *res = PQexecParams(r->conn,
-								   "SELECT count(*) > 0 FROM pg_snapshot_xip(pg_current_snapshot()) AS x"
-								   " WHERE pg_xact_status(x) = 'committed'"
-								   " AND pg_xact_commit_timestamp(x::text::xid) <= $1::timestamptz",
-								   1, NULL, values, NULL, NULL, 0);
-	bool		ok = command_ok(r->conn, res, "checking a chunk's snapshot") && PQntuples(res) == 1;
+	PGresult   *res = PQexec(r->conn, "SELECT x::text FROM pg_snapshot_xip(pg_current_snapshot()) AS x");
+	bool		ok = command_ok(r->conn, res, "reading a chunk's snapshot");
 
-	*misses = ok && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	if (ok)
+	{
+		c->nrunning = PQntuples(res);
+		c->running = xcalloc(c->nrunning + 1, sizeof(uint32_t));
+		/* an xid8: epoch and xid; the stream's are 32 bits */
+		for (int i = 0; i < c->nrunning; i++)
+			c->running[i] = (uint32_t) (strtoull(PQgetvalue(res, i, 0), NULL, 10) & 0xFFFFFFFFu);
+	}
 	PQclear(res);
 	return ok;
 }
@@ -443,18 +457,10 @@ read_chunk(wb_resync_server *r)
 		return true;
 	}
 
-	for (int attempt = 0;; attempt++)
-	{
-		bool		misses = false;
-
-		res = PQexec(r->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-		ok = command_ok(r->conn, res, "starting a chunk's snapshot");
-		PQclear(res);
-		ok = ok && snapshot_misses_commits(r, c, &misses);
-		if (!ok || !misses || attempt == 1000)
-			break;
-		exec_simple(r->conn, "ROLLBACK");
-	}
+	res = PQexec(r->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	ok = command_ok(r->conn, res, "starting a chunk's snapshot");
+	PQclear(res);
+	ok = ok && read_running(r, c);
 	ok = ok && read_chunk_rows(r, c, &nrows) && read_chunk_tombstones(r, c);
 	exec_simple(r->conn, ok ? "COMMIT" : "ROLLBACK");
 	if (!ok)
@@ -493,7 +499,8 @@ phase_json(wb_resync_server *r, const char *phase)
 					   "SELECT CASE $1 WHEN 'begin' THEN jsonb_build_object('phase', $1, 'tables', $8::int)"
 					   " WHEN 'done' THEN jsonb_build_object('phase', $1, 'rows', $7::bigint)"
 					   " ELSE jsonb_build_object('phase', $1, 'table', $2::text, 'after', $3::jsonb,"
-					   " 'through', $4::jsonb, 'keys', $5::jsonb, 'tombstones', $6::jsonb) END::text",
+					   " 'through', $4::jsonb, 'keys', $5::jsonb, 'tombstones', $6::jsonb,"
+					   " 'key_columns', (walbridge.key_sql($2::regclass, 1)).names) END::text",
 					   8, NULL, values, NULL, NULL, 0);
 	if (command_ok(r->conn, res, "describing a chunk") && PQntuples(res) == 1)
 		json = xstrdup(PQgetvalue(res, 0, 0));
@@ -546,6 +553,17 @@ at_watermark(void *arg, const char *content, size_t len, uint64_t id, uint64_t l
 	if (r->step != SERVE_AT_WATERMARK || len != strlen(r->chunk.watermark) ||
 		memcmp(content, r->chunk.watermark, len) != 0)
 		return WB_PUBLISH_OK;
+	for (int i = 0; i < r->chunk.nrunning; i++)
+		if (publish_committed_before(r->pub, r->chunk.running[i], lsn))
+		{
+			/* read_running(): the chunk missed a commit before its place */
+			wb_log(WB_LOG_DEBUG, "resync: xid %u committed before the watermark but was not visible to the chunk: reading it again",
+				   r->chunk.running[i]);
+			r->rows_in_chunk = 0;
+			chunk_free(&r->chunk);
+			r->step = SERVE_IDLE;
+			return WB_PUBLISH_OK;
+		}
 	rc = publish_chunk(r, r->pub, id);
 	if (rc != WB_PUBLISH_OK)
 		return rc;
@@ -678,6 +696,8 @@ resync_serve_open(wb_resync_server *r, const struct wb_config *cfg, const char *
 	r->node = xstrdup(node);
 	r->pub = pub;
 	r->chunk_rows = CHUNK_ROWS_MAX;
+	/* a watermark of this session never reads like one of an earlier */
+	r->sequence = (uint64_t) wb_now_us();
 	r->conn = nodeinfo_connect(cfg->conninfo);
 	if (r->conn == NULL)
 		return WB_ERR;

@@ -38,7 +38,6 @@ typedef enum wb_resync_serve_step
 typedef struct wb_resync_chunk_out
 {
 	char		watermark[96];	/* the watermark message's content */
-	char		written_at[48];	/* the server's clock just after writing it */
 	uint64_t	watermark_lsn;
 	char	   *table;			/* NULL when the copy has no table */
 	char	   *after;			/* jsonb text of the key before the range, or NULL */
@@ -49,6 +48,8 @@ typedef struct wb_resync_chunk_out
 	size_t	   *lens;
 	int			nrecords;
 	size_t		bytes;
+	uint32_t   *running;		/* xids its snapshot saw running */
+	int			nrunning;
 	bool		first;			/* the copy's first: says "begin" */
 	bool		last;			/* the copy's last: says "done" */
 } wb_resync_chunk_out;
