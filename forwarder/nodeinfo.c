@@ -26,6 +26,10 @@
  * pg_temp last): walbridged's role may be a superuser, and a function or
  * operator someone created in a schema on the default path (public) must
  * never be picked over the built-in one its SQL means.
+ * synchronous_commit local: walbridged's own bookkeeping (status,
+ * heartbeats, a copy's progress) never waits for a synchronous standby,
+ * so a standby that does not answer does not stop its event loop, which
+ * also serves the slot and the peers.
  */
 PGconn *
 nodeinfo_connect(const char *conninfo)
@@ -33,7 +37,7 @@ nodeinfo_connect(const char *conninfo)
 	const char *keys[] = {"dbname", "application_name", "options", NULL};
 	const char *values[] = {conninfo, "walbridged",
 		"-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c extra_float_digits=3"
-		" -c search_path=pg_catalog,pg_temp", NULL};
+		" -c search_path=pg_catalog,pg_temp -c synchronous_commit=local", NULL};
 	PGconn	   *conn = PQconnectdbParams(keys, values, 1);
 
 	if (PQstatus(conn) != CONNECTION_OK)

@@ -562,6 +562,8 @@ at_watermark(void *arg, const char *content, size_t len, uint64_t id, uint64_t l
 			r->rows_in_chunk = 0;
 			chunk_free(&r->chunk);
 			r->step = SERVE_IDLE;
+			/* it becomes visible in a moment (or when its standby answers) */
+			r->next_poll_us = wb_now_us() + RETRY_US / 25;
 			return WB_PUBLISH_OK;
 		}
 	rc = publish_chunk(r, r->pub, id);

@@ -207,6 +207,50 @@ request('req-4', 'b');
 like(wait_job('req-4', qr/^done/), qr/^done/, 'the newest request was served');
 like(job_state('req-3'), qr/^(superseded|done)/, 'the older one was superseded (or done before)');
 
+# A commit whose record is in the WAL before a chunk's watermark but that
+# is not visible yet when the chunk is read (here: waiting for a
+# synchronous standby that never answers) must not be undone by the
+# chunk: the chunk is read again until it sees it.
+$a->safe_psql('postgres', q{CREATE TABLE a_held (id int PRIMARY KEY, v text);
+	INSERT INTO a_held VALUES (1, 'before')});
+$a->safe_psql('postgres', q{SELECT walbridge.start_sync('{}', snapshot => false)});
+$wa->wait_for_log(qr/streaming slot "walbridge_a" \(4 tables\)/);
+$a->safe_psql('postgres', q{ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf()});
+my $hung = IPC::Run::start([ 'psql', '-X', '-q', '-d', $a->connstr('postgres'), '-c',
+	q{SET synchronous_commit = on; UPDATE a_held SET v = 'held' WHERE id = 1} ], '>', \my $hout, '2>', \my $herr);
+$a->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND query LIKE '%UPDATE a_held%'})
+  or die 'the update did not wait for its standby';
+request('req-held', 'b');
+sleep 3;
+$a->safe_psql('postgres', q{ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf()});
+$hung->finish;
+like(wait_job('req-held', qr/^done/), qr/^done/, 'the copy went on once the held commit became visible');
+sleep 2;
+my $value;
+for my $m (@{ dump_topic($broker, 'walbridge.a') })
+{
+	my $h = $m->{headers};
+	my ($kind, %rel2);
+	if ($h->{'wb.kind'} eq 'resync')
+	{
+		next unless $h->{'wb.request'} eq 'req-held';
+	}
+	elsif ($h->{'wb.kind'} ne 'txn') { next; }
+	for my $r (@{ $m->{records} })
+	{
+		$rel2{ $r->{relid} } = $r->{table} if $r->{tag} eq 'RELATION';
+	}
+	for my $r (@{ $m->{records} })
+	{
+		next unless $r->{tag} =~ /^(SNAPSHOT|INSERT|UPDATE)$/;
+		my $t = $rel2{ $r->{relid} } // $rel{ $r->{relid} } // '';
+		next unless ($t eq 'a_held' || $t eq 'public.a_held') && $r->{new}[0] == 1;
+		$value = $r->{new}[1];
+		note("a_held at offset $m->{offset}: $h->{'wb.kind'} $r->{tag} $value");
+	}
+}
+is($value, 'held', 'replaying the topic in order ends with the held update, not the chunk\'s older row');
+
 $wa->stop;
 $broker->stop;
 done_testing();
