@@ -100,30 +100,42 @@ leaf_partitions(Oid relid)
 	return leaves;
 }
 
+/*
+ * The table a copy reads, opened, checked (a table or a partitioned
+ * table, readable by the caller) and described as its RELATION record
+ * describes it.
+ */
+static Relation
+open_copied_table(Oid relid, WalbridgeRelation *rel, MemoryContext cxt)
+{
+	Relation	relation = table_open(relid, AccessShareLock);
+	WalbridgeOptions defaults = {0};
+	AclResult	aclresult;
+
+	if (relation->rd_rel->relkind != RELKIND_RELATION &&
+		relation->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(relation)),
+				 errdetail("walbridge copies the rows of tables and partitioned tables.")));
+	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(relation));
+	relcache_describe(rel, relation, &defaults, cxt);
+	return relation;
+}
+
 static SnapshotScan *
 open_scan(FunctionCallInfo fcinfo, MemoryContext multi_call_cxt)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	SnapshotScan *state;
 	Relation	relation;
-	WalbridgeOptions defaults = {0};
-	AclResult	aclresult;
 	MemoryContext old = MemoryContextSwitchTo(multi_call_cxt);
 
 	state = palloc0(sizeof(SnapshotScan));
 	state->multi_call_cxt = multi_call_cxt;
-	relation = table_open(relid, AccessShareLock);
-	if (relation->rd_rel->relkind != RELKIND_RELATION &&
-		relation->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table", RelationGetRelationName(relation)),
-				 errdetail("walbridge.snapshot_records() copies the rows of tables and partitioned tables.")));
-	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(relation));
-
-	relcache_describe(&state->rel, relation, &defaults, multi_call_cxt);
+	relation = open_copied_table(relid, &state->rel, multi_call_cxt);
 	state->desc = CreateTupleDescCopy(RelationGetDescr(relation));
 	if (relation->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 		state->to_scan = leaf_partitions(relid);
@@ -295,27 +307,6 @@ walbridge_snapshot_records(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(walbridge_relation_record);
 PG_FUNCTION_INFO_V1(walbridge_row_record);
-
-/* The table, described as its RELATION record describes it; checked like a copy's. */
-static Relation
-open_copied_table(Oid relid, WalbridgeRelation *rel, MemoryContext cxt)
-{
-	Relation	relation = table_open(relid, AccessShareLock);
-	WalbridgeOptions defaults = {0};
-	AclResult	aclresult;
-
-	if (relation->rd_rel->relkind != RELKIND_RELATION &&
-		relation->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table", RelationGetRelationName(relation)),
-				 errdetail("walbridge copies the rows of tables and partitioned tables.")));
-	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_TABLE, RelationGetRelationName(relation));
-	relcache_describe(rel, relation, &defaults, cxt);
-	return relation;
-}
 
 /* walbridge.relation_record(tbl regclass) RETURNS bytea */
 Datum

@@ -29,7 +29,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "envelope.h"
+#include "envelope_read.h"
 #include "kafkaconf.h"
 #include "log.h"
 #include "pgstream.h"
@@ -46,8 +46,6 @@ applier_for(wb_consumer *c, const char *topic, int *index)
 		}
 	return NULL;
 }
-
-static bool header(const rd_kafka_message_t *rkm, const char *name, char *out, size_t outlen);
 
 static rd_kafka_topic_partition_list_t *
 one_partition(const char *topic, int64_t offset)
@@ -122,7 +120,7 @@ first_kind(const struct wb_config *cfg, const char *topic, char *kind, size_t ki
 			continue;
 		if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR)
 		{
-			if (!header(rkm, WB_HDR_KIND, kind, kindlen))
+			if (!wb_header_get(rkm, WB_HDR_KIND, kind, kindlen))
 				kind[0] = '\0';
 			done = true;
 		}
@@ -302,22 +300,6 @@ consume_fd(const wb_consumer *c)
 	return c->rk ? c->wake[0] : -1;
 }
 
-static bool
-header(const rd_kafka_message_t *rkm, const char *name, char *out, size_t outlen)
-{
-	rd_kafka_headers_t *hdrs;
-	const void *value;
-	size_t		size;
-
-	if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-		rd_kafka_header_get_last(hdrs, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-		size >= outlen)
-		return false;
-	memcpy(out, value, size);
-	out[size] = '\0';
-	return true;
-}
-
 /* The headers apply needs; false (with what is missing) if they are not there. */
 static bool
 parse_meta(const rd_kafka_message_t *rkm, wb_msgmeta *meta, char *err, size_t errlen)
@@ -328,15 +310,15 @@ parse_meta(const rd_kafka_message_t *rkm, wb_msgmeta *meta, char *err, size_t er
 				lo;
 
 	memset(meta, 0, sizeof(*meta));
-	if (!header(rkm, WB_HDR_KIND, kind, sizeof(kind)))
+	if (!wb_header_get(rkm, WB_HDR_KIND, kind, sizeof(kind)))
 	{
 		snprintf(err, errlen, "the message has no wb.kind header: not written by walbridged");
 		return false;
 	}
-	if (!header(rkm, WB_HDR_FORMAT, v, sizeof(v)) || atoi(v) != WALBRIDGE_FORMAT_VERSION)
+	if (!wb_header_get(rkm, WB_HDR_FORMAT, v, sizeof(v)) || atoi(v) != WALBRIDGE_FORMAT_VERSION)
 	{
 		snprintf(err, errlen, "the message's format version is %s, this walbridged reads %d",
-				 header(rkm, WB_HDR_FORMAT, v, sizeof(v)) ? v : "missing", WALBRIDGE_FORMAT_VERSION);
+				 wb_header_get(rkm, WB_HDR_FORMAT, v, sizeof(v)) ? v : "missing", WALBRIDGE_FORMAT_VERSION);
 		return false;
 	}
 	if (!wb_msg_kind_parse(kind, &meta->kind))
@@ -346,20 +328,20 @@ parse_meta(const rd_kafka_message_t *rkm, wb_msgmeta *meta, char *err, size_t er
 		return false;
 	}
 	/* absent from an older walbridged's messages: unknown, not compared */
-	(void) header(rkm, WB_HDR_SYSTEM_ID, meta->source.system_id, sizeof(meta->source.system_id));
-	meta->source.timeline = header(rkm, WB_HDR_TIMELINE, v, sizeof(v)) ? (uint32_t) strtoul(v, NULL, 10) : 0;
-	(void) header(rkm, WB_HDR_INCARNATION, meta->source.incarnation, sizeof(meta->source.incarnation));
-	meta->chunk = header(rkm, WB_HDR_CHUNK, v, sizeof(v)) ? atoi(v) : 0;
-	meta->last = header(rkm, WB_HDR_LAST, v, sizeof(v)) ? strcmp(v, "1") == 0 : true;
+	(void) wb_header_get(rkm, WB_HDR_SYSTEM_ID, meta->source.system_id, sizeof(meta->source.system_id));
+	meta->source.timeline = wb_header_get(rkm, WB_HDR_TIMELINE, v, sizeof(v)) ? (uint32_t) strtoul(v, NULL, 10) : 0;
+	(void) wb_header_get(rkm, WB_HDR_INCARNATION, meta->source.incarnation, sizeof(meta->source.incarnation));
+	meta->chunk = wb_header_get(rkm, WB_HDR_CHUNK, v, sizeof(v)) ? atoi(v) : 0;
+	meta->last = wb_header_get(rkm, WB_HDR_LAST, v, sizeof(v)) ? strcmp(v, "1") == 0 : true;
 	if (meta->kind != WB_MSG_TXN)
 		return true;
-	if (!header(rkm, WB_HDR_XID, v, sizeof(v)))
+	if (!wb_header_get(rkm, WB_HDR_XID, v, sizeof(v)))
 		goto missing;
 	meta->xid = (uint32_t) strtoul(v, NULL, 10);
-	if (!header(rkm, WB_HDR_COMMIT_LSN, v, sizeof(v)) || sscanf(v, "%X/%X", &hi, &lo) != 2)
+	if (!wb_header_get(rkm, WB_HDR_COMMIT_LSN, v, sizeof(v)) || sscanf(v, "%X/%X", &hi, &lo) != 2)
 		goto missing;
 	meta->commit_lsn = ((uint64_t) hi << 32) | lo;
-	if (!header(rkm, WB_HDR_COMMIT_TIME, v, sizeof(v)))
+	if (!wb_header_get(rkm, WB_HDR_COMMIT_TIME, v, sizeof(v)))
 		goto missing;
 	meta->commit_time = strtoll(v, NULL, 10);
 	return true;
@@ -444,8 +426,8 @@ note_resync(wb_consumer *c, wb_applier *ap, const rd_kafka_message_t *rkm, wb_ms
 	char		request[128];
 
 	if (meta->kind == WB_MSG_RESYNC)
-		meta->for_us = header(rkm, WB_HDR_FOR, for_node, sizeof(for_node)) &&
-			header(rkm, WB_HDR_REQUEST, request, sizeof(request)) &&
+		meta->for_us = wb_header_get(rkm, WB_HDR_FOR, for_node, sizeof(for_node)) &&
+			wb_header_get(rkm, WB_HDR_REQUEST, request, sizeof(request)) &&
 			resync_apply_is_ours(ap, for_node, request);
 	if (rs->gap_at == 0)
 		return;

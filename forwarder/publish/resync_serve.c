@@ -47,7 +47,7 @@
 #include <msgpack.h>
 
 #include "config.h"
-#include "envelope.h"
+#include "envelope_read.h"
 #include "format.h"
 #include "kafkaconf.h"
 #include "log.h"
@@ -134,22 +134,6 @@ publish_phase(wb_publisher *pub, const char *content)
 
 /* ------------------------------------------------------------- requests */
 
-static bool
-header(const rd_kafka_message_t *rkm, const char *name, char *out, size_t outlen)
-{
-	rd_kafka_headers_t *hdrs;
-	const void *value;
-	size_t		size;
-
-	if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-		rd_kafka_header_get_last(hdrs, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-		value == NULL || size >= outlen)
-		return false;
-	memcpy(out, value, size);
-	out[size] = '\0';
-	return true;
-}
-
 /*
  * A request for this node: its job, with the tables synced now.  A newer
  * request from the same node supersedes the older one's copy.  Recorded
@@ -169,10 +153,10 @@ take_request(wb_resync_server *r, const rd_kafka_message_t *rkm)
 	rd_kafka_timestamp_type_t tstype;
 	int64_t		ts = rd_kafka_message_timestamp(rkm, &tstype);
 
-	if (!header(rkm, WB_HDR_KIND, kind, sizeof(kind)) || strcmp(kind, "resync_request") != 0 ||
-		!header(rkm, WB_HDR_TO, to, sizeof(to)) || strcmp(to, r->node) != 0)
+	if (!wb_header_get(rkm, WB_HDR_KIND, kind, sizeof(kind)) || strcmp(kind, "resync_request") != 0 ||
+		!wb_header_get(rkm, WB_HDR_TO, to, sizeof(to)) || strcmp(to, r->node) != 0)
 		return;					/* not for this node */
-	if (!header(rkm, WB_HDR_NODE, from, sizeof(from)) || !header(rkm, WB_HDR_REQUEST, id, sizeof(id)))
+	if (!wb_header_get(rkm, WB_HDR_NODE, from, sizeof(from)) || !wb_header_get(rkm, WB_HDR_REQUEST, id, sizeof(id)))
 	{
 		wb_log(WB_LOG_WARNING, "resync: a request at offset %" PRId64 " of topic %s has no wb.node or wb.request header: passed over",
 			   rkm->offset, r->cfg->resync_topic);
