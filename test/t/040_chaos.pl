@@ -442,7 +442,8 @@ for my $me (@all)
 			THEN k.kind IN ('insert_exists', 'insert_deleted')
 				 AND (k.decision = 'keep_local') = (k.local_commit_time > k.remote_commit_time)
 			ELSE k.kind IN ('update_missing', 'delete_missing')
-				 OR (k.kind = 'insert_exists' AND k.decision = 'keep_local' AND k.local_commit_time > k.remote_commit_time)
+				 OR (k.kind IN ('insert_exists', 'insert_deleted', 'update_deleted') AND k.decision = 'keep_local'
+					 AND k.local_commit_time > k.remote_commit_time)
 				 OR (k.kind = 'update_differs' AND k.local_commit_time = k.remote_commit_time
 					 AND jsonb_populate_record(NULL::public.owned, k.local_row)::text
 						 = jsonb_populate_record(NULL::public.owned, k.remote_row)::text) END)}), '0',
