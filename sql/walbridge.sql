@@ -848,6 +848,7 @@ DECLARE
 	gone bigint := 0;
 	n bigint;
 	misordered boolean;
+	tomb regclass;
 BEGIN
 	IF rule IS NULL OR rule NOT IN ('all', 'peer_rows') THEN
 		RAISE EXCEPTION 'unknown rule %', quote_literal(coalesce(rule, 'NULL'))
@@ -916,6 +917,19 @@ BEGIN
 		USING tombstones, peer;
 		GET DIAGNOSTICS n = ROW_COUNT;
 		gone := gone + n;
+	END IF;
+	/*
+	 * These deletes are not this node's writes, nor the peer's at this
+	 * time: the tombstones they left (walbridge's trigger, in this
+	 * transaction, under the copy's commit time) would claim a delete at
+	 * that time, win over writes older than it everywhere this node's
+	 * tombstones go (its own copies for others), and the nodes would
+	 * differ.  The peer's own tombstones settle the deletes it made.
+	 */
+	SELECT w.tombstones INTO tomb FROM walbridge.tombstone_tables AS w WHERE w.tbl = resync_prune.tbl;
+	IF gone > 0 AND tomb IS NOT NULL THEN
+		EXECUTE format('DELETE FROM %s AS d WHERE d.xmin = ((pg_current_xact_id()::text::numeric %% 4294967296)::text)::xid',
+					   tomb);
 	END IF;
 	RETURN gone;
 END;
@@ -1487,7 +1501,8 @@ BEGIN
 	END LOOP;
 	/* a delete that finds its row gone here is remembered (delete_missing) */
 	FOR rel IN SELECT t.tombstones FROM walbridge.tombstone_tables t LOOP
-		EXECUTE format('GRANT INSERT, UPDATE ON %s TO %I', rel, role);
+		/* DELETE: a copy's prune removes the tombstones its deletes left (resync_prune()) */
+		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %s TO %I', rel, role);
 	END LOOP;
 END
 $$;

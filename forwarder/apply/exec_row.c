@@ -343,11 +343,25 @@ key_move(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, s
 	/* an UPDATE cannot set a key column GENERATED ALWAYS: split then */
 	if (!taken && !relmap_key_always(rm))
 	{
+		/*
+		 * A writer here may take the new key between the look and the
+		 * UPDATE: its unique violation then means "taken", and the change
+		 * is split like any other whose new key is taken.
+		 */
 		if (exec_build_change(ap, rm, rec, err, errlen) != WB_BUILT ||
-			!exec_run_built(ap, err, errlen, &got))
+			!exec_run(ap, "SAVEPOINT wb_key_move", 0, NULL, err, errlen, NULL))
 			return false;
-		if (got.touched == 1)
-			return true;
+		if (exec_run_built(ap, err, errlen, &got))
+		{
+			if (!exec_run(ap, "RELEASE SAVEPOINT wb_key_move", 0, NULL, err, errlen, NULL))
+				return false;
+			if (got.touched == 1)
+				return true;
+		}
+		else if (strcmp(ap->sqlstate, "23505") != 0 ||
+				 !exec_run(ap, "ROLLBACK TO SAVEPOINT wb_key_move", 0, NULL, err, errlen, NULL) ||
+				 !exec_run(ap, "RELEASE SAVEPOINT wb_key_move", 0, NULL, err, errlen, NULL))
+			return false;
 	}
 
 	fill = xcalloc(rm->ncols > 0 ? rm->ncols : 1, sizeof(char *));

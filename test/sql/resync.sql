@@ -133,6 +133,13 @@ DROP ROLE rs_reader;
 SELECT walbridge.resync('nobody');
 SELECT walbridge.create_node('rs_node') IS NOT NULL AS node;
 SELECT walbridge.start_sync('{a}', '{rs.mirror}', snapshot => false, full_rows => false);
+-- the prune's deletes leave no tombstone (they are nobody's write at this
+-- time); an ordinary delete does
+INSERT INTO rs.mirror VALUES (40, 'x'), (41, 'y');
+SELECT walbridge.resync_prune('rs.mirror', 'a', '["39"]', NULL, '[["41"]]', NULL, 'all');
+DELETE FROM rs.mirror WHERE id = 41;
+SELECT tombstones AS mirror_tombstones FROM walbridge.tombstone_tables WHERE tbl = 'rs.mirror'::regclass \gset
+SELECT id FROM :mirror_tombstones WHERE id >= 40;
 -- a table not synced here is never pruned
 SELECT walbridge.resync_prune('rs.coll', 'a', NULL, NULL, '[]', NULL, 'all');
 SELECT length(walbridge.resync('a')) AS id_length;
