@@ -137,6 +137,8 @@ sub start_real_broker
 	File::Path::rmtree($dir);		# left by an earlier run of this test
 	mkdir $dir or die "$dir: $!";
 	push @real_brokers, $self;
+	# every walbridged reads the resync topic: made here as the mock makes it
+	push @topics, 'walbridge-resync' unless grep { /^walbridge-resync(:|$)/ } @topics;
 	return $self->start(@topics);
 }
 

@@ -21,6 +21,11 @@ my $b = walbridge_node('b');
 $b->safe_psql('postgres', q{CREATE TABLE t (id integer PRIMARY KEY, v text)});
 $b->safe_psql('postgres', q{SELECT walbridge.create_node('b'); SELECT walbridge.start_sync('{x}')});
 my $wb = start_walbridged($b, $broker);
+# x's topic is empty when b first looks: all of it is to come, read from 0
+# (a topic that holds transactions but no initial copy would be read from
+# its end, with a copy asked for)
+$wb->wait_for_log(qr/applying node "x" from topic walbridge\.x offset 0/)
+  or die 'b did not start applying x at offset 0';
 
 # msgpack, by hand: just what these records need (no byte 0x0a: kcat -P
 # splits its input into messages at newlines)
