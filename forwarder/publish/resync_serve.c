@@ -291,7 +291,7 @@ read_chunk_rows(wb_resync_server *r, wb_resync_chunk_out *c, int *nrows)
 	int			formats[1] = {1};
 	PGresult   *res;
 	size_t		keys_len = 0;
-	char	   *keys = xstrdup("[");
+	char	   *keys = xmalloc(3);	/* "[]" and its end, with no key */
 
 	snprintf(limit, sizeof(limit), "%d", r->chunk_rows);
 	res = PQexecParams(r->conn, "SELECT key, record FROM walbridge.resync_chunk($1::regclass, $2::jsonb, $3::int)",
@@ -303,6 +303,7 @@ read_chunk_rows(wb_resync_server *r, wb_resync_chunk_out *c, int *nrows)
 		return false;
 	}
 	*nrows = 0;
+	keys[0] = '[';
 	keys_len = 1;
 	for (int i = 0; i < PQntuples(res); i++)
 	{
