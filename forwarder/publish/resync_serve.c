@@ -288,14 +288,13 @@ read_chunk_rows(wb_resync_server *r, wb_resync_chunk_out *c, int *nrows)
 {
 	char		limit[16];
 	const char *values[3] = {r->table, r->last_key, limit};
-	int			formats[1] = {1};
 	PGresult   *res;
 	size_t		keys_len = 0;
 	char	   *keys = xmalloc(3);	/* "[]" and its end, with no key */
 
 	snprintf(limit, sizeof(limit), "%d", r->chunk_rows);
 	res = PQexecParams(r->conn, "SELECT key, record FROM walbridge.resync_chunk($1::regclass, $2::jsonb, $3::int)",
-					   3, NULL, values, NULL, NULL, formats[0]);
+					   3, NULL, values, NULL, NULL, 1 /* binary results */ );
 	if (!command_ok(r->conn, res, "reading a chunk"))
 	{
 		PQclear(res);
@@ -532,7 +531,7 @@ publish_chunk(wb_resync_server *r, wb_publisher *pub, uint64_t id)
 static int
 at_watermark(void *arg, const char *content, size_t len, uint64_t id, uint64_t lsn)
 {
-	wb_resync_server  *r = arg;
+	wb_resync_server *r = arg;
 	wb_publish_result rc;
 
 	if (r->step != SERVE_AT_WATERMARK || len != strlen(r->chunk.watermark) ||
