@@ -463,9 +463,13 @@ copy_begin(wb_publisher *pub, wb_msg_kind kind, uint64_t id, const char *table)
 	start_message(pub);
 }
 
-/* RELATION and SNAPSHOT records of a copy; a resync's also MESSAGE. */
-static wb_publish_result
-copy_record(wb_publisher *pub, const char *data, size_t len)
+/*
+ * A record of the copy begun by publish_snapshot_begin() or
+ * publish_resync_begin(): RELATION and SNAPSHOT records; a resync's also
+ * MESSAGE.
+ */
+wb_publish_result
+publish_copy_record(wb_publisher *pub, const char *data, size_t len)
 {
 	wb_record	rec;
 	char		err[WB_RECORD_ERRLEN] = "not a RELATION or SNAPSHOT record";
@@ -506,12 +510,6 @@ publish_snapshot_begin(wb_publisher *pub, const char *table)
 }
 
 wb_publish_result
-publish_snapshot_record(wb_publisher *pub, const char *data, size_t len)
-{
-	return copy_record(pub, data, len);
-}
-
-wb_publish_result
 publish_snapshot_end(wb_publisher *pub)
 {
 	wb_publish_result rc = copy_end(pub);
@@ -535,12 +533,6 @@ publish_resync_begin(wb_publisher *pub, uint64_t id, const char *table, const ch
 	snprintf(pub->copy_for, sizeof(pub->copy_for), "%s", for_node);
 	copy_begin(pub, WB_MSG_RESYNC, id, table);
 	return WB_PUBLISH_OK;
-}
-
-wb_publish_result
-publish_resync_record(wb_publisher *pub, const char *data, size_t len)
-{
-	return copy_record(pub, data, len);
 }
 
 wb_publish_result

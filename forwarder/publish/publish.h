@@ -126,11 +126,10 @@ extern void publish_set_identity(wb_publisher *pub, const char *system_id, uint3
 extern wb_publish_result publish_record(wb_publisher *pub, const char *data, size_t len,
 										uint64_t lsn);
 extern wb_publish_result publish_snapshot_begin(wb_publisher *pub, const char *table);
-extern wb_publish_result publish_snapshot_record(wb_publisher *pub, const char *data, size_t len);
+extern wb_publish_result publish_copy_record(wb_publisher *pub, const char *data, size_t len);
 extern wb_publish_result publish_snapshot_end(wb_publisher *pub);
 extern wb_publish_result publish_resync_begin(wb_publisher *pub, uint64_t id, const char *table,
 											  const char *request, const char *for_node);
-extern wb_publish_result publish_resync_record(wb_publisher *pub, const char *data, size_t len);
 extern wb_publish_result publish_resync_end(wb_publisher *pub);
 extern bool publish_committed_before(const wb_publisher *pub, uint32_t xid, uint64_t lsn);
 extern void publish_poll(wb_publisher *pub, int timeout_ms);

@@ -127,7 +127,7 @@ publish_phase(wb_publisher *pub, const char *content)
 	wb_publish_result rc;
 
 	pack_phase(&sb, content);
-	rc = publish_resync_record(pub, sb.data, sb.size);
+	rc = publish_copy_record(pub, sb.data, sb.size);
 	msgpack_sbuffer_destroy(&sb);
 	return rc;
 }
@@ -509,7 +509,7 @@ publish_chunk(wb_resync_server *r, wb_publisher *pub, uint64_t id)
 		if (rc == WB_PUBLISH_OK && begin)
 			rc = publish_phase(pub, begin);
 		for (int i = 0; i < c->nrecords && rc == WB_PUBLISH_OK; i++)
-			rc = publish_resync_record(pub, c->records[i], c->lens[i]);
+			rc = publish_copy_record(pub, c->records[i], c->lens[i]);
 		if (rc == WB_PUBLISH_OK && range)
 			rc = publish_phase(pub, range);
 		if (rc == WB_PUBLISH_OK && done)

@@ -75,7 +75,7 @@ copy_table(PGconn *conn, const char *table, double estimate, int64_t progress_us
 		}
 		n = PQntuples(res);
 		for (int i = 0; i < n && rc == WB_PUBLISH_OK; i++)
-			rc = publish_snapshot_record(pub, PQgetvalue(res, i, 0), PQgetlength(res, i, 0));
+			rc = publish_copy_record(pub, PQgetvalue(res, i, 0), PQgetlength(res, i, 0));
 		PQclear(res);
 		rows += n > 0 ? n - (rows == 0 ? 1 : 0) : 0;	/* the first is RELATION */
 		if (n < FETCH_ROWS)
