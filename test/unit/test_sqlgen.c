@@ -185,7 +185,10 @@ static void
 test_closer_looks(void)
 {
 	const char *key[] = {"#9"};
+	const char *row[] = {"#9", "a", "b"};
+	const char *toast[] = {"#9", "a", "(toast)"};
 	const wb_record *rec = unit_change(WB_REC_DELETE, WB_OLD_KEY, key, 1, NULL, 0);
+	const wb_record *ins;
 	wb_sqlctx	c = cx;
 
 	c.policy = WB_POLICY_APPLY_REMOTE;
@@ -193,10 +196,22 @@ test_closer_looks(void)
 	sqlgen_row_exists(&q, &rm, rec);
 	CHECK(built("SELECT count(*) FROM public.t WHERE id = $1") && param(0, "9"));
 
+	/* who owns the row an insert found, and whether it is already this one */
+	ins = unit_change(WB_REC_INSERT, 0, NULL, 0, row, 3);
 	sqlgen_start(&q);
-	sqlgen_insert_owner(&q, &c, &rm, rec);
-	CHECK(built("SELECT CASE WHEN (SELECT c.roident = $1::oid FROM pg_xact_commit_timestamp_origin(xmin) c)"
+	sqlgen_insert_owner(&q, &c, &rm, ins);
+	CHECK(built("SELECT CASE WHEN pg_catalog.record_image_eq(ROW(id, v, w), ROW($1::integer, $2::text, $3::text))"
+				" THEN 'identical' WHEN (SELECT c.roident = $4::oid FROM pg_xact_commit_timestamp_origin(xmin) c)"
+				" THEN 'same' WHEN true THEN 'remote' ELSE 'local' END FROM public.t WHERE id = $5 FOR UPDATE")
+		  && param(0, "9") && param(1, "a") && param(4, "9"));
+
+	/* a value left out (unchanged TOAST) is not known to be the same */
+	ins = unit_change(WB_REC_INSERT, 0, NULL, 0, toast, 3);
+	sqlgen_start(&q);
+	sqlgen_insert_owner(&q, &c, &rm, ins);
+	CHECK(built("SELECT CASE WHEN false THEN 'identical' WHEN (SELECT c.roident = $1::oid FROM pg_xact_commit_timestamp_origin(xmin) c)"
 				" THEN 'same' WHEN true THEN 'remote' ELSE 'local' END FROM public.t WHERE id = $2 FOR UPDATE"));
+	rec = unit_change(WB_REC_DELETE, WB_OLD_KEY, key, 1, NULL, 0);
 
 	/* no tombstones kept: no statement */
 	sqlgen_start(&q);
