@@ -173,9 +173,9 @@ apply_check_source(wb_applier *ap, int64_t offset, const wb_msgmeta *meta)
 	}
 
 	identity_explain(change, &ap->source, &meta->source, what, sizeof(what));
-	rc = apply_pause(ap, offset,
-					 "node \"%s\" is a new incarnation: %s. Run SELECT walbridge.resync('%s') on this node: it applies the new incarnation from here and asks \"%s\" for a fresh copy",
-					 ap->peer, what, ap->peer, ap->peer);
+	rc = apply_pause_for_resync(ap, offset,
+								"node \"%s\" is a new incarnation: %s. Run SELECT walbridge.resync('%s') on this node: it applies the new incarnation from here and asks \"%s\" for a fresh copy",
+								ap->peer, what, ap->peer, ap->peer);
 	if (rc != WB_APPLY_PAUSED)
 		return rc;
 	identity_describe(&meta->source, seen, sizeof(seen));
@@ -190,27 +190,24 @@ apply_check_source(wb_applier *ap, int64_t offset, const wb_msgmeta *meta)
  * Stop applying this peer at offset, with the reason logged and recorded
  * in walbridge.apply_progress; retried every few seconds.
  */
-wb_apply_result
-apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
+static wb_apply_result
+pause_at(wb_applier *ap, int64_t offset, bool resync_only, const char *fmt, va_list va)
 {
 	char		reason[1024];
 	char		message[1400];
 	char		off[32];
 	const char *values[3];
-	va_list		va;
 	PGresult   *res;
 
-	va_start(va, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, va);
-	va_end(va);
 	if (ap->in_txn)
 		rollback(ap);
 	snprintf(message, sizeof(message), "topic %s offset %" PRId64 ": %s", ap->topic, offset, reason);
-	if (!apply_held_back(ap) || ap->paused_offset != offset)
-	{
+	if ((!apply_held_back(ap) || ap->paused_offset != offset) && resync_only)
+		wb_log(WB_LOG_ERROR, "applying node \"%s\" paused at %s", ap->peer, message);
+	else if (!apply_held_back(ap) || ap->paused_offset != offset)
 		wb_log(WB_LOG_ERROR, "applying node \"%s\" paused at %s; it resumes by itself after the fix, or after SELECT walbridge.skip('%s')",
 			   ap->peer, message, ap->peer);
-	}
 	report_pause(ap, offset);
 	ap->state = WB_PEER_PAUSED;
 	ap->paused_offset = offset;
@@ -225,6 +222,30 @@ apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
 			  " last_error_at = now() WHERE peer = $1", 3, values);
 	PQclear(res);
 	return connection_lost(ap) ? WB_APPLY_FAILED : WB_APPLY_PAUSED;
+}
+
+wb_apply_result
+apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
+{
+	va_list		va;
+	wb_apply_result rc;
+
+	va_start(va, fmt);
+	rc = pause_at(ap, offset, false, fmt, va);
+	va_end(va);
+	return rc;
+}
+
+wb_apply_result
+apply_pause_for_resync(wb_applier *ap, int64_t offset, const char *fmt,...)
+{
+	va_list		va;
+	wb_apply_result rc;
+
+	va_start(va, fmt);
+	rc = pause_at(ap, offset, true, fmt, va);
+	va_end(va);
+	return rc;
 }
 
 /*

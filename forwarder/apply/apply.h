@@ -125,6 +125,14 @@ extern wb_apply_result apply_message(wb_applier *ap, int64_t offset, const wb_ms
 									 const char *payload, size_t len);
 extern wb_apply_result apply_pause(wb_applier *ap, int64_t offset, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));
+
+/*
+ * A pause that only walbridge.resync() ends (a new incarnation, a gap):
+ * the reason says so, and the log does not offer skip(), which would pass
+ * over a message that is not the problem.
+ */
+extern wb_apply_result apply_pause_for_resync(wb_applier *ap, int64_t offset, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
 extern void apply_resume(wb_applier *ap);
 
 /* Paused or rewinding: held back until its topic is read again from paused_offset. */

@@ -407,9 +407,9 @@ resume_after_gap(wb_consumer *c, int i, wb_applier *ap, const char *why)
 			return WB_APPLY_OK;
 	}
 	pause_partition(c, ap);
-	return apply_pause(ap, c->expect[i],
-					   "%s: applying it now would leave a gap. Run SELECT walbridge.resync('%s') on this node: apply goes on at the oldest offset Kafka has, and \"%s\" sends a fresh copy",
-					   why, ap->peer, ap->peer);
+	return apply_pause_for_resync(ap, c->expect[i],
+								  "%s: applying it now would leave a gap. Run SELECT walbridge.resync('%s') on this node: apply goes on at the oldest offset Kafka has, and \"%s\" sends a fresh copy",
+								  why, ap->peer, ap->peer);
 }
 
 /*
