@@ -207,6 +207,9 @@ CREATE TABLE walbridge.apply_progress (
 	skip_offset bigint,				/* set by skip(): pass over this message */
 	heartbeat_commit_time timestamptz,	/* the peer's newest heartbeat applied at the topic's end: its commit time, */
 	heartbeat_received_at timestamptz,	/* and this node's clock when apply received it (clock_skew_seconds in status()) */
+	peer_applied jsonb,				/* as the peer's last heartbeat said: per node it applies, the commit time of
+									 * that node's newest transaction applied there (null: none yet); NULL:
+									 * not said, or it waited for a copy (purge_tombstones()) */
 	/* who the peer is (wb.system_id, wb.timeline, wb.incarnation of the last message applied) */
 	source_system_id text,
 	source_timeline integer,
@@ -663,6 +666,8 @@ BEGIN
 		   source_incarnation = CASE WHEN progress.new_incarnation IS NULL THEN a.source_incarnation END,
 		   source_commit_lsn = CASE WHEN progress.new_incarnation IS NULL THEN a.source_commit_lsn END,
 		   source_since = CASE WHEN progress.new_incarnation IS NULL THEN a.source_since ELSE now() END,
+		   /* what its old self said it applied is not what the new one holds */
+		   peer_applied = CASE WHEN progress.new_incarnation IS NULL THEN a.peer_applied END,
 		   new_incarnation = NULL
 	 WHERE a.peer = resync.peer;
 	IF progress.new_incarnation IS NOT NULL THEN
@@ -817,9 +822,9 @@ $$;
  * had them and has them no more; since its current incarnation, when
  * resync() accepted a new one: a peer rebuilt or restored never had the
  * rows its old self wrote after the backup, and their absence says
- * nothing of a delete); then, under 'peer_rows', the rows whose key is
- * among tombstones ([key, deleted_at] pairs) and whose version is older
- * than that delete.  Returns how many rows went.
+ * nothing of a delete).  Returns how many rows went.  The peer's
+ * tombstones in the range are not applied here but by
+ * resync_apply_tombstones(), each in a transaction of the delete's time.
  *
  * The ranges were cut in the peer's order.  They are used here only if
  * this node orders the chunk alike (its keys ascending, inside the range,
@@ -830,7 +835,7 @@ $$;
  * here, nothing deleted.
  */
 CREATE FUNCTION walbridge.resync_prune(tbl regclass, peer text, after jsonb, through jsonb,
-	keys jsonb, tombstones jsonb, rule text, key_columns jsonb DEFAULT NULL)
+	keys jsonb, rule text, key_columns jsonb DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog
@@ -908,29 +913,95 @@ BEGIN
 				   '-infinity');
 	GET DIAGNOSTICS n = ROW_COUNT;
 	gone := gone + n;
-	IF rule = 'peer_rows' AND jsonb_array_length(coalesce(tombstones, '[]')) > 0 THEN
-		EXECUTE format(
-			'DELETE FROM %s AS t USING jsonb_array_elements($1) AS e'
-			' WHERE (%s) = (%s) AND walbridge.remote_wins(t.xmin, (e->>1)::timestamptz,'
-			' pg_replication_origin_oid(walbridge.origin_name($2)), $2)',
-			tbl, k1.cols, replace(ke.from_json, '$9', '(e->0)'))
-		USING tombstones, peer;
-		GET DIAGNOSTICS n = ROW_COUNT;
-		gone := gone + n;
-	END IF;
 	/*
 	 * These deletes are not this node's writes, nor the peer's at this
 	 * time: the tombstones they left (walbridge's trigger, in this
 	 * transaction, under the copy's commit time) would claim a delete at
 	 * that time, win over writes older than it everywhere this node's
 	 * tombstones go (its own copies for others), and the nodes would
-	 * differ.  The peer's own tombstones settle the deletes it made.
+	 * differ.  The peer's own tombstones settle the deletes it made
+	 * (resync_apply_tombstones()).
 	 */
 	SELECT w.tombstones INTO tomb FROM walbridge.tombstone_tables AS w WHERE w.tbl = resync_prune.tbl;
 	IF gone > 0 AND tomb IS NOT NULL THEN
 		EXECUTE format('DELETE FROM %s AS d WHERE d.xmin = ((pg_current_xact_id()::text::numeric %% 4294967296)::text)::xid',
 					   tomb);
 	END IF;
+	RETURN gone;
+END;
+$$;
+
+/*
+ * On the node that asked for a copy, under last_writer_wins: the peer's
+ * tombstones of a chunk ([key, deleted_at] pairs) whose delete was
+ * committed at deleted_at, applied as the peer's delete of that time
+ * would be.  walbridged calls it once per distinct time, in a transaction
+ * stamped with that time under the peer's origin, before the chunk's
+ * prune: a row here older than the delete goes (its tombstone, left by
+ * walbridge's trigger, has the delete's time), and a key with no row here
+ * gets a tombstone of that time.  So the delete is remembered here as on
+ * the peer, whatever order the copies of several peers arrive in: a copy
+ * from another node that had not yet applied the delete, applied before
+ * or after this one, cannot bring the row back (its version is older than
+ * the tombstone).  Returns how many rows went.
+ */
+CREATE FUNCTION walbridge.resync_apply_tombstones(tbl regclass, peer text, tombstones jsonb,
+	deleted_at timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+SET datestyle = 'ISO, YMD'
+SET intervalstyle = 'postgres'
+SET extra_float_digits = 3
+SET bytea_output = 'hex'
+SET timezone = 'UTC'
+SET row_security = off
+AS $$
+DECLARE
+	k1 record := walbridge.key_sql(tbl, 1);
+	ke record := walbridge.key_sql(tbl, 9);
+	origin oid := pg_replication_origin_oid(walbridge.origin_name(peer));
+	tomb regclass := (SELECT w.tombstones FROM walbridge.tombstone_tables AS w WHERE w.tbl = resync_apply_tombstones.tbl);
+	cols text := (SELECT string_agg(quote_ident(n), ', ' ORDER BY i)
+					FROM jsonb_array_elements_text(k1.names) WITH ORDINALITY AS c(n, i));
+	gone bigint;
+BEGIN
+	IF k1.cols IS NULL THEN
+		RAISE EXCEPTION 'table % has no primary key', tbl USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT FROM walbridge.synced_tables() AS x WHERE x::regclass = tbl) THEN
+		RAISE EXCEPTION 'table % is not synced here: a copy of it deletes nothing', tbl
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF origin IS NULL THEN
+		RAISE EXCEPTION 'node "%" has no replication origin here', peer
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	/*
+	 * Keys with no row here: a tombstone of the delete's time, unless one
+	 * as late is there (strictly by time: the same delete coming back in
+	 * another node's copy leaves the tombstone, and its origin, as it is).
+	 * A table whose deletes are not tracked here (untrack_deletes()) gets
+	 * only the deletes.
+	 */
+	IF tomb IS NOT NULL THEN
+		EXECUTE format(
+			'INSERT INTO %s AS t (%s) SELECT %s FROM jsonb_array_elements($1) AS e'
+			' WHERE (e->>1)::timestamptz = $2 AND NOT EXISTS (SELECT FROM %s AS l WHERE (%s) = (%s))'
+			' ON CONFLICT (%s) DO UPDATE SET %I = excluded.%I'
+			' WHERE coalesce(pg_xact_commit_timestamp(t.xmin), ''-infinity'') < $2',
+			tomb, cols, replace(ke.from_json, '$9', '(e->0)'),
+			tbl, (walbridge.key_sql(tbl, 1, 'l')).cols, replace(ke.from_json, '$9', '(e->0)'),
+			cols, k1.names->>0, k1.names->>0)
+		USING tombstones, deleted_at;
+	END IF;
+	/* rows here older than the delete: gone, and the trigger keeps their tombstone */
+	EXECUTE format(
+		'DELETE FROM %s AS t USING jsonb_array_elements($1) AS e'
+		' WHERE (e->>1)::timestamptz = $2 AND (%s) = (%s) AND walbridge.remote_wins(t.xmin, $2, $3, $4)',
+		tbl, k1.cols, replace(ke.from_json, '$9', '(e->0)'))
+	USING tombstones, deleted_at, origin, peer;
+	GET DIAGNOSTICS gone = ROW_COUNT;
 	RETURN gone;
 END;
 $$;
@@ -1127,8 +1198,23 @@ $$;
  * a peer may reach its WAL slightly out of timestamp order).  A peer never
  * applied yet holds them back; one that writes nothing does not, as its
  * walbridged publishes a heartbeat every heartbeat_interval (heartbeat()
- * below), which moves its progress here on.  walbridged calls it every
- * minute.  Returns how many went.  SECURITY DEFINER, so
+ * below), which moves its progress here on.
+ *
+ * A tombstone is also what a copy this node sends says of the row:
+ * another node that has not yet applied the delete still has the row, its
+ * copy for a third node (one joining, or rebuilt) carries it, and only a
+ * tombstone, in this node's copy, tells the third node the row is gone.
+ * So a tombstone also stays until every peer has applied every node it
+ * applies (this one too) past it, less a minute, as their heartbeats say
+ * (apply_progress.peer_applied): whichever node deleted, and whatever
+ * origin a copy recorded the tombstone under here.  Nothing goes while a
+ * peer has not said, says it has applied nothing yet of a node, waits
+ * for a copy (its heartbeat says nothing then) or is paused on a new
+ * incarnation, nor while this node waits for a copy: the copy's rows may
+ * be of any age, and the tombstones here, its own and those copies
+ * brought, refuse the older ones.
+ *
+ * walbridged calls it every minute.  Returns how many went.  SECURITY DEFINER, so
  * that walbridged needs no DELETE on the tombstone tables: it takes no
  * argument, and its only dynamic SQL names a registered tombstone table
  * as regclass (always quoted and schema-qualified) with the horizon as a
@@ -1142,18 +1228,34 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	horizon timestamptz;
+	unsaid boolean;
+	everywhere timestamptz;
 	tombstones regclass;
 	n bigint;
 	total bigint := 0;
 BEGIN
 	SELECT CASE WHEN count(*) > 0 AND count(*) = count(p.source_commit_time)
-				THEN min(p.source_commit_time) - interval '1 minute' END
-	  INTO horizon
+				THEN min(p.source_commit_time) - interval '1 minute' END,
+		   coalesce(bool_or(p.peer_applied IS NULL OR p.new_incarnation IS NOT NULL
+							OR coalesce(p.resync_state IN ('requested', 'copying'), false)), true)
+	  INTO horizon, unsaid
 	  FROM walbridge.sync s CROSS JOIN LATERAL unnest(s.peers) AS peer(name)
 	  LEFT JOIN walbridge.apply_progress p ON p.peer = peer.name;
-	IF horizon IS NULL THEN
+	IF horizon IS NULL OR unsaid THEN
 		RETURN 0;
 	END IF;
+	/* how far every peer applied every node it applies (a JSON null: nothing yet) */
+	SELECT coalesce(bool_or(walbridge.timestamptz_or_null(e.value #>> '{}') IS NULL), false),
+		   min(walbridge.timestamptz_or_null(e.value #>> '{}')) - interval '1 minute'
+	  INTO unsaid, everywhere
+	  FROM walbridge.sync s CROSS JOIN LATERAL unnest(s.peers) AS peer(name)
+	  JOIN walbridge.apply_progress p ON p.peer = peer.name
+	 CROSS JOIN LATERAL jsonb_each(p.peer_applied) AS e;
+	IF unsaid THEN
+		RETURN 0;
+	END IF;
+	/* NULL: no peer applies any node (each only publishes): the horizon alone */
+	horizon := least(horizon, coalesce(everywhere, 'infinity'));
 	FOR tombstones IN SELECT t.tombstones FROM walbridge.tombstone_tables t LOOP
 		EXECUTE format('DELETE FROM %s WHERE pg_xact_commit_timestamp(xmin) < $1', tombstones)
 		USING horizon;
@@ -1340,6 +1442,25 @@ $$;
  * --------------------------------------------------------------------- */
 
 /*
+ * What a heartbeat says of this node's apply: per peer it applies, the
+ * commit time of the peer's newest transaction applied here (null: none
+ * yet); the peers keep their tombstones until every node has applied the
+ * deletes (purge_tombstones()).  Nothing while this node waits for a copy
+ * from any peer, as the copy's rows may be of any age and only the peers'
+ * tombstones refuse the stale ones.
+ */
+CREATE FUNCTION walbridge.applied_report()
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog
+AS $$
+	SELECT CASE WHEN NOT coalesce(bool_or(p.resync_state IN ('requested', 'copying')), false)
+				THEN coalesce(jsonb_object_agg(peer.name, p.source_commit_time), '{}') END
+	  FROM walbridge.sync AS s CROSS JOIN LATERAL unnest(s.peers) AS peer(name)
+	  LEFT JOIN walbridge.apply_progress AS p ON p.peer = peer.name
+$$;
+
+/*
  * Emit this node's heartbeat; returns its LSN.  SECURITY DEFINER: it
  * reads the sequences' last values, which walbridged may not.  It takes
  * no argument and writes only the message.
@@ -1368,7 +1489,29 @@ BEGIN
 	END LOOP;
 	RETURN pg_logical_emit_message(true, 'walbridge.heartbeat',
 								   jsonb_build_object('peers', (SELECT to_jsonb(y.peers) FROM walbridge.sync AS y),
-													  'sequences', seqs)::text);
+													  'sequences', seqs,
+													  'applied', walbridge.applied_report())::text);
+END;
+$$;
+
+/*
+ * A finite timestamptz from text, NULL when it is not one (a peer's
+ * heartbeat is input: any data exception, an unknown time zone or an
+ * offset out of range included, is NULL, never an error that would pause
+ * apply).
+ */
+CREATE FUNCTION walbridge.timestamptz_or_null(t text)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	v timestamptz;
+BEGIN
+	v := t::timestamptz;
+	RETURN CASE WHEN isfinite(v) THEN v END;
+EXCEPTION WHEN data_exception THEN
+	RETURN NULL;
 END;
 $$;
 
@@ -1414,6 +1557,22 @@ BEGIN
 	EXCEPTION WHEN invalid_text_representation THEN
 		body := NULL;
 	END;
+	/*
+	 * How far the peer has applied each node it applies
+	 * (purge_tombstones()): per node a time, never later than this
+	 * heartbeat (the peer cannot have applied more), or null (none yet, or
+	 * not a time); NULL when not said, or when a node among its peers is
+	 * missing from it.
+	 */
+	UPDATE walbridge.apply_progress AS a
+	   SET peer_applied = CASE WHEN jsonb_typeof(body -> 'applied') = 'object'
+								AND jsonb_typeof(body -> 'peers') = 'array'
+								AND NOT EXISTS (SELECT FROM jsonb_array_elements_text(body -> 'peers') AS q(name)
+												 WHERE NOT body -> 'applied' ? q.name) THEN
+			 (SELECT coalesce(jsonb_object_agg(e.key, CASE WHEN v.t IS NOT NULL THEN least(v.t, heartbeat_applied.commit_time) END), '{}')
+				FROM jsonb_each(body -> 'applied') AS e,
+					 LATERAL (SELECT walbridge.timestamptz_or_null(e.value #>> '{}') AS t) AS v) END
+	 WHERE a.peer = heartbeat_applied.peer;
 	IF jsonb_typeof(body) = 'object' AND jsonb_typeof(body -> 'sequences') = 'array'
 	   AND NOT coalesce(body -> 'peers' ? (SELECT n.name FROM walbridge.node AS n), false) THEN
 		FOR seq, v, step IN
@@ -1490,7 +1649,9 @@ BEGIN
 	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.relation_record(regclass),'
 				   ' walbridge.row_record(regclass, record, timestamptz), walbridge.key_sql(regclass, integer, text),'
 				   ' walbridge.resync_chunk(regclass, jsonb, integer), walbridge.resync_tombstones(regclass, jsonb, jsonb),'
-				   ' walbridge.resync_prune(regclass, text, jsonb, jsonb, jsonb, jsonb, text, jsonb) TO %I', role);
+				   ' walbridge.resync_prune(regclass, text, jsonb, jsonb, jsonb, text, jsonb),'
+				   ' walbridge.resync_apply_tombstones(regclass, text, jsonb, timestamptz),'
+				   ' walbridge.timestamptz_or_null(text) TO %I', role);
 	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.heartbeat(),'
 				   ' walbridge.heartbeat_applied(text, timestamptz, boolean, text) TO %I', role);
 	/* regclass values: printed quoted, whatever the names hold */

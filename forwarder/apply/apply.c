@@ -599,6 +599,13 @@ apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 				  meta->kind == WB_MSG_SKIPPED ? "a message skip() passes over" :
 				  "a non-transactional message");
 	begin_source_txn(ap, &alone, offset);
+	if (by_time && meta->kind == WB_MSG_RESYNC)
+	{
+		char		err[1024];
+
+		if (!resync_apply_tombstones(ap, payload, len, err, sizeof(err)))
+			return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
+	}
 	ap->resync.in_copy = apply && meta->kind == WB_MSG_RESYNC;
 	ap->resync.saw_phase = false;
 	for (;;)

@@ -239,3 +239,22 @@ dispatch_snapshot_run(const char *payload, size_t len, size_t start, int64_t *co
 	}
 	return len;
 }
+
+bool
+dispatch_find_message(const char *payload, size_t len, const char *prefix, wb_str *content)
+{
+	wb_mpcur	cur;
+	wb_record	rec;
+	size_t		at;
+	size_t		reclen;
+	char		err[WB_RECORD_ERRLEN];
+
+	wb_mp_init(&cur, payload, len);
+	while (next_record(&cur, payload, &rec, &at, &reclen, err, sizeof(err)) > 0)
+		if (rec.tag == WB_REC_MESSAGE && prefix_is(&rec.u.message.prefix, prefix))
+		{
+			*content = rec.u.message.content;
+			return true;
+		}
+	return false;
+}

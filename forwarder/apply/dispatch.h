@@ -37,4 +37,11 @@ extern bool dispatch_relations(wb_applier *ap, const char *payload, size_t len, 
 extern size_t dispatch_snapshot_run(const char *payload, size_t len, size_t start,
 									int64_t *commit_time);
 
+/*
+ * The content of the message's first MESSAGE record of prefix prefix:
+ * false when it has none (or a record does not decode before it).
+ */
+extern bool dispatch_find_message(const char *payload, size_t len, const char *prefix,
+								  wb_str *content);
+
 #endif							/* WB_DISPATCH_H */

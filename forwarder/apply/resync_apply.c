@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "apply.h"
+#include "dispatch.h"
 #include "exec.h"
 #include "log.h"
 #include "wb.h"
@@ -40,7 +41,8 @@
 /*
  * One phase record: $1 peer, $2 request, $3 the prune rule (NULL: none),
  * $4 the JSON content.  The JSON values go to resync_prune() as they are;
- * a JSON null (an unbounded end, no tombstones) becomes SQL NULL.  The
+ * a JSON null (an unbounded end) becomes SQL NULL.  The chunk's tombstones
+ * were applied before (resync_apply_tombstones()).  The
  * chunk's table is the one of the same name here, as relmap.c maps the
  * peer's tables.  A request that is no longer the current one changes
  * nothing.
@@ -55,7 +57,7 @@
 	"       resync_deleted = coalesce(a.resync_deleted, 0) + CASE WHEN m.phase = 'chunk' AND $3::text IS NOT NULL" \
 	"         THEN walbridge.resync_prune((m.j->>'table')::regclass, a.peer, nullif(m.j->'after', 'null')," \
 	"              nullif(m.j->'through', 'null'), nullif(m.j->'keys', 'null')," \
-	"              nullif(m.j->'tombstones', 'null'), $3::text, nullif(m.j->'key_columns', 'null'))" \
+	"              $3::text, nullif(m.j->'key_columns', 'null'))" \
 	"         ELSE 0 END" \
 	"  FROM (SELECT $4::jsonb AS j, $4::jsonb->>'phase' AS phase) AS m" \
 	" WHERE a.peer = $1 AND a.resync_id = $2 AND m.phase IN ('begin', 'chunk', 'done')"
@@ -176,6 +178,85 @@ resync_apply_request(wb_applier *ap, const char *why)
 	}
 	PQclear(res);
 	return rc;
+}
+
+/*
+ * One delete time's tombstones: $1 the table, $2 peer, $3 request, $4 the
+ * time, $5 those tombstones.  Counted with the rows the copy deleted here;
+ * a request no longer current applies nothing.
+ */
+#define TOMBSTONES_SQL \
+	"UPDATE walbridge.apply_progress AS a" \
+	"   SET resync_deleted = coalesce(a.resync_deleted, 0) + walbridge.resync_apply_tombstones(" \
+	"         $1::regclass, a.peer, $5::jsonb, $4::timestamptz)" \
+	" WHERE a.peer = $2 AND a.resync_id = $3"
+
+/*
+ * A chunk's tombstones ($1 its JSON) by delete time, in order: the table,
+ * the time, the tombstones of that time.  A time not known (the peer's
+ * commit timestamps of it are gone) or not a finite time after
+ * PostgreSQL's epoch (which the origin would take for "now") is passed
+ * over, as remote_wins() passes over a row of unknown time.
+ */
+#define TOMBSTONE_TIMES_SQL \
+	"SELECT $1::jsonb->>'table', e->>1, jsonb_agg(e)::text" \
+	"  FROM jsonb_array_elements(CASE WHEN $1::jsonb->>'phase' = 'chunk'" \
+	"       AND jsonb_typeof($1::jsonb->'tombstones') = 'array' THEN $1::jsonb->'tombstones' END) AS e" \
+	" WHERE walbridge.timestamptz_or_null(e->>1) > '2000-01-01 00:00:00+00'" \
+	" GROUP BY e->>1 ORDER BY e->>1"
+
+/*
+ * A copy's chunk applies the peer's deletes in its range before its rows
+ * (in any order they would converge: a row older than a tombstone is
+ * refused, a tombstone deletes a row older than it).  Each delete time is
+ * its own transaction because a tombstone's time is its transaction's
+ * commit time.  They record no offset: after a crash the chunk comes
+ * again and they are applied again, changing nothing the second time.
+ */
+bool
+resync_apply_tombstones(wb_applier *ap, const char *payload, size_t len, char *err, size_t errlen)
+{
+	wb_str		content;
+	wb_buf		json = {0};
+	const char *values[5];
+	PGresult   *times;
+	bool		ok = true;
+
+	if (ap->resync.id == NULL || !dispatch_find_message(payload, len, WB_RESYNC_PREFIX, &content))
+		return true;
+	buf_append(&json, content.ptr ? content.ptr : "", content.len);
+	values[0] = json.data ? json.data : "";
+	times = stmts_exec(&ap->stmts, TOMBSTONE_TIMES_SQL, 1, values);
+	if (PQresultStatus(times) != PGRES_TUPLES_OK)
+	{
+		snprintf(err, errlen, "the tombstones of the copy's chunk do not read: %s", PQerrorMessage(ap->conn));
+		ok = false;
+	}
+	for (int i = 0; ok && i < PQntuples(times); i++)
+	{
+		char		why[768];
+
+		values[0] = PQgetvalue(times, i, 0);
+		values[1] = ap->peer;
+		values[2] = ap->resync.id;
+		values[3] = PQgetvalue(times, i, 1);
+		values[4] = PQgetvalue(times, i, 2);
+		ok = exec_run(ap, "BEGIN", 0, NULL, why, sizeof(why), NULL) &&
+			exec_run(ap, "SELECT pg_replication_origin_xact_setup('0/0', $1::timestamptz)",
+					 1, &values[3], why, sizeof(why), NULL) &&
+			exec_run(ap, TOMBSTONES_SQL, 5, values, why, sizeof(why), NULL) &&
+			exec_run(ap, "COMMIT", 0, NULL, why, sizeof(why), NULL);
+		if (!ok)
+		{
+			snprintf(err, errlen, "applying the copy's tombstones of table %s deleted at %s: %s",
+					 values[0], values[3], why);
+			if (PQtransactionStatus(ap->conn) != PQTRANS_IDLE)
+				PQclear(PQexec(ap->conn, "ROLLBACK"));
+		}
+	}
+	PQclear(times);
+	buf_free(&json);
+	return ok;
 }
 
 bool

@@ -74,6 +74,16 @@ extern int	resync_apply_skip_gap(struct wb_applier *ap, int64_t next, int64_t lo
 extern int	resync_apply_request(struct wb_applier *ap, const char *why);
 
 /*
+ * The peer's tombstones carried by a chunk of this node's copy (payload),
+ * under last_writer_wins: applied before the chunk's rows, one local
+ * transaction per delete time, stamped with it, so that the delete is
+ * remembered here with the time it has on the peer.  false with err if
+ * one failed (rolled back; the caller pauses).
+ */
+extern bool resync_apply_tombstones(struct wb_applier *ap, const char *payload, size_t len,
+									char *err, size_t errlen);
+
+/*
  * A MESSAGE record of prefix WB_RESYNC_PREFIX in a part of this node's
  * copy: its phase, as one statement of the message's transaction.
  */

@@ -92,13 +92,60 @@ DROP TABLE tomb_parts;
 SELECT walbridge.create_node('t');
 SELECT walbridge.purge_tombstones() AS no_sync;
 INSERT INTO walbridge.sync (running, peers, conflict, snapshot) VALUES (true, '{p1, p2}', 'last_writer_wins', false);
-INSERT INTO walbridge.apply_progress (peer, source_commit_time) VALUES ('p1', now() + interval '1 hour');
+-- a tombstone of a peer's delete (applied under its origin), beside this node's own
+SELECT pg_replication_origin_create('walbridge_p1') > 0 AS origin;
+SELECT pg_replication_origin_session_setup('walbridge_p1');
+DELETE FROM tracked WHERE a = 2;
+SELECT pg_replication_origin_session_reset();
+-- (peer_applied '{}': the peers apply nobody, only the horizon counts)
+INSERT INTO walbridge.apply_progress (peer, source_commit_time, peer_applied) VALUES ('p1', now() + interval '1 hour', '{}');
 SELECT walbridge.purge_tombstones() AS p2_never_applied;
-INSERT INTO walbridge.apply_progress (peer, source_commit_time) VALUES ('p2', now() + interval '30 seconds');
+INSERT INTO walbridge.apply_progress (peer, source_commit_time, peer_applied) VALUES ('p2', now() + interval '30 seconds', '{}');
 SELECT walbridge.purge_tombstones() AS p2_not_a_minute_past;
 UPDATE walbridge.apply_progress SET source_commit_time = now() + interval '2 minutes' WHERE peer = 'p2';
+-- past the horizon, but p2 has not said how far it applied the others
+UPDATE walbridge.apply_progress SET peer_applied = NULL WHERE peer = 'p2';
+SELECT walbridge.purge_tombstones() AS p2_has_not_said;
+
+-- a heartbeat says how far its node applied each of its peers: times
+-- (never later than the heartbeat), null for none yet or not a time;
+-- nothing at all while it waits for a copy, or when a peer is missing
+SELECT walbridge.heartbeat_applied('p2', '2030-01-01 00:00:00+00', false,
+	'{"peers": ["t", "p1"], "applied": {"t": "2999-01-02 03:04:05+00", "p1": null, "x": "2020-01-01 00:00 Mars/Base", "y": 5, "z": "infinity"}}');
+SELECT peer_applied FROM walbridge.apply_progress WHERE peer = 'p2';
+SELECT walbridge.heartbeat_applied('p2', now(), false, '{"peers": ["t"], "applied": {"t": "2020-01-01 00:00:00+00"}}');
+SELECT peer_applied FROM walbridge.apply_progress WHERE peer = 'p2';
+SELECT walbridge.heartbeat_applied('p2', now(), false, '{"peers": ["t", "p1"], "applied": {"t": "2020-01-01 00:00:00+00"}}');
+SELECT peer_applied IS NULL AS a_peer_missing FROM walbridge.apply_progress WHERE peer = 'p2';
+SELECT walbridge.heartbeat_applied('p2', now(), false, '{"peers": ["t"], "applied": null}');
+SELECT peer_applied IS NULL AS copying FROM walbridge.apply_progress WHERE peer = 'p2';
+SELECT walbridge.heartbeat_applied('p2', now(), false, '{"peers": ["t"], "sequences": []}');
+SELECT peer_applied IS NULL AS not_said FROM walbridge.apply_progress WHERE peer = 'p2';
+-- and this node's own report: each peer's applied time, nothing while a copy is awaited
+SELECT walbridge.applied_report() ?& '{p1, p2}' AS both_reported;
+UPDATE walbridge.apply_progress SET resync_state = 'requested' WHERE peer = 'p1';
+SELECT walbridge.applied_report() IS NULL AS awaiting_a_copy;
+
+-- every tombstone (this node's delete or p1's) waits until every peer
+-- has applied every node it applies a minute past it
+UPDATE walbridge.apply_progress SET peer_applied = jsonb_build_object('t', now() + interval '2 minutes',
+	'p2', now() + interval '2 minutes') WHERE peer = 'p1';
+UPDATE walbridge.apply_progress SET peer_applied = jsonb_build_object('t', now() + interval '2 minutes',
+	'p1', NULL) WHERE peer = 'p2';
+SELECT walbridge.purge_tombstones() AS this_node_awaits_a_copy;
+UPDATE walbridge.apply_progress SET resync_state = 'done' WHERE peer = 'p1';
+SELECT walbridge.purge_tombstones() AS p2_applied_nothing_of_p1;
+UPDATE walbridge.apply_progress SET peer_applied = peer_applied || jsonb_build_object('p1', now() + interval '30 seconds')
+ WHERE peer = 'p2';
+SELECT walbridge.purge_tombstones() AS p2_not_a_minute_past_p1;
+UPDATE walbridge.apply_progress SET peer_applied = peer_applied || jsonb_build_object('p1', now() + interval '2 minutes')
+ WHERE peer = 'p2';
+UPDATE walbridge.apply_progress SET new_incarnation = 'system 2, timeline 1, incarnation x' WHERE peer = 'p1';
+SELECT walbridge.purge_tombstones() AS p1_paused_on_a_new_incarnation;
+UPDATE walbridge.apply_progress SET new_incarnation = NULL WHERE peer = 'p1';
 SELECT walbridge.purge_tombstones() AS purged;
 SELECT count(*) AS left FROM tombstones();
+SELECT pg_replication_origin_drop('walbridge_p1');
 DELETE FROM walbridge.sync; DELETE FROM walbridge.apply_progress;
 
 -- start_sync() tracks the synced tables' deletes under last_writer_wins with peers
