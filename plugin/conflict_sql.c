@@ -26,6 +26,7 @@
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(walbridge_remote_wins);
+PG_FUNCTION_INFO_V1(walbridge_copy_wins);
 
 #define ORIGIN_PREFIX "walbridge_"
 
@@ -77,18 +78,15 @@ writer_node(RepOriginId origin)
  * the later commit wins, and on a tie the greater node name, compared byte
  * by byte so every node decides alike whatever its collation.
  */
-Datum
-walbridge_remote_wins(PG_FUNCTION_ARGS)
+static bool
+wins(TransactionId xmin, TimestampTz remote_time, bool same_peer_follows, Oid remote_origin,
+	 text *remote_node)
 {
-	TransactionId xmin = DatumGetTransactionId(PG_GETARG_DATUM(0));
-	TimestampTz remote_time = PG_GETARG_TIMESTAMPTZ(1);
-	Oid			remote_origin = PG_GETARG_OID(2);
 	TimestampTz local_time = 0;
 	RepOriginId local_origin = InvalidRepOriginId;
-	char	   *remote_node;
 
 	if (TransactionIdIsCurrentTransactionId(xmin))
-		PG_RETURN_BOOL(true);
+		return true;
 	if (!TransactionIdIsNormal(xmin) ||
 		!TransactionIdGetCommitTsData(xmin, &local_time, &local_origin) ||
 		local_time == 0)
@@ -96,10 +94,32 @@ walbridge_remote_wins(PG_FUNCTION_ARGS)
 		local_time = UNKNOWN_TIME;
 		local_origin = InvalidRepOriginId;
 	}
-	if ((Oid) local_origin == remote_origin)
-		PG_RETURN_BOOL(true);
+	if (same_peer_follows && (Oid) local_origin == remote_origin)
+		return true;
 	if (local_time != remote_time)
-		PG_RETURN_BOOL(local_time < remote_time);
-	remote_node = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	PG_RETURN_BOOL(strcmp(remote_node, writer_node(local_origin)) > 0);
+		return local_time < remote_time;
+	return strcmp(text_to_cstring(remote_node), writer_node(local_origin)) > 0;
+}
+
+Datum
+walbridge_remote_wins(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(wins(DatumGetTransactionId(PG_GETARG_DATUM(0)), PG_GETARG_TIMESTAMPTZ(1),
+						true, PG_GETARG_OID(2), PG_GETARG_TEXT_PP(3)));
+}
+
+/*
+ * The same for a copied version (a row or a tombstone of an initial copy
+ * or a resync), by time alone: a copy is not the peer's next write.  A
+ * peer may send a copy while it is itself still receiving copies, or be a
+ * new incarnation whose rows are older than what its old self wrote here:
+ * taken for its next version, an older copied row would overwrite a newer
+ * one the peer wrote (or its old self did) and that the peer never sends
+ * again.
+ */
+Datum
+walbridge_copy_wins(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(wins(DatumGetTransactionId(PG_GETARG_DATUM(0)), PG_GETARG_TIMESTAMPTZ(1),
+						false, InvalidOid, PG_GETARG_TEXT_PP(2)));
 }

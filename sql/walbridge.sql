@@ -998,7 +998,7 @@ BEGIN
 	/* rows here older than the delete: gone, and the trigger keeps their tombstone */
 	EXECUTE format(
 		'DELETE FROM %s AS t USING jsonb_array_elements($1) AS e'
-		' WHERE (e->>1)::timestamptz = $2 AND (%s) = (%s) AND walbridge.remote_wins(t.xmin, $2, $3, $4)',
+		' WHERE (e->>1)::timestamptz = $2 AND (%s) = (%s) AND walbridge.copy_wins(t.xmin, $2, $4)',
 		tbl, k1.cols, replace(ke.from_json, '$9', '(e->0)'))
 	USING tombstones, deleted_at, origin, peer;
 	GET DIAGNOSTICS gone = ROW_COUNT;
@@ -1028,6 +1028,18 @@ CREATE FUNCTION walbridge.remote_wins(local_xmin xid, remote_time timestamptz,
 	remote_origin oid, remote_node text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'walbridge_remote_wins'
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+
+/*
+ * The same for a copied version (a row or tombstone of an initial copy or
+ * of resync()), by time alone, on a tie the greater node name: a copy is
+ * not the peer's next write (a peer still receiving copies, or a new
+ * incarnation, may send versions older than what it, or its old self,
+ * wrote here before).  C (plugin/conflict_sql.c).
+ */
+CREATE FUNCTION walbridge.copy_wins(local_xmin xid, remote_time timestamptz, remote_node text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'walbridge_copy_wins'
 LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 
 /* The commit time and writer of a local row version, for conflict records. */
@@ -1643,7 +1655,7 @@ BEGIN
 				   ' pg_replication_origin_oid(text) TO %I', role);
 	EXECUTE format('GRANT SET ON PARAMETER session_replication_role TO %I', role);
 	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.snapshot_records(regclass),'
-				   ' walbridge.remote_wins(xid, timestamptz, oid, text),'
+				   ' walbridge.remote_wins(xid, timestamptz, oid, text), walbridge.copy_wins(xid, timestamptz, text),'
 				   ' walbridge.row_writer(xid), walbridge.writer_node(oid),'
 				   ' walbridge.synced_tables(), walbridge.purge_tombstones() TO %I', role);
 	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.relation_record(regclass),'

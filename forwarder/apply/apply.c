@@ -608,6 +608,7 @@ apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 	}
 	ap->resync.in_copy = apply && meta->kind == WB_MSG_RESYNC;
 	ap->resync.saw_phase = false;
+	ap->cx.copy = apply;
 	for (;;)
 	{
 		size_t		end = len;
@@ -626,6 +627,7 @@ apply_single_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 		start = end;
 	}
 	ap->resync.in_copy = false;
+	ap->cx.copy = false;
 	if (rc == WB_APPLY_OK)
 	{
 		ap->applied_offset = offset;

@@ -71,8 +71,9 @@ sqlgen_param(wb_sql *q, const char *s)
 /* ------------------------------------------------------------ conditions */
 
 /*
- * last_writer_wins: walbridge.remote_wins(), in C, as it runs per row.
- * keep_local and error: only rows this peer wrote last (or unknown).
+ * last_writer_wins: walbridge.remote_wins(), in C, as it runs per row (for
+ * copied rows walbridge.copy_wins(): by time alone).  keep_local and
+ * error: only rows this peer wrote last (or unknown).
  */
 void
 sqlgen_condition(wb_sql *q, const wb_sqlctx *cx, const char *row)
@@ -83,6 +84,15 @@ sqlgen_condition(wb_sql *q, const wb_sqlctx *cx, const char *row)
 			buf_puts(&q->sql, "true");
 			return;
 		case WB_POLICY_LAST_WRITER_WINS:
+			if (cx->copy)
+			{
+				int			a = sqlgen_param(q, cx->txn_time);
+				int			c = sqlgen_param(q, cx->peer);
+
+				buf_printf(&q->sql, "walbridge.copy_wins(%sxmin, $%d::timestamptz, $%d::text)", row, a, c);
+				return;
+			}
+			else
 			{
 				int			a = sqlgen_param(q, cx->txn_time);
 				int			b = sqlgen_param(q, cx->origin_oid);

@@ -45,6 +45,9 @@ typedef struct wb_sqlctx
 	const char *origin_oid;		/* its replication origin's oid, as text */
 	const char *txn_time;		/* the source commit time, timestamptz text */
 	const char *txn_lsn;		/* the source commit LSN, pg_lsn text */
+	bool		copy;			/* copied rows (an initial copy, resync()):
+								 * last writer wins by time alone
+								 * (walbridge.copy_wins()) */
 } wb_sqlctx;
 
 /* Empty q for a new statement; sqlgen_finish() before sending it. */

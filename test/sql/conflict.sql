@@ -45,6 +45,13 @@ SELECT walbridge.remote_wins(xmin, '2025-01-01', pg_replication_origin_oid('walb
 	   walbridge.remote_wins(xmin, '2026-01-01 12:00:00+00', pg_replication_origin_oid('walbridge_p2'), 'p0') AS tie_p0_under_p1
   FROM lww WHERE id = 3;
 
+-- copy_wins(): a copied version by time alone, the same peer's too
+SELECT walbridge.copy_wins(xmin, '2025-01-01', 'p1') AS same_peer_older_copy,
+	   walbridge.copy_wins(xmin, '2026-01-01 12:00:00.000001+00', 'p1') AS same_peer_later_copy,
+	   walbridge.copy_wins(xmin, '2026-01-01 12:00:00+00', 'p1') AS same_peer_tie,
+	   walbridge.copy_wins(xmin, '2026-01-01 12:00:00+00', 'p2') AS tie_p2_over_p1
+  FROM lww WHERE id = 3;
+
 DROP TABLE lww;
 DELETE FROM walbridge.node;
 \o /dev/null

@@ -409,10 +409,32 @@ while (time < $deadline)
 }
 diag(sprintf('converged %.0f s after the faults began', time - $t0));
 ok($converged, 'after the writes stop, every copy asked for is done and every node converges');
+# The rows of $table on $n, each with who wrote its version and when.
+sub versions
+{
+	my ($n, $table) = @_;
+	my %v;
+	for my $line (split /\n/, $n->safe_psql('postgres', qq{
+		SELECT t::text || ' | ' || coalesce((walbridge.row_writer(t.xmin)).node, '?') || ' '
+			   || coalesce(pg_xact_commit_timestamp(t.xmin)::text, '?') FROM $table t}))
+	{
+		my ($row) = split / \| /, $line;
+		$v{$row} = $line;
+	}
+	return \%v;
+}
+
 for my $table (qw(shared owned ledger doc seqd))
 {
 	my %text = map { $_ => table_digest($node{$_}, $table) } @all;
-	is($text{$_}, $text{a}, "$table: $_ identical to a") for qw(b c d);
+	for my $me (qw(b c d))
+	{
+		next if is($text{$me}, $text{a}, "$table: $me identical to a");
+		# which rows differ, with their versions on both sides
+		my ($va, $vm) = (versions($node{a}, $table), versions($node{$me}, $table));
+		diag("$table: only on a: $va->{$_}") for grep { !exists $vm->{$_} } sort keys %$va;
+		diag("$table: only on $me: $vm->{$_}") for grep { !exists $va->{$_} } sort keys %$vm;
+	}
 }
 
 my $ledger_rows = $node{a}->safe_psql('postgres', 'SELECT count(*) FROM ledger');

@@ -51,6 +51,13 @@ test_conditions(void)
 	CHECK(built("walbridge.remote_wins(wb_d.xmin, $1::timestamptz, $2::oid, $3::text)"));
 	CHECK(q.n == 3 && param(0, cx.txn_time) && param(1, "7") && param(2, "b"));
 
+	/* a copied row: by time alone, never the same peer's next version */
+	c.copy = true;
+	sqlgen_start(&q);
+	sqlgen_condition(&q, &c, "");
+	CHECK(built("walbridge.copy_wins(xmin, $1::timestamptz, $2::text)") && param(1, "b"));
+	c.copy = false;
+
 	c.policy = WB_POLICY_APPLY_REMOTE;
 	sqlgen_start(&q);
 	sqlgen_condition(&q, &c, "");
