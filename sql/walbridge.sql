@@ -960,7 +960,6 @@ AS $$
 DECLARE
 	k1 record := walbridge.key_sql(tbl, 1);
 	ke record := walbridge.key_sql(tbl, 9);
-	origin oid := pg_replication_origin_oid(walbridge.origin_name(peer));
 	tomb regclass := (SELECT w.tombstones FROM walbridge.tombstone_tables AS w WHERE w.tbl = resync_apply_tombstones.tbl);
 	cols text := (SELECT string_agg(quote_ident(n), ', ' ORDER BY i)
 					FROM jsonb_array_elements_text(k1.names) WITH ORDINALITY AS c(n, i));
@@ -973,7 +972,7 @@ BEGIN
 		RAISE EXCEPTION 'table % is not synced here: a copy of it deletes nothing', tbl
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF origin IS NULL THEN
+	IF pg_replication_origin_oid(walbridge.origin_name(peer)) IS NULL THEN
 		RAISE EXCEPTION 'node "%" has no replication origin here', peer
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -998,9 +997,9 @@ BEGIN
 	/* rows here older than the delete: gone, and the trigger keeps their tombstone */
 	EXECUTE format(
 		'DELETE FROM %s AS t USING jsonb_array_elements($1) AS e'
-		' WHERE (e->>1)::timestamptz = $2 AND (%s) = (%s) AND walbridge.copy_wins(t.xmin, $2, $4)',
+		' WHERE (e->>1)::timestamptz = $2 AND (%s) = (%s) AND walbridge.copy_wins(t.xmin, $2, $3)',
 		tbl, k1.cols, replace(ke.from_json, '$9', '(e->0)'))
-	USING tombstones, deleted_at, origin, peer;
+	USING tombstones, deleted_at, peer;
 	GET DIAGNOSTICS gone = ROW_COUNT;
 	RETURN gone;
 END;

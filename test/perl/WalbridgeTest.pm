@@ -24,7 +24,7 @@ use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(walbridge_node start_broker real_kafka start_walbridged dump_topic
   topic_transactions wait_slot_caught_up table_text tables_converge
-  table_md5 tables_identical sync_problems sync_report wait_applied);
+  table_md5 tables_identical sync_problems sync_report wait_applied wait_resync_done);
 
 my $test_dir = File::Spec->rel2abs(dirname(__FILE__) . '/..');
 
@@ -553,6 +553,15 @@ sub sync_report
 		my @lines = map { length > 400 ? substr($_, 0, 400) . '...' : $_ } split /\n/, $daemon->log_contents;
 		diag("---- $name: walbridged log, last lines\n" . join("\n", @lines[ ($#lines > 14 ? $#lines - 14 : 0) .. $#lines ]));
 	}
+}
+
+# Wait until the copy $node asked $peer for (walbridge.resync(), or a join)
+# is done, as status() shows it.
+sub wait_resync_done
+{
+	my ($node, $peer) = @_;
+	return $node->poll_query_until('postgres',
+		"SELECT resync LIKE 'done %' FROM walbridge.status() WHERE peer = '$peer'");
 }
 
 # Wait up to $timeout seconds (default 90) until $node applied $peer's

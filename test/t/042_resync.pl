@@ -78,13 +78,6 @@ sub fill_topic
 	}
 }
 
-sub wait_resync_done
-{
-	my ($node, $peer) = @_;
-	return $node->poll_query_until('postgres',
-		"SELECT resync LIKE 'done %' FROM walbridge.status() WHERE peer = '$peer'");
-}
-
 sub resync_counts
 {
 	my ($node, $peer) = @_;

@@ -45,13 +45,6 @@ for my $pair ([ $a, 'b' ], [ $b, 'a' ])
 	  or die $pair->[0]->name . " did not start applying $pair->[1]";
 }
 
-sub wait_resync_done
-{
-	my ($node, $peer) = @_;
-	return $node->poll_query_until('postgres',
-		"SELECT resync LIKE 'done %' FROM walbridge.status() WHERE peer = '$peer'");
-}
-
 sub count_of
 {
 	my ($node, $where) = @_;
