@@ -29,6 +29,7 @@
 #define OPT_INCLUDE_TABLES	0x08
 #define OPT_EXCLUDE_TABLES	0x10
 #define OPT_FULL_OLD_UPDATES 0x20
+#define OPT_REQUIRE_PRIMARY_KEY 0x40
 
 static void
 reject_repeat(DefElem *elem, int *seen, int bit)
@@ -204,6 +205,7 @@ options_parse(List *defelems, WalbridgeOptions *opts)
 	opts->include_tables = NIL;
 	opts->exclude_tables = NIL;
 	opts->full_old_updates = true;
+	opts->require_primary_key = false;
 
 	foreach(lc, defelems)
 	{
@@ -241,13 +243,18 @@ options_parse(List *defelems, WalbridgeOptions *opts)
 			reject_repeat(elem, &seen, OPT_FULL_OLD_UPDATES);
 			opts->full_old_updates = parse_bool_option(elem);
 		}
+		else if (strcmp(elem->defname, "require_primary_key") == 0)
+		{
+			reject_repeat(elem, &seen, OPT_REQUIRE_PRIMARY_KEY);
+			opts->require_primary_key = parse_bool_option(elem);
+		}
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("option \"%s\" = \"%s\" is unknown",
 							elem->defname,
 							elem->arg ? strVal(elem->arg) : "(null)"),
-					 errhint("Valid options are \"format\", \"only_local\", \"format_version\", \"include_tables\", \"exclude_tables\" and \"full_old_updates\".")));
+					 errhint("Valid options are \"format\", \"only_local\", \"format_version\", \"include_tables\", \"exclude_tables\", \"full_old_updates\" and \"require_primary_key\".")));
 	}
 }
 

@@ -38,6 +38,10 @@ typedef struct WalbridgeOptions
 									 * that keeps its primary key carries
 									 * its old row too (off: only the new,
 									 * which then holds every value) */
+	bool		require_primary_key;	/* only tables with a primary key
+										 * (as the catalog is at each
+										 * change: a table made later is
+										 * selected from its first row) */
 } WalbridgeOptions;
 
 extern void options_parse(List *defelems, WalbridgeOptions *opts);

@@ -219,6 +219,9 @@ relcache_describe(WalbridgeRelation *out, Relation relation,
 	identity = RelationGetIdentityKeyBitmap(relation);
 	primary_key = RelationGetIndexAttrBitmap(relation,
 											 INDEX_ATTR_BITMAP_PRIMARY_KEY);
+	/* the catalog as of this change: ADD PRIMARY KEY selects it from then on */
+	if (opts->require_primary_key && bms_is_empty(primary_key))
+		fresh.selected = false;
 
 	fresh.columns = palloc0(sizeof(WalbridgeColumn) * Max(desc->natts, 1));
 	fresh.ncolumns = 0;
@@ -331,7 +334,7 @@ publish_as_ancestor(WalbridgeRelation *entry, Relation relation,
 	RelationClose(ancestor);
 
 	entry->publish_as = target;
-	entry->selected = true;
+	entry->selected = target->selected;	/* require_primary_key: the ancestor's */
 }
 
 /*
