@@ -58,7 +58,7 @@ control_read_sync(PGconn *conn, wb_sync *sync)
 	PQclear(res);
 
 	items = PQexec(conn, "SELECT 'p', unnest(peers) FROM walbridge.sync"
-				   " UNION ALL SELECT 't', unnest(tables) FROM walbridge.sync");
+				   " UNION ALL SELECT 't', unnest(tables)::text FROM walbridge.sync");
 	if (PQresultStatus(items) != PGRES_TUPLES_OK)
 	{
 		wb_log(WB_LOG_ERROR, "could not read walbridge.sync: %s", PQerrorMessage(conn));

@@ -184,9 +184,13 @@ CREATE TABLE walbridge.sync (
 	single boolean PRIMARY KEY DEFAULT true CHECK (single),
 	running boolean NOT NULL,
 	peers text[] NOT NULL,			/* nodes whose topics are applied here */
-	tables text[],					/* quoted qualified names; NULL: every table with a primary key */
+	tables regclass[],				/* these tables (they keep their place through RENAME); */
+	schemas name[],					/* or every table with a primary key in these schemas; */
+									/* neither: every table with a primary key (synced_tables()) */
 	conflict text NOT NULL CHECK (conflict IN ('last_writer_wins', 'apply_remote', 'keep_local', 'error')),
 	snapshot boolean NOT NULL,
+	full_rows boolean,				/* as start_sync() was given it (NULL: its default) */
+	ddl boolean NOT NULL DEFAULT true,	/* schema changes are captured and published (capture_ddl()) */
 	drop_slot_requested boolean NOT NULL DEFAULT false,	/* by stop_sync(true) */
 	changed_at timestamptz NOT NULL DEFAULT now()
 );
@@ -273,7 +277,7 @@ AS $$ SELECT ('walbridge_' || regexp_replace(lower(node), '[^a-z0-9]', '_', 'g')
 
 CREATE FUNCTION walbridge.start_sync(peers text[], tables regclass[] DEFAULT NULL,
 	conflict text DEFAULT 'last_writer_wins', snapshot boolean DEFAULT true,
-	full_rows boolean DEFAULT NULL)
+	full_rows boolean DEFAULT NULL, schemas name[] DEFAULT NULL, ddl boolean DEFAULT true)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog
@@ -282,7 +286,8 @@ DECLARE
 	me text := (SELECT n.name FROM walbridge.node AS n);
 	p text;
 	t regclass;
-	names text[];
+	names regclass[];
+	sch name;
 BEGIN
 	PERFORM walbridge.require_setup(ARRAY['wal_level', 'output_plugin_libraries', 'track_commit_timestamp']);
 	IF me IS NULL THEN
@@ -315,6 +320,27 @@ BEGIN
 	IF cardinality(peers) <> (SELECT count(DISTINCT x) FROM unnest(peers) AS x) THEN
 		RAISE EXCEPTION 'a peer is listed twice' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	IF ddl IS NULL THEN
+		RAISE EXCEPTION 'ddl must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF tables IS NOT NULL AND schemas IS NOT NULL THEN
+		RAISE EXCEPTION 'give tables or schemas, not both'
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'tables names the tables to sync; schemas syncs every table with a primary key in them, those created later too.';
+	END IF;
+	IF schemas IS NOT NULL THEN
+		FOREACH sch IN ARRAY schemas LOOP
+			IF sch IS NULL OR NOT EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = sch) THEN
+				RAISE EXCEPTION 'schema % does not exist', quote_ident(coalesce(sch, 'NULL'))
+					USING ERRCODE = 'invalid_schema_name';
+			END IF;
+			IF sch IN ('pg_catalog', 'information_schema', 'walbridge') OR sch ~ '^pg_' THEN
+				RAISE EXCEPTION 'schema % cannot be synced', quote_ident(sch)
+					USING ERRCODE = 'invalid_parameter_value',
+						  DETAIL = 'walbridge syncs tables outside the system schemas and its own schema walbridge, whose tables are each node''s own.';
+			END IF;
+		END LOOP;
+	END IF;
 	IF tables IS NOT NULL THEN
 		FOREACH t IN ARRAY tables LOOP
 			/* what may be synced: the rows of user tables that every node has alike */
@@ -332,7 +358,7 @@ BEGIN
 						  DETAIL = 'walbridge finds a row on every node by its primary key.',
 						  HINT = format('Add one (ALTER TABLE %s ADD PRIMARY KEY (...)), or leave the table out.', t);
 			END IF;
-			names := names || t::text;
+			names := names || t;
 		END LOOP;
 	END IF;
 
@@ -343,32 +369,65 @@ BEGIN
 		INSERT INTO walbridge.apply_progress (peer) VALUES (p) ON CONFLICT DO NOTHING;
 	END LOOP;
 
-	INSERT INTO walbridge.sync AS s (running, peers, tables, conflict, snapshot)
-	VALUES (true, peers, names, conflict, snapshot)
+	INSERT INTO walbridge.sync AS s (running, peers, tables, schemas, conflict, snapshot, full_rows, ddl)
+	VALUES (true, peers, names, schemas, conflict, snapshot, full_rows, ddl)
 	ON CONFLICT (single) DO UPDATE
-	   SET running = true, peers = excluded.peers, tables = excluded.tables,
-		   conflict = excluded.conflict, snapshot = excluded.snapshot,
-		   drop_slot_requested = false, changed_at = now();
-	/* last writer wins orders a peer's update after a delete here too */
-	IF conflict = 'last_writer_wins' AND cardinality(peers) > 0 THEN
-		PERFORM walbridge.track_deletes(x::regclass) FROM walbridge.synced_tables() AS x;
-	END IF;
-	/* serial and identity keys collide between writers unless partitioned */
-	IF cardinality(peers) > 0 THEN
-		PERFORM walbridge.warn_unpartitioned_sequences();
-	END IF;
-	/* updates carry the large values they leave alone (see set_full_rows()) */
-	IF coalesce(full_rows, conflict = 'last_writer_wins' AND cardinality(peers) > 0) THEN
-		PERFORM walbridge.set_full_rows();
-	END IF;
-	/* where peers write too, a TRUNCATE here would wipe their later rows */
-	PERFORM walbridge.guard_truncates(cardinality(peers) > 0);
+	   SET running = true, peers = excluded.peers, tables = excluded.tables, schemas = excluded.schemas,
+		   conflict = excluded.conflict, snapshot = excluded.snapshot, full_rows = excluded.full_rows,
+		   ddl = excluded.ddl, drop_slot_requested = false, changed_at = now();
+	PERFORM walbridge.adopt_tables(true);
 	NOTIFY walbridge_control;
 END;
 $$;
 
-COMMENT ON FUNCTION walbridge.start_sync(text[], regclass[], text, boolean, boolean) IS
+COMMENT ON FUNCTION walbridge.start_sync(text[], regclass[], text, boolean, boolean, name[], boolean) IS
 	'publish this node''s changes and apply each peer''s; walbridged follows within a second';
+
+/*
+ * What start_sync() gives the synced tables, for those it found and for
+ * those made since (walbridge.capture_ddl() and walbridge.run_ddl() call
+ * it after a command that made or changed a table, as the extension's
+ * owner): under last writer wins, tombstones, so that a peer's update
+ * after a delete here is ordered (track_deletes()); the serial-key
+ * warning for new tables (created); REPLICA IDENTITY FULL where large
+ * values need it (set_full_rows()); the TRUNCATE guard where peers write
+ * (guard_truncates()).  The tombstones of a table that is gone go too.
+ */
+CREATE FUNCTION walbridge.adopt_tables(created boolean)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+SET walbridge.bookkeeping = on	/* its commands are not captured (capture_ddl()) */
+AS $$
+DECLARE
+	s walbridge.sync;
+	gone record;
+BEGIN
+	SELECT * INTO s FROM walbridge.sync;
+	IF NOT FOUND OR NOT s.running THEN
+		RETURN;
+	END IF;
+	FOR gone IN SELECT t.tbl, t.tombstones FROM walbridge.tombstone_tables t
+				 WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.tbl) LOOP
+		DELETE FROM walbridge.tombstone_tables t WHERE t.tbl = gone.tbl;
+		EXECUTE format('DROP TABLE IF EXISTS %s', gone.tombstones);
+	END LOOP;
+	/* last writer wins orders a peer's update after a delete here too */
+	IF s.conflict = 'last_writer_wins' AND cardinality(s.peers) > 0 THEN
+		PERFORM walbridge.track_deletes(x::regclass) FROM walbridge.synced_tables() AS x;
+	END IF;
+	/* serial and identity keys collide between writers unless partitioned */
+	IF created AND cardinality(s.peers) > 0 THEN
+		PERFORM walbridge.warn_unpartitioned_sequences();
+	END IF;
+	/* updates carry the large values they leave alone (see set_full_rows()) */
+	IF coalesce(s.full_rows, s.conflict = 'last_writer_wins' AND cardinality(s.peers) > 0) THEN
+		PERFORM walbridge.set_full_rows();
+	END IF;
+	/* where peers write too, a TRUNCATE here would wipe their later rows */
+	PERFORM walbridge.guard_truncates(cardinality(s.peers) > 0);
+END;
+$$;
 
 /*
  * Stop both jobs.  With drop_slot, the slot goes too, so no WAL is
@@ -413,6 +472,7 @@ CREATE FUNCTION walbridge.set_full_rows()
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog
+SET walbridge.bookkeeping = on	/* its commands are not captured (capture_ddl()) */
 AS $$
 DECLARE
 	rel regclass;
@@ -470,6 +530,7 @@ CREATE FUNCTION walbridge.guard_truncates(guard boolean)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog
+SET walbridge.bookkeeping = on	/* its commands are not captured (capture_ddl()) */
 AS $$
 DECLARE
 	rel regclass;
@@ -1082,9 +1143,33 @@ AS $$
 	   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'walbridge')
 	   AND n.nspname !~ '^pg_'
 	   AND CASE WHEN EXISTS (SELECT 1 FROM walbridge.sync s WHERE s.tables IS NOT NULL)
-				THEN c.oid IN (SELECT to_regclass(x) FROM walbridge.sync s, unnest(s.tables) AS x)
+				THEN c.oid IN (SELECT x FROM walbridge.sync s, unnest(s.tables) AS x)
 				ELSE NOT c.relispartition
-					 AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) END
+					 AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+					 AND NOT EXISTS (SELECT 1 FROM walbridge.sync s
+									  WHERE s.schemas IS NOT NULL AND NOT n.nspname = ANY (s.schemas)) END
+$$;
+
+/*
+ * What the output plugin is told to publish (walbridged passes it as
+ * options): the tables named, or, when the tables are every table with
+ * a primary key (in some schemas), a pattern the plugin matches as it
+ * decodes, so that a table created later is published from its first row.
+ */
+CREATE FUNCTION walbridge.publish_selection(OUT include_tables text, OUT exclude_tables text,
+											OUT require_primary_key boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog
+AS $$
+	SELECT CASE WHEN s.tables IS NOT NULL
+				THEN coalesce((SELECT string_agg(x, ', ' ORDER BY x) FROM walbridge.synced_tables() AS x),
+							  'pg_catalog.*')	/* none: a pattern no decoded table matches */
+				WHEN s.schemas IS NOT NULL
+				THEN (SELECT string_agg(quote_ident(x) || '.*', ', ' ORDER BY x) FROM unnest(s.schemas) AS x)
+				ELSE '*.*' END,
+		   CASE WHEN s.tables IS NULL THEN 'walbridge.*, information_schema.*' END,
+		   s.tables IS NULL
+	  FROM walbridge.sync s
 $$;
 
 CREATE TABLE walbridge.tombstone_tables (
@@ -1119,6 +1204,7 @@ CREATE FUNCTION walbridge.track_deletes(tbl regclass)
 RETURNS regclass
 LANGUAGE plpgsql
 SET search_path = pg_catalog
+SET walbridge.bookkeeping = on	/* its commands are not captured (capture_ddl()) */
 AS $$
 DECLARE
 	existing regclass;
@@ -1189,6 +1275,7 @@ CREATE FUNCTION walbridge.untrack_deletes(tbl regclass)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog
+SET walbridge.bookkeeping = on	/* its commands are not captured (capture_ddl()) */
 AS $$
 DECLARE
 	existing regclass;
@@ -1351,6 +1438,7 @@ RETURNS TABLE (table_name regclass, column_name name, sequence_name regclass,
 	increment_by integer, restart_with bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog
+SET walbridge.bookkeeping = on	/* its commands are not captured (capture_ddl()) */
 AS $$
 DECLARE
 	me text := (SELECT n.name FROM walbridge.node AS n);
@@ -1627,6 +1715,7 @@ CREATE FUNCTION walbridge.grant_walbridged(role name)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog
+SET walbridge.bookkeeping = on	/* its grants are this node's (capture_ddl()) */
 AS $$
 DECLARE
 	rel regclass;
@@ -1665,6 +1754,10 @@ BEGIN
 				   ' walbridge.timestamptz_or_null(text) TO %I', role);
 	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.heartbeat(),'
 				   ' walbridge.heartbeat_applied(text, timestamptz, boolean, text) TO %I', role);
+	/* a peer's schema change runs as the role that made it, if role is a member of it (run_ddl()) */
+	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.apply_ddl(text, boolean),'
+				   ' walbridge.run_ddl(text, text, text, boolean), walbridge.ddl_outside_transaction(text, text),'
+				   ' walbridge.publish_selection() TO %I', role);
 	/* regclass values: printed quoted, whatever the names hold */
 	FOR rel IN SELECT x::regclass FROM walbridge.synced_tables() AS x LOOP
 		EXECUTE format('GRANT USAGE ON SCHEMA %s TO %I',
@@ -1677,6 +1770,131 @@ BEGIN
 		EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %s TO %I', rel, role);
 	END LOOP;
 END
+$$;
+
+/* ------------------------------------------------------------------------
+ * Schema changes in the stream (start_sync(..., ddl => true), the default).
+ * An event trigger captures a command on what walbridge syncs as a
+ * transactional logical message (prefix walbridge.ddl) at its place in
+ * the transaction (plugin/ddl_capture.c); walbridged runs it on each peer
+ * at that place (walbridge.apply_ddl(), plugin/ddl_apply.c).  Which kinds
+ * of command: plugin/ddl.c; docs/RELIABILITY.md, Schema changes.
+ * --------------------------------------------------------------------- */
+
+/*
+ * Whether an object a command made, changed or dropped is one whose
+ * changes are propagated: in a synced schema (every schema but the system
+ * ones and walbridge's, unless start_sync() named schemas); with a list of
+ * tables, those tables, their indexes and constraints, and the types in
+ * their schemas.
+ */
+CREATE FUNCTION walbridge.in_ddl_scope(s walbridge.sync, classid oid, objid oid, object_type text,
+									   schema_name text, object_identity text)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog
+AS $$
+	SELECT CASE
+		WHEN sch IS NULL OR sch IN ('pg_catalog', 'information_schema', 'walbridge') OR sch ~ '^pg_' THEN false
+		WHEN s.schemas IS NOT NULL THEN sch = ANY (s.schemas)
+		WHEN s.tables IS NULL THEN true
+		WHEN classid = 'pg_class'::regclass
+		THEN objid = ANY (s.tables::oid[])
+			 OR EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = objid AND i.indrelid = ANY (s.tables::oid[]))
+			 /* an index already gone: by its schema */
+			 OR (object_type = 'index' AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = objid)
+				 AND sch IN (SELECT c.relnamespace::regnamespace::text FROM pg_class c WHERE c.oid = ANY (s.tables::oid[])))
+		WHEN classid = 'pg_constraint'::regclass
+		THEN EXISTS (SELECT 1 FROM pg_constraint k WHERE k.oid = objid AND k.conrelid = ANY (s.tables::oid[]))
+		WHEN classid = 'pg_type'::regclass
+		THEN sch IN (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+					  WHERE c.oid = ANY (s.tables::oid[]))
+		ELSE false END
+	  FROM (SELECT coalesce(schema_name, CASE WHEN object_type = 'schema' THEN object_identity END)) AS x(sch)
+$$;
+
+/*
+ * For walbridge.capture_ddl(), at each event of a command: whether it
+ * touched something in scope (in_ddl_scope()); NULL when schema changes
+ * are not captured (no sync running, or start_sync(..., ddl => false)).
+ */
+CREATE FUNCTION walbridge.ddl_scope(event text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	s walbridge.sync;
+BEGIN
+	SELECT * INTO s FROM walbridge.sync;
+	IF NOT FOUND OR NOT s.running OR NOT s.ddl THEN
+		RETURN NULL;
+	END IF;
+	IF event = 'sql_drop' THEN
+		RETURN EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() d
+						WHERE d.original
+						  AND walbridge.in_ddl_scope(s, d.classid, d.objid, d.object_type, d.schema_name,
+													 d.object_identity));
+	END IF;
+	RETURN EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
+					WHERE NOT c.in_extension
+					  AND walbridge.in_ddl_scope(s, c.classid, c.objid, c.object_type, c.schema_name,
+												 c.object_identity));
+END;
+$$;
+
+CREATE FUNCTION walbridge.capture_ddl()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'walbridge_capture_ddl'
+LANGUAGE C;
+
+/*
+ * Both events: sql_drop says whether a DROP touched something in scope
+ * (the objects are gone by ddl_command_end).  Not ENABLE ALWAYS: apply's
+ * sessions (session_replication_role = replica) run a peer's command
+ * without capturing it again.
+ */
+CREATE EVENT TRIGGER walbridge_capture_ddl ON ddl_command_end
+	EXECUTE FUNCTION walbridge.capture_ddl();
+CREATE EVENT TRIGGER walbridge_capture_drop ON sql_drop
+	EXECUTE FUNCTION walbridge.capture_ddl();
+
+CREATE FUNCTION walbridge.run_ddl(command text, search_path text, role text, ran_outside boolean)
+RETURNS void
+AS 'MODULE_PATHNAME', 'walbridge_run_ddl'
+LANGUAGE C;
+
+CREATE FUNCTION walbridge.ddl_outside_transaction(command text, search_path text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'walbridge_ddl_outside_transaction'
+LANGUAGE C STRICT;
+
+/*
+ * A peer's schema change (the content of its walbridge.ddl message), run
+ * here by walbridged at its place in the peer's transaction; ran_outside:
+ * walbridged ran a CONCURRENTLY command before the transaction.
+ */
+CREATE FUNCTION walbridge.apply_ddl(message text, ran_outside boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog
+AS $$
+DECLARE
+	m jsonb;
+BEGIN
+	BEGIN
+		m := message::jsonb;
+	EXCEPTION WHEN invalid_text_representation THEN
+		m := NULL;
+	END;
+	IF jsonb_typeof(m) IS DISTINCT FROM 'object' OR jsonb_typeof(m->'command') IS DISTINCT FROM 'string'
+	   OR jsonb_typeof(m->'search_path') IS DISTINCT FROM 'string' OR jsonb_typeof(m->'role') IS DISTINCT FROM 'string' THEN
+		RAISE EXCEPTION 'invalid walbridge.ddl message: %', left(message, 200)
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A walbridge.ddl message is a JSON object with the strings command, search_path and role (docs/FORMAT.md).';
+	END IF;
+	PERFORM walbridge.run_ddl(m->>'command', m->>'search_path', m->>'role', ran_outside);
+END;
 $$;
 
 /* ------------------------------------------------------------------------

@@ -247,8 +247,8 @@ SELECT walbridge.require_setup('{"x''); ALTER ROLE sec_usage SUPERUSER; --"}');
 -- grant_walbridged() grant nothing beyond the synced user tables.
 CREATE TEMP TABLE "a/**/to/**/sec_wbd;alter/**/role/**/sec_wbd/**/superuser--" ();
 UPDATE walbridge.sync SET tables = tables || ARRAY[
-	pg_my_temp_schema()::regnamespace || '.a/**/to/**/sec_wbd;alter/**/role/**/sec_wbd/**/superuser--',
-	'pg_catalog.pg_authid', 'walbridge.tombstone_tables', 'walbridge.sync'];
+	(pg_my_temp_schema()::regnamespace || '.a/**/to/**/sec_wbd;alter/**/role/**/sec_wbd/**/superuser--')::regclass,
+	'pg_catalog.pg_authid', 'walbridge.tombstone_tables', 'walbridge.sync']::regclass[];
 SELECT walbridge.synced_tables() ORDER BY 1;
 SELECT walbridge.grant_walbridged('sec_wbd');
 SELECT has_table_privilege('sec_wbd', 'pg_catalog.pg_authid', 'SELECT') AS wbd_reads_authid,

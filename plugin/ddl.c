@@ -1,0 +1,220 @@
+/*-------------------------------------------------------------------------
+ *
+ * ddl.c
+ *		Which schema changes walbridge propagates, and walbridge's own
+ *		bookkeeping run as the extension's owner.
+ *
+ * The rule is the same on both sides: a command is propagated when its
+ * parse tree is one of the kinds below, the kinds that make or change the
+ * shape of the synced tables (tables, columns, constraints, indexes, and
+ * the enums, domains and sequences their columns use).  Everything else
+ * (functions, triggers, views, ownership, privileges, tablespaces) is each
+ * node's own: its capture gets a WARNING and nothing is published, and the
+ * apply side refuses it, whatever a message says.
+ *
+ * IDENTIFICATION
+ *		plugin/ddl.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+
+#include "ddl.h"
+
+static const char *const NOT_OURS =
+"walbridge propagates tables, columns, constraints, indexes, enums, domains and sequences; functions, triggers, views, rules and policies are each node's own.";
+static const char *const OWNERSHIP =
+"Ownership, privileges and tablespaces are each node's own.";
+
+/* The kinds of object whose shape the synced tables depend on. */
+static bool
+shape_object(ObjectType type)
+{
+	switch (type)
+	{
+		case OBJECT_TABLE:
+		case OBJECT_COLUMN:
+		case OBJECT_TABCONSTRAINT:
+		case OBJECT_INDEX:
+		case OBJECT_TYPE:
+		case OBJECT_DOMAIN:
+		case OBJECT_DOMCONSTRAINT:
+		case OBJECT_SEQUENCE:
+		case OBJECT_SCHEMA:
+			return true;
+		default:
+			return false;
+	}
+}
+
+static WalbridgeDdlKind
+classify_alter_table(AlterTableStmt *stmt, const char **why)
+{
+	ListCell   *lc;
+
+	if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_INDEX)
+	{
+		*why = NOT_OURS;
+		return WB_DDL_NOT_PROPAGATED;
+	}
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		switch (cmd->subtype)
+		{
+			case AT_ChangeOwner:
+			case AT_SetTableSpace:
+			case AT_SetAccessMethod:
+				*why = OWNERSHIP;
+				return WB_DDL_NOT_PROPAGATED;
+			case AT_DetachPartition:
+				if (castNode(PartitionCmd, cmd->def)->concurrent)
+				{
+					*why = "DETACH PARTITION CONCURRENTLY cannot be applied in order with the rows around it.";
+					return WB_DDL_NOT_PROPAGATED;
+				}
+				break;
+			default:
+				break;
+		}
+	}
+	return WB_DDL_IN_TRANSACTION;
+}
+
+WalbridgeDdlKind
+ddl_classify(Node *stmt, const char **why)
+{
+	*why = NULL;
+	switch (nodeTag(stmt))
+	{
+		case T_CreateStmt:
+		case T_CompositeTypeStmt:
+		case T_CreateEnumStmt:
+		case T_AlterEnumStmt:
+		case T_CreateDomainStmt:
+		case T_AlterDomainStmt:
+		case T_CreateSeqStmt:
+		case T_CreateSchemaStmt:
+			return WB_DDL_IN_TRANSACTION;
+		case T_AlterTableStmt:
+			return classify_alter_table((AlterTableStmt *) stmt, why);
+		case T_IndexStmt:
+			return ((IndexStmt *) stmt)->concurrent ?
+				WB_DDL_OUTSIDE_TRANSACTION : WB_DDL_IN_TRANSACTION;
+		case T_DropStmt:
+			{
+				DropStmt   *drop = (DropStmt *) stmt;
+
+				if (drop->removeType != OBJECT_SCHEMA && shape_object(drop->removeType))
+					return drop->concurrent ?
+						WB_DDL_OUTSIDE_TRANSACTION : WB_DDL_IN_TRANSACTION;
+				if (drop->removeType == OBJECT_SCHEMA)
+				{
+					*why = "A schema is dropped on each node by hand, so that no node loses a synced table by surprise.";
+					return WB_DDL_NOT_PROPAGATED;
+				}
+				break;
+			}
+		case T_RenameStmt:
+			if (shape_object(((RenameStmt *) stmt)->renameType) ||
+				((RenameStmt *) stmt)->renameType == OBJECT_ATTRIBUTE)
+				return WB_DDL_IN_TRANSACTION;
+			break;
+		case T_CommentStmt:
+			if (shape_object(((CommentStmt *) stmt)->objtype))
+				return WB_DDL_IN_TRANSACTION;
+			break;
+		case T_AlterObjectSchemaStmt:
+			if (shape_object(((AlterObjectSchemaStmt *) stmt)->objectType))
+				return WB_DDL_IN_TRANSACTION;
+			break;
+		case T_AlterSeqStmt:
+			/* sequences run per node, each in its own range */
+			*why = "A sequence's values are each node's own (walbridge.partition_sequences()).";
+			return WB_DDL_NODE_OWN;
+		case T_CreateTableAsStmt:
+			*why = "Its rows are published as inserts too: create the table, then fill it with INSERT ... SELECT.";
+			return WB_DDL_NOT_PROPAGATED;
+		case T_GrantStmt:
+		case T_GrantRoleStmt:
+		case T_AlterOwnerStmt:
+		case T_AlterDefaultPrivilegesStmt:
+			*why = OWNERSHIP;
+			return WB_DDL_NOT_PROPAGATED;
+		default:
+			break;
+	}
+	*why = NOT_OURS;
+	return WB_DDL_NOT_PROPAGATED;
+}
+
+/* The role that owns the walbridge extension. */
+static Oid
+extension_owner(void)
+{
+	Oid			extension = get_extension_oid("walbridge", false);
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			owner;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extension));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "could not find extension walbridge");
+	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return owner;
+}
+
+char *
+ddl_run_as_owner(const char *query)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			save_userid;
+	int			save_sec;
+	int			nestlevel;
+	char	   *result = NULL;
+
+	/* as a SECURITY DEFINER function would: the owner, restricted, fixed path */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(extension_owner(),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(query, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "walbridge: query failed: %s", query);
+	if (SPI_processed > 0)
+	{
+		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (value != NULL)
+			result = MemoryContextStrdup(caller, value);
+	}
+	SPI_finish();
+
+	AtEOXact_GUC(true, nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return result;
+}

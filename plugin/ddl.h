@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * ddl.h
+ *		Schema changes in the stream: which commands walbridge propagates,
+ *		shared by their capture (ddl_capture.c) and their apply
+ *		(ddl_apply.c), so that both sides accept exactly the same ones.
+ *
+ * IDENTIFICATION
+ *		plugin/ddl.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef WALBRIDGE_DDL_H
+#define WALBRIDGE_DDL_H
+
+#include "nodes/nodes.h"
+
+/* The logical message prefix of a captured command (docs/FORMAT.md). */
+#define WB_DDL_MESSAGE_PREFIX	"walbridge.ddl"
+
+/* What may be done with a command on the peers. */
+typedef enum WalbridgeDdlKind
+{
+	WB_DDL_IN_TRANSACTION,		/* applied in the transaction it came in */
+	WB_DDL_OUTSIDE_TRANSACTION, /* CONCURRENTLY: applied just before it,
+								 * outside any transaction */
+	WB_DDL_NOT_PROPAGATED,		/* run it on every node (*why says why) */
+	WB_DDL_NODE_OWN				/* each node's own by design, not
+								 * propagated and not warned about
+								 * (ALTER SEQUENCE: partition_sequences()) */
+} WalbridgeDdlKind;
+
+extern WalbridgeDdlKind ddl_classify(Node *stmt, const char **why);
+
+/*
+ * Run the SQL query (no parameters) as the walbridge extension's owner,
+ * under search_path pg_catalog: walbridge's own bookkeeping on behalf of
+ * whoever ran a command, who has no privilege on walbridge's tables.  The
+ * query is a constant; nothing of the caller's reaches it.  Returns the
+ * first column of the first row as text (NULL if none or null), in the
+ * caller's memory context.
+ */
+extern char *ddl_run_as_owner(const char *query);
+
+#endif							/* WALBRIDGE_DDL_H */

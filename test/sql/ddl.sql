@@ -1,0 +1,173 @@
+-- Schema changes in the stream: the event trigger's capture (a
+-- walbridge.ddl message at the command's place in its transaction), what
+-- is propagated and what gets a WARNING, and the apply side's checks
+-- (walbridge.run_ddl()).
+\set VERBOSITY terse
+SET synchronous_commit = on;
+SELECT walbridge.create_node('d');
+CREATE SCHEMA app;
+CREATE SCHEMA other;
+CREATE TABLE app.existing (id integer PRIMARY KEY, v text);
+SELECT walbridge.start_sync('{}', schemas => '{app}', snapshot => false);
+SELECT tables, schemas, ddl FROM walbridge.sync;
+SELECT * FROM walbridge.publish_selection();
+SELECT 'init' FROM walbridge.create_slot('ddl_slot');
+
+-- The records, with a message's content as JSON (no search_path: the
+-- test's own; the role running the tests as "(me)"), and a relation's
+-- columns as names only.
+CREATE FUNCTION ddl_records() RETURNS SETOF jsonb LANGUAGE sql AS $$
+	SELECT CASE r->>'kind'
+		WHEN 'message' THEN jsonb_build_object('message',
+			(SELECT m - 'search_path' || jsonb_build_object('role', CASE WHEN m->>'role' = current_user
+																	  THEN '(me)' ELSE m->>'role' END)
+			   FROM convert_from(decode(substr(r->>'content', 3), 'hex'), 'UTF8')::jsonb AS m))
+		WHEN 'relation' THEN jsonb_build_object('relation', r->>'table',
+			'columns', (SELECT jsonb_agg(c->>'name') FROM jsonb_array_elements(r->'columns') AS c))
+		ELSE jsonb_build_object(r->>'kind', r->>'table')
+	END
+	FROM stable_records('ddl_slot', 'include_tables', '*.*', 'require_primary_key', 'on',
+						'exclude_tables', 'walbridge.*') AS r
+	WHERE r->>'kind' NOT IN ('begin', 'commit');
+$$;
+
+-- a table made and filled in one transaction: the command first, then its rows
+BEGIN;
+CREATE TABLE app.orders (id integer PRIMARY KEY, total numeric NOT NULL);
+INSERT INTO app.orders VALUES (1, 10), (2, 20);
+COMMIT;
+SELECT * FROM ddl_records();
+
+-- each statement of a multi-statement query string is sent alone
+ALTER TABLE app.orders ADD COLUMN note text \; INSERT INTO app.orders VALUES (3, 30, 'three') \; ALTER TABLE app.orders RENAME COLUMN note TO memo;
+SELECT * FROM ddl_records();
+
+-- the kinds propagated
+CREATE TYPE app.status AS ENUM ('new', 'paid');
+ALTER TYPE app.status ADD VALUE 'shipped';
+ALTER TABLE app.orders ADD COLUMN status app.status NOT NULL DEFAULT 'new';
+ALTER TABLE app.orders ALTER COLUMN total TYPE numeric(12,2);
+ALTER TABLE app.orders ADD CONSTRAINT total_positive CHECK (total > 0);
+CREATE INDEX orders_total ON app.orders (total);
+DROP INDEX app.orders_total;
+CREATE INDEX CONCURRENTLY orders_memo ON app.orders (memo);
+DROP INDEX CONCURRENTLY app.orders_memo;
+ALTER TABLE app.orders RENAME TO purchases;
+COMMENT ON TABLE app.purchases IS 'what was bought';
+SELECT r->'message'->>'tag' AS tag, r->'message'->>'command' AS command FROM ddl_records() AS r;
+
+-- a table without a primary key: its command goes, its rows do not, until it has one
+CREATE TABLE app.keyless (x integer);
+INSERT INTO app.keyless VALUES (1);
+ALTER TABLE app.keyless ADD PRIMARY KEY (x);
+INSERT INTO app.keyless VALUES (2);
+SELECT * FROM ddl_records();
+
+-- not propagated: a WARNING, and nothing in the stream
+CREATE FUNCTION app.f() RETURNS integer LANGUAGE sql AS 'SELECT 1';
+CREATE VIEW app.v AS SELECT 1 AS one;
+CREATE TABLE app.copied AS SELECT 1 AS id;
+ALTER TABLE app.purchases OWNER TO CURRENT_USER;
+GRANT SELECT ON app.purchases TO PUBLIC;
+DO $$ BEGIN ALTER TABLE app.purchases ADD COLUMN hidden integer; END $$;
+DROP SCHEMA other;
+CREATE SCHEMA other;
+SELECT * FROM ddl_records();
+
+-- out of scope: silent
+CREATE TABLE other.t (id integer PRIMARY KEY);
+CREATE TABLE public.elsewhere (id integer PRIMARY KEY);
+DROP TABLE other.t, public.elsewhere;
+SELECT count(*) FROM ddl_records();
+
+-- a table made later is given what start_sync() gives (publishing only: no tombstones, no guard)
+SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+ WHERE t.tgname LIKE 'walbridge%' AND c.relnamespace = 'app'::regnamespace;
+
+-- DROP TABLE, and a role without privileges on walbridge's tables making a table
+CREATE ROLE ddl_user;
+GRANT USAGE, CREATE ON SCHEMA app TO ddl_user;		-- not on tables: no warning
+SET ROLE ddl_user;
+CREATE TABLE app.mine (id integer PRIMARY KEY);
+DROP TABLE app.mine;
+RESET ROLE;
+DROP TABLE app.keyless;
+SELECT r->'message'->>'tag' AS tag, r->'message'->>'command' AS command, r->'message'->>'role' AS role
+  FROM ddl_records() AS r WHERE r ? 'message';
+
+-- ddl => false: schema changes are not captured
+SELECT walbridge.start_sync('{}', schemas => '{app}', snapshot => false, ddl => false);
+ALTER TABLE app.purchases ADD COLUMN quiet integer;
+SELECT count(*) FROM ddl_records();
+
+-- start_sync() argument checks
+SELECT walbridge.start_sync('{}', tables => '{app.purchases}', schemas => '{app}');
+SELECT walbridge.start_sync('{}', schemas => '{nosuch}');
+SELECT walbridge.start_sync('{}', schemas => '{walbridge}');
+SELECT walbridge.start_sync('{}', ddl => NULL);
+
+-- with peers under last writer wins, a new table gets tombstones and the TRUNCATE guard
+SELECT walbridge.start_sync('{e}', schemas => '{app}', snapshot => false);
+CREATE TABLE app.meshed (id integer PRIMARY KEY, body text);
+SELECT t.tgname FROM pg_trigger t WHERE t.tgrelid = 'app.meshed'::regclass ORDER BY 1;
+SELECT relreplident FROM pg_class WHERE oid = 'app.meshed'::regclass;
+SELECT count(*) FROM walbridge.tombstone_tables WHERE tbl = 'app.meshed'::regclass;
+-- and its tombstones go with it
+SELECT tombstones AS meshed_tombstones FROM walbridge.tombstone_tables WHERE tbl = 'app.meshed'::regclass \gset
+DROP TABLE app.meshed;
+SELECT count(*) FROM walbridge.tombstone_tables t WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.tbl);
+SELECT to_regclass(:'meshed_tombstones') IS NULL AS tombstones_dropped;
+SELECT r->'message'->>'command' AS command FROM ddl_records() AS r WHERE r ? 'message';
+
+-- Apply: what a peer's message may do here (as apply runs it: replica,
+-- where the event trigger does not capture it again).
+CREATE TABLE app.target (id integer PRIMARY KEY);
+SELECT r->'message'->>'command' AS command FROM ddl_records() AS r WHERE r ? 'message';
+SET session_replication_role = replica;
+SELECT walbridge.apply_ddl('not json');
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a integer"}');
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a integer; DROP TABLE target", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "CREATE FUNCTION app.evil() RETURNS void LANGUAGE sql AS ''''", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "ALTER ROLE ddl_user SUPERUSER", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a integer", "search_path": "app", "role": "nobody"}');
+SELECT walbridge.apply_ddl('{"command": "CREATE INDEX CONCURRENTLY ON target (id)", "search_path": "app", "role": "ddl_user"}');
+-- as the role named, under the search_path given
+ALTER TABLE app.target OWNER TO ddl_user;
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a integer", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "CREATE TABLE made (id integer PRIMARY KEY)", "search_path": "app", "role": "ddl_user"}');
+SELECT relowner::regrole FROM pg_class WHERE oid = 'app.made'::regclass;
+SELECT count(*) FROM walbridge.tombstone_tables WHERE tbl = 'app.made'::regclass;
+-- the same column added on both nodes: recognised; with another type: an error
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a integer", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a text", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "ALTER TYPE status ADD VALUE ''shipped''", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl(jsonb_build_object('command', 'ALTER TYPE status ADD VALUE ''shipped''',
+											  'search_path', 'app', 'role', current_user)::text);
+-- CONCURRENTLY runs outside a transaction, once
+SELECT walbridge.ddl_outside_transaction('CREATE INDEX CONCURRENTLY target_a ON target (a)', 'app');
+CREATE INDEX target_a ON app.target (a);
+SELECT walbridge.ddl_outside_transaction('CREATE INDEX CONCURRENTLY target_a ON target (a)', 'app');
+SELECT walbridge.ddl_outside_transaction('DROP INDEX CONCURRENTLY target_a', 'app');
+SELECT walbridge.ddl_outside_transaction('ALTER TABLE target ADD COLUMN b integer', 'app');
+SELECT walbridge.apply_ddl('{"command": "CREATE INDEX CONCURRENTLY target_a ON target (a)", "search_path": "app", "role": "ddl_user"}', ran_outside => true);
+-- a role walbridged's role is not a member of
+CREATE ROLE ddl_applier;
+GRANT USAGE ON SCHEMA walbridge TO ddl_applier;
+GRANT EXECUTE ON FUNCTION walbridge.apply_ddl(text, boolean), walbridge.run_ddl(text, text, text, boolean) TO ddl_applier;
+SET ROLE ddl_applier;
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN c integer", "search_path": "app", "role": "ddl_user"}');
+RESET ROLE;
+RESET session_replication_role;
+SELECT count(*) AS published_by_apply FROM ddl_records();
+
+-- clean up for later tests
+SELECT 'stop' FROM pg_drop_replication_slot('ddl_slot');
+SELECT walbridge.stop_sync(drop_slot => true);
+SELECT walbridge.untrack_deletes(tbl) FROM walbridge.tombstone_tables;
+DELETE FROM walbridge.sync; DELETE FROM walbridge.apply_progress; DELETE FROM walbridge.node;
+SELECT pg_replication_origin_drop('walbridge_e');
+DROP SCHEMA app CASCADE;
+DROP SCHEMA other;
+REVOKE ALL ON SCHEMA walbridge FROM ddl_applier;
+REVOKE ALL ON FUNCTION walbridge.apply_ddl(text, boolean), walbridge.run_ddl(text, text, text, boolean) FROM ddl_applier;
+DROP ROLE ddl_user, ddl_applier;
