@@ -339,9 +339,10 @@ open_publish(wb_session *s)
 	 * finds rows by primary key and needs an update's old row only when
 	 * the key changed.
 	 */
-	const char *names[] = {"only_local", "full_old_updates", "include_tables"};
-	const char *values[3] = {"true", "off", NULL};
-	char	   *include;
+	const char *names[] = {"only_local", "full_old_updates", "include_tables", "require_primary_key",
+	"exclude_tables"};
+	const char *values[5] = {"true", "off", NULL, NULL, NULL};
+	wb_selection sel;
 	int			rc;
 
 	if (nodeinfo_published_tables(s->conn, &s->tables) != WB_OK ||
@@ -363,10 +364,18 @@ open_publish(wb_session *s)
 	s->confirmed = slot_confirmed_lsn(s->conn, s->slot);
 	control_publish_state(s->conn, "running", NULL, false);
 
-	include = nodeinfo_include_option(&s->tables);
-	values[2] = include;
-	rc = pgstream_start(&s->ps, names, values, 3);
-	free(include);
+	/*
+	 * Every table with a primary key (in some schemas): a pattern the
+	 * plugin matches as it decodes, so that a table made later is published
+	 * from its first row, the one that made it included.
+	 */
+	if (nodeinfo_publish_selection(s->conn, &sel) != WB_OK)
+		return SESSION_RETRY;
+	values[2] = sel.include;
+	values[3] = sel.require_primary_key ? "true" : "false";
+	values[4] = sel.exclude;
+	rc = pgstream_start(&s->ps, names, values, sel.exclude ? 5 : 4);
+	nodeinfo_selection_free(&sel);
 	if (rc != WB_OK || resync_serve_open(&s->resync, s->cfg, s->node, &s->pub) != WB_OK)
 		return SESSION_RETRY;
 	wb_log(WB_LOG_INFO, "node \"%s\": streaming slot \"%s\" (%d tables) to topic \"%s\" from " WB_LSN_FORMAT,

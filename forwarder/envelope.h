@@ -67,6 +67,15 @@
 #define WB_HDR_TO			"wb.to" /* resync_request: the node asked */
 #define WB_RESYNC_PREFIX	"walbridge.resync"
 
+/*
+ * A schema change, in the transaction that made it (kind "txn"): a
+ * transactional MESSAGE record of this prefix whose content is JSON,
+ *   {"tag": "ALTER TABLE", "command": "...", "search_path": "...", "role": "..."}
+ * written by the plugin's event trigger (plugin/ddl_capture.c) and run by
+ * apply at its place (walbridge.apply_ddl()).  docs/FORMAT.md.
+ */
+#define WB_DDL_PREFIX		"walbridge.ddl"
+
 /* wb.kind */
 typedef enum wb_msg_kind
 {

@@ -114,29 +114,44 @@ nodeinfo_published_tables(PGconn *conn, wb_tables *tables)
 }
 
 /*
- * The plugin's include_tables value.  With no table to publish, a pattern
- * that matches no user table: logical decoding never emits catalog
- * changes, so pg_catalog.* selects nothing while the slot still advances.
+ * What the plugin is to publish (walbridge.publish_selection()): its
+ * include_tables and exclude_tables values (NULL: not passed) and
+ * require_primary_key.  With no sync row, a pattern that matches no user
+ * table: logical decoding never emits catalog changes, so pg_catalog.*
+ * selects nothing while the slot still advances.
  */
-char *
-nodeinfo_include_option(const wb_tables *tables)
+int
+nodeinfo_publish_selection(PGconn *conn, wb_selection *sel)
 {
-	size_t		len = 1;
-	char	   *out;
+	PGresult   *res = PQexec(conn, "SELECT include_tables, exclude_tables, require_primary_key"
+							 "  FROM walbridge.publish_selection()");
 
-	if (tables->count == 0)
-		return xstrdup("pg_catalog.*");
-	for (int i = 0; i < tables->count; i++)
-		len += strlen(tables->names[i]) + 2;
-	out = xmalloc(len);
-	out[0] = '\0';
-	for (int i = 0; i < tables->count; i++)
+	memset(sel, 0, sizeof(*sel));
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
-		if (i > 0)
-			strcat(out, ", ");
-		strcat(out, tables->names[i]);
+		wb_log(WB_LOG_ERROR, "could not read what to publish: %s", PQerrorMessage(conn));
+		PQclear(res);
+		return WB_ERR;
 	}
-	return out;
+	if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0))
+		sel->include = xstrdup("pg_catalog.*");
+	else
+	{
+		sel->include = xstrdup(PQgetvalue(res, 0, 0));
+		if (!PQgetisnull(res, 0, 1))
+			sel->exclude = xstrdup(PQgetvalue(res, 0, 1));
+		sel->require_primary_key = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+	}
+	PQclear(res);
+	return WB_OK;
+}
+
+void
+nodeinfo_selection_free(wb_selection *sel)
+{
+	free(sel->include);
+	free(sel->exclude);
+	memset(sel, 0, sizeof(*sel));
 }
 
 void

@@ -26,12 +26,21 @@ typedef struct wb_tables
 	double	   *estimates;		/* pg_class.reltuples, for progress */
 } wb_tables;
 
+/* What the output plugin publishes (walbridge.publish_selection()). */
+typedef struct wb_selection
+{
+	char	   *include;		/* include_tables */
+	char	   *exclude;		/* exclude_tables, or NULL */
+	bool		require_primary_key;
+} wb_selection;
+
 extern PGconn *nodeinfo_connect(const char *conninfo);
 extern void nodeinfo_purge_tombstones(PGconn *conn);
 extern int	nodeinfo_forget_slot(PGconn *conn, const char *slot);
 extern int	nodeinfo_node_name(PGconn *conn, char **name);
 extern int	nodeinfo_published_tables(PGconn *conn, wb_tables *tables);
-extern char *nodeinfo_include_option(const wb_tables *tables);
+extern int	nodeinfo_publish_selection(PGconn *conn, wb_selection *sel);
+extern void nodeinfo_selection_free(wb_selection *sel);
 extern void nodeinfo_tables_free(wb_tables *tables);
 extern int	nodeinfo_slot_initialized(PGconn *conn, bool *initialized);
 extern int	nodeinfo_mark_slot_initialized(PGconn *conn, uint64_t lsn, const char *incarnation);

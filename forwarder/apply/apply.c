@@ -388,6 +388,86 @@ apply_pipelined(wb_applier *ap, int64_t offset, const char *payload, size_t len,
 }
 
 /*
+ * Whether a message holds a schema change (a walbridge.ddl MESSAGE
+ * record).  Such a message is applied one change at a time: the tables
+ * are looked up again after the change, between its records.  The byte
+ * search first keeps the common case cheap (a value that holds the prefix
+ * costs only the record walk).
+ */
+static bool
+has_schema_change(const char *payload, size_t len, wb_str *content)
+{
+	return memmem(payload, len, WB_DDL_PREFIX, strlen(WB_DDL_PREFIX)) != NULL &&
+		dispatch_find_message(payload, len, WB_DDL_PREFIX, content);
+}
+
+/*
+ * A CONCURRENTLY command (CREATE or DROP INDEX) cannot run in a
+ * transaction: it runs just before the transaction it came in, outside
+ * any, as the role that ran it on the peer (SET ROLE, which checks that
+ * walbridged's role may) under its search_path, both reset after.
+ * walbridge.ddl_outside_transaction() says whether the change is one and
+ * still to be done (an index already made, or already gone, is not: a
+ * crash came between the two), having parsed it as one statement of that
+ * kind, which is then sent as it is.  The transaction's apply_ddl() is
+ * told it ran.
+ */
+static bool
+run_outside_transaction(wb_applier *ap, const wb_str *content, char *err, size_t errlen)
+{
+	wb_buf		message = {0};
+	const char *values[3];
+	PGresult   *res;
+	bool		ok;
+	char	   *command = NULL;
+
+	buf_append(&message, content->ptr ? content->ptr : "", content->len);
+	values[0] = message.data;
+	res = run(ap, "SELECT m->>'command', m->>'search_path', m->>'role',"
+			  " walbridge.ddl_outside_transaction(m->>'command', m->>'search_path')"
+			  " FROM (SELECT $1::jsonb) AS x(m)", 1, values);
+	ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+	if (!ok)
+		snprintf(err, errlen, "schema change: %s", PQresultErrorMessage(res));
+	else if (strcmp(PQgetvalue(res, 0, 3), "t") == 0)
+	{
+		PGresult   *step;
+
+		command = xstrdup(PQgetvalue(res, 0, 0));
+		values[0] = PQgetvalue(res, 0, 1);
+		values[1] = PQgetvalue(res, 0, 2);
+		step = run(ap, "SELECT set_config('search_path', $1, false), set_config('role', $2, false)", 2, values);
+		ok = PQresultStatus(step) == PGRES_TUPLES_OK;
+		PQclear(step);
+		if (ok)
+		{
+			step = PQexec(ap->conn, command);
+			ok = PQresultStatus(step) == PGRES_COMMAND_OK;
+			if (!ok)
+				snprintf(err, errlen, "schema change %s: %s", command, PQresultErrorMessage(step));
+			PQclear(step);
+		}
+		else
+			snprintf(err, errlen, "schema change %s: %s", command, PQerrorMessage(ap->conn));
+		step = PQexec(ap->conn, "RESET role; RESET search_path");
+		if (PQresultStatus(step) != PGRES_COMMAND_OK && ok)
+		{
+			snprintf(err, errlen, "resetting role and search_path: %s", PQresultErrorMessage(step));
+			ok = false;
+		}
+		PQclear(step);
+		if (ok)
+			wb_log(WB_LOG_INFO, "applying node \"%s\": ran %s outside a transaction", ap->peer, command);
+	}
+	PQclear(res);
+	free(command);
+	buf_free(&message);
+	if (ok)
+		ap->ddl_outside_lsn = ap->txn.commit_lsn;
+	return ok;
+}
+
+/*
  * Forget the source transaction whose chunks are open, rolling back what
  * of it was applied, because next came something that cannot belong to it
  * (what): a first chunk, a snapshot or a non-transactional message.  Never
@@ -427,6 +507,7 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 {
 	char		err[1024];
 	bool		first = meta->chunk == 0;
+	wb_str		ddl;
 
 	if (first)
 	{
@@ -469,7 +550,7 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 		return WB_APPLY_OK;
 	}
 
-	if (ap->one_by_one_lsn != meta->commit_lsn)
+	if (ap->one_by_one_lsn != meta->commit_lsn && !has_schema_change(payload, len, &ddl))
 	{
 		switch (apply_pipelined(ap, offset, payload, len,
 								(first ? STEP_BEGIN : 0) | STEP_CHANGES |
@@ -492,6 +573,13 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 		}
 	}
 
+	if (first && has_schema_change(payload, len, &ddl) && !run_outside_transaction(ap, &ddl, err, sizeof(err)))
+	{
+		if (connection_lost(ap))
+			return WB_APPLY_FAILED;
+		return apply_pause(ap, offset, "xid %u (commit " WB_LSN_FORMAT "): %s",
+						   ap->txn.xid, WB_LSN_ARGS(ap->txn.commit_lsn), err);
+	}
 	if (first)
 	{
 		if (!exec_run(ap, "BEGIN", 0, NULL, err, sizeof(err), NULL))

@@ -5,7 +5,8 @@
  *		PostgreSQL's apply_dispatch): RELATION to the table mappings
  *		(relmap.c), INSERT, UPDATE, DELETE and SNAPSHOT rows to the
  *		executor of the moment (exec.h), TRUNCATE as one statement,
- *		MESSAGE records to the heartbeat or the resync they belong to.
+ *		MESSAGE records to the heartbeat, the schema change or the resync
+ *		they belong to.
  *
  * IDENTIFICATION
  *		forwarder/apply/dispatch.c
@@ -99,6 +100,32 @@ prefix_is(const wb_str *prefix, const char *name)
 }
 
 /*
+ * A peer's schema change, at its place in the transaction: what is
+ * gathered goes first, then walbridge.apply_ddl() runs the command (as the
+ * role that made it, refusing any kind walbridge does not propagate), and
+ * the tables are looked up again, since their columns may have changed.
+ * A failure pauses the peer at this transaction, as any apply error.
+ */
+static bool
+apply_ddl_record(wb_applier *ap, const wb_record *rec, char *err, size_t errlen)
+{
+	wb_buf		content = {0};
+	const char *values[2];
+	bool		ok;
+
+	if (!ap->exec->flush(ap, err, errlen))
+		return false;
+	buf_append(&content, rec->u.message.content.ptr ? rec->u.message.content.ptr : "",
+			   rec->u.message.content.len);
+	values[0] = content.data;
+	values[1] = ap->ddl_outside_lsn == ap->txn.commit_lsn ? "true" : "false";
+	ok = ap->exec->statement(ap, "SELECT walbridge.apply_ddl($1, $2::boolean)", 2, values, false, err, errlen) &&
+		relmaps_refresh(&ap->maps, &ap->stmts, err, errlen);
+	buf_free(&content);
+	return ok;
+}
+
+/*
  * A logical message: a peer's heartbeat (publish/heartbeat.h) goes to
  * walbridge.heartbeat_applied(), saying whether it is the newest message
  * of the topic, so that its commit time against this node's clock is the
@@ -117,6 +144,8 @@ apply_message_record(wb_applier *ap, const wb_record *rec, char *err, size_t err
 
 	if (ap->resync.in_copy && prefix_is(prefix, WB_RESYNC_PREFIX))
 		return resync_apply_phase(ap, rec, err, errlen);
+	if (rec->u.message.transactional && prefix_is(prefix, WB_DDL_PREFIX))
+		return apply_ddl_record(ap, rec, err, errlen);
 	if (!rec->u.message.transactional || prefix->ptr == NULL ||
 		prefix->len != strlen(WB_HEARTBEAT_PREFIX) ||
 		memcmp(prefix->ptr, WB_HEARTBEAT_PREFIX, prefix->len) != 0)

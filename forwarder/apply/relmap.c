@@ -310,3 +310,31 @@ relmaps_describe(wb_relmaps *maps, wb_stmts *st, const char *bytes, size_t len,
 	set_current(maps, rm);
 	return true;
 }
+
+bool
+relmaps_refresh(wb_relmaps *maps, wb_stmts *st, char *err, size_t errlen)
+{
+	wb_relmaps	fresh = {0};
+
+	for (int i = 0; i < maps->ncurrent; i++)
+	{
+		const wb_relmap *old = maps->current[i].rm;
+		wb_record	rec;
+		char		perr[WB_RECORD_ERRLEN];
+
+		if (!wb_record_parse(old->key, old->keylen, &rec, perr, sizeof(perr)))
+		{
+			snprintf(err, errlen, "RELATION record of %s: %s", old->display, perr);
+			relmaps_clear(&fresh);
+			return false;
+		}
+		if (!relmaps_describe(&fresh, st, old->key, old->keylen, &rec, err, errlen))
+		{
+			relmaps_clear(&fresh);
+			return false;
+		}
+	}
+	relmaps_clear(maps);
+	*maps = fresh;
+	return true;
+}

@@ -78,6 +78,13 @@ extern bool relmaps_describe(wb_relmaps *maps, wb_stmts *st, const char *bytes, 
 							 const wb_record *rec, char *err, size_t errlen);
 extern wb_relmap *relmaps_find(const wb_relmaps *maps, uint32_t relid);
 
+/*
+ * After a schema change here: every relid's current description resolved
+ * again against the catalog as it is now, the rest forgotten.  False (with
+ * err) only if the catalog could not be read.
+ */
+extern bool relmaps_refresh(wb_relmaps *maps, wb_stmts *st, char *err, size_t errlen);
+
 /* How many values a change's old tuple must carry for this relation. */
 static inline uint32_t
 relmap_old_count(const wb_relmap *rm, const wb_record *rec)
