@@ -1,0 +1,234 @@
+# Schema changes in the stream (start_sync(..., ddl => true), the default).
+# One way, a -> m: a column added while rows stream (its values arrive), a
+# table made and filled in one transaction, a column renamed, a type
+# changed, an enum made and extended, an index made CONCURRENTLY, a table
+# dropped: m follows at each change's place.  A change that fails on a peer
+# pauses it with the error until it is fixed.  Three nodes a, b, c in a
+# mesh, changes made on two of them: different columns added at the same
+# time converge, the same column added on both is recognised, and a table
+# made on b is synced everywhere from its first row.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+use WalbridgeTest;
+
+my @names = qw(a b c m);
+my $broker = start_broker(map { "walbridge.$_" } @names);
+my %node = map { $_ => walbridge_node("ddl_$_") } @names;
+my ($a, $b, $c, $m) = @node{qw(a b c m)};
+
+my $schema = q{
+	CREATE TABLE items (id integer PRIMARY KEY, v integer NOT NULL);
+	CREATE TABLE shared (id integer PRIMARY KEY, v text);
+};
+$_->safe_psql('postgres', $schema) for values %node;
+$a->safe_psql('postgres', q{INSERT INTO items SELECT g, g FROM generate_series(1, 100) g});
+$m->safe_psql('postgres', q{INSERT INTO items SELECT g, g FROM generate_series(1, 100) g});
+
+sub columns
+{
+	my ($n, $table) = @_;
+	return $n->safe_psql('postgres', qq{
+		SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attname)
+		  FROM pg_attribute WHERE attrelid = to_regclass('$table') AND attnum > 0 AND NOT attisdropped});
+}
+
+# tables_converge(), once every table is there (a table made by a
+# schema change arrives with it).
+sub converge_made
+{
+	my ($what, $nodes, $tables, $timeout) = @_;
+	for my $n (@$nodes)
+	{
+		$n->poll_query_until('postgres', "SELECT to_regclass('$_') IS NOT NULL") or return 0 for @$tables;
+	}
+	return tables_converge($what, $nodes, $tables, $timeout);
+}
+
+# Wait until $sql gives the same answer on every node; columns added on
+# different nodes come in different orders, so the query names them.
+sub query_converges
+{
+	my ($what, $sql, @nodes) = @_;
+	my ($first, @others) = @nodes;
+	for (1 .. 600)
+	{
+		my $want = $first->safe_psql('postgres', $sql);
+		return 1 unless grep { $_->safe_psql('postgres', $sql) ne $want } @others;
+		usleep(100_000);
+	}
+	is($_->safe_psql('postgres', $sql), $first->safe_psql('postgres', $sql), "$what: same on " . $_->name) for @others;
+	return 0;
+}
+
+sub same_shape
+{
+	my ($what, $table, @nodes) = @_;
+	my ($first, @others) = @nodes;
+	for (1 .. 600)
+	{
+		return 1 unless grep { columns($_, $table) ne columns($first, $table) } @others;
+		usleep(100_000);
+	}
+	is(columns($_, $table), columns($first, $table), "$what: $table has the same columns on " . $_->name)
+	  for @others;
+	return 0;
+}
+
+# ---- one way: a publishes, m applies a
+$a->safe_psql('postgres', q{SELECT walbridge.create_node('a'); SELECT walbridge.start_sync('{}', snapshot => false)});
+$m->safe_psql('postgres',
+	q{SELECT walbridge.create_node('m'); SELECT walbridge.start_sync('{a}', snapshot => false, full_rows => false)});
+my $wa = start_walbridged($a, $broker);
+my $wm = start_walbridged($m, $broker);
+$_->poll_query_until('postgres', 'SELECT snapshot_lsn IS NOT NULL FROM walbridge.node') or die for ($a, $m);
+sleep 2;
+
+# a column added while a writer streams rows; its later rows fill it
+my $writer = IPC::Run::start([ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $a->connstr('postgres'), '-c', q{
+	DO $$ BEGIN
+		FOR i IN 1001 .. 1600 LOOP
+			INSERT INTO items (id, v) VALUES (i, i);
+			UPDATE items SET v = v + 1 WHERE id = 1 + i % 100;
+			COMMIT;
+			IF i % 100 = 0 THEN PERFORM pg_sleep(0.05); END IF;
+		END LOOP;
+	END $$} ], '>', \my $wout, '2>', \my $werr);
+usleep(300_000);
+$a->safe_psql('postgres', q{ALTER TABLE items ADD COLUMN note text DEFAULT 'before'});
+$a->safe_psql('postgres', q{ALTER TABLE items ALTER note SET DEFAULT 'after'});
+$writer->finish;
+$a->safe_psql('postgres', q{INSERT INTO items (id, v, note) SELECT g, g, 'new ' || g FROM generate_series(2001, 2050) g});
+ok(tables_converge('column added while rows stream', [ $a, $m ], ['items']), 'm has the new column and its values');
+is($m->safe_psql('postgres', q{SELECT count(*) FROM items WHERE note LIKE 'new %'}), '50',
+	'values written into the new column arrived');
+is($m->safe_psql('postgres', q{SELECT column_default FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'note'}),
+	q{'after'::text}, 'SET DEFAULT arrived');
+
+# a table made and filled in one transaction
+$a->safe_psql('postgres', q{
+	BEGIN;
+	CREATE TABLE fresh (id integer PRIMARY KEY, label text NOT NULL, body text);
+	INSERT INTO fresh SELECT g, 'row ' || g, repeat(md5(g::text), 300) FROM generate_series(1, 200) g;
+	COMMIT;
+	INSERT INTO fresh VALUES (201, 'later', NULL);});
+ok(converge_made('table made and filled in one transaction', [ $a, $m ], ['fresh']),
+	'm has the new table with every row, the creating transaction\'s too');
+
+# rename, type change, NOT NULL, constraint, enum, index CONCURRENTLY
+$a->safe_psql('postgres', q{ALTER TABLE fresh RENAME COLUMN label TO title});
+$a->safe_psql('postgres', q{INSERT INTO fresh (id, title) VALUES (202, 'renamed')});
+$a->safe_psql('postgres', q{ALTER TABLE items ALTER v TYPE bigint});
+$a->safe_psql('postgres', q{UPDATE items SET v = v + 5000000000 WHERE id = 1});
+$a->safe_psql('postgres', q{UPDATE items SET note = 'none' WHERE note IS NULL; ALTER TABLE items ALTER note SET NOT NULL});
+$a->safe_psql('postgres', q{ALTER TABLE items ADD CONSTRAINT v_positive CHECK (v > 0)});
+$a->safe_psql('postgres', q{CREATE TYPE stage AS ENUM ('draft', 'live')});
+$a->safe_psql('postgres', q{ALTER TABLE fresh ADD COLUMN stage stage NOT NULL DEFAULT 'draft'});
+$a->safe_psql('postgres', q{ALTER TYPE stage ADD VALUE 'archived'});
+$a->safe_psql('postgres', q{UPDATE fresh SET stage = 'archived' WHERE id <= 10});
+$a->safe_psql('postgres', q{CREATE INDEX CONCURRENTLY fresh_title ON fresh (title)});
+$a->safe_psql('postgres', q{INSERT INTO fresh (id, title, stage) VALUES (203, 'after the index', 'live')});
+ok(tables_converge('rename, type, enum, index', [ $a, $m ], [ 'items', 'fresh' ]), 'm follows each change with its rows');
+ok(same_shape('rename, type, enum', 'fresh', $a, $m) && same_shape('type change', 'items', $a, $m),
+	'the tables have the same columns and types');
+is($m->safe_psql('postgres', q{SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('fresh_title')}), 't',
+	'the index made CONCURRENTLY is there, valid');
+like($wm->log_contents, qr/ran CREATE INDEX CONCURRENTLY fresh_title ON fresh \(title\) outside a transaction/,
+	'and was run outside a transaction');
+is($m->safe_psql('postgres', q{SELECT count(*) FROM pg_constraint WHERE conname = 'v_positive'}), '1', 'the constraint arrived');
+is($m->safe_psql('postgres', q{SELECT relowner::regrole = (SELECT relowner::regrole FROM pg_class WHERE relname = 'items') FROM pg_class WHERE relname = 'fresh'}),
+	't', 'the new table has the owner it has on a');
+
+# a table dropped
+$a->safe_psql('postgres', q{CREATE TABLE doomed (id integer PRIMARY KEY); INSERT INTO doomed VALUES (1)});
+ok($m->poll_query_until('postgres', q{SELECT count(*) = 1 FROM doomed}), 'a table to drop arrived');
+$a->safe_psql('postgres', q{DROP TABLE doomed; INSERT INTO items (id, v, note) VALUES (3000, 3000, 'after drop')});
+ok($m->poll_query_until('postgres', q{SELECT to_regclass('doomed') IS NULL AND EXISTS (SELECT FROM items WHERE id = 3000)}),
+	'DROP TABLE arrived, and what follows it');
+
+# a change that fails on m pauses it, named in status(), until it is fixed
+$m->safe_psql('postgres', q{SET walbridge.bookkeeping = on; CREATE TABLE clash (id integer PRIMARY KEY, other text)});
+$a->safe_psql('postgres', q{CREATE TABLE clash (id integer PRIMARY KEY, v text); INSERT INTO clash VALUES (1, 'one')});
+$a->safe_psql('postgres', q{INSERT INTO items (id, v, note) VALUES (3001, 3001, 'after the clash')});
+ok($m->poll_query_until('postgres', q{SELECT state = 'paused' FROM walbridge.status() WHERE peer = 'a'}),
+	'a schema change that fails here pauses apply');
+like($m->safe_psql('postgres', q{SELECT last_error FROM walbridge.status() WHERE peer = 'a'}),
+	qr/relation "clash" already exists/, 'status() gives the error');
+is($m->safe_psql('postgres', q{SELECT count(*) FROM items WHERE id = 3001}), '0', 'nothing after it is applied');
+$m->safe_psql('postgres', q{SET walbridge.bookkeeping = on; DROP TABLE clash});
+ok(converge_made('after the fix', [ $a, $m ], [ 'items', 'clash' ], 60), 'after the fix apply resumes by itself');
+is(sync_problems($m), '', 'm runs without errors');
+
+# nothing a applies is published again by m, and nothing loops
+ok(wait_slot_caught_up($m, 'walbridge_m'), 'm: slot caught up');
+is(scalar(@{ topic_transactions(dump_topic($broker, 'walbridge.m')) }), 0, 'm publishes none of what it applied');
+my @ddl = grep { ($_->{prefix} // '') eq 'walbridge.ddl' }
+  map { @{ $_->{records} } } @{ topic_transactions(dump_topic($broker, 'walbridge.a')) };
+cmp_ok(scalar(@ddl), '>=', 14, 'a\'s topic holds its schema changes as walbridge.ddl messages (' . scalar(@ddl) . ')');
+
+$_->stop for ($wa, $wm);
+
+# ---- three nodes: a, b, c in a mesh; changes from a and b
+for my $me (qw(b c))
+{
+	$node{$me}->safe_psql('postgres', "SELECT walbridge.create_node('$me')");
+}
+for my $me (qw(a b c))
+{
+	# a's tables of the one-way part, dropped here only
+	$node{$me}->safe_psql('postgres',
+		q{SET walbridge.bookkeeping = on; DROP TABLE IF EXISTS fresh, clash, items; DROP TYPE IF EXISTS stage})
+	  if $me eq 'a';
+	my @peers = grep { $_ ne $me } qw(a b c);
+	$node{$me}->safe_psql('postgres', "SELECT walbridge.start_sync('{" . join(',', @peers) . "}', snapshot => false)");
+}
+my %wb = map { $_ => start_walbridged($node{$_}, $broker) } qw(a b c);
+$node{$_}->poll_query_until('postgres', 'SELECT snapshot_lsn IS NOT NULL FROM walbridge.node') or die for qw(b c);
+sleep 2;
+$a->safe_psql('postgres', q{INSERT INTO shared SELECT g, 'seed' FROM generate_series(1, 20) g});
+ok(tables_converge('seed', [ $a, $b, $c ], ['shared']), 'the mesh runs');
+
+# different columns added on a and b at the same time, each written at once
+$wb{$_}->stop for qw(a b);	# so that neither has seen the other's change
+$a->safe_psql('postgres', q{ALTER TABLE shared ADD COLUMN from_a integer; UPDATE shared SET from_a = id WHERE id <= 10});
+$b->safe_psql('postgres', q{ALTER TABLE shared ADD COLUMN from_b text; UPDATE shared SET from_b = 'b' || id WHERE id > 10});
+# the same column added on both, with the same type
+$a->safe_psql('postgres', q{ALTER TABLE shared ADD COLUMN both_added boolean});
+$b->safe_psql('postgres', q{ALTER TABLE shared ADD COLUMN both_added boolean});
+$wb{$_} = start_walbridged($node{$_}, $broker) for qw(a b);
+ok(same_shape('columns added on two nodes', 'shared', $a, $b, $c), 'every node has both columns');
+ok(query_converges('columns added on two nodes',
+		q{SELECT string_agg(format('%s %s %s %s %s', id, v, from_a, from_b, both_added), ', ' ORDER BY id) FROM shared},
+		$a, $b, $c), 'and every row has both values');
+is($c->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE from_a IS NOT NULL) || ' ' || count(*) FILTER (WHERE from_b IS NOT NULL) FROM shared}),
+	'10 10', 'each node\'s values in its own column');
+like($b->safe_psql('postgres', q{SELECT string_agg(attname, ',' ORDER BY attname) FROM pg_attribute WHERE attrelid = 'shared'::regclass AND attnum > 0}),
+	qr/both_added,from_a,from_b,id,v/, 'the column added on both is there once');
+is(join(';', map { sync_problems($node{$_}) } qw(a b c)), ';;', 'no node paused: the same column added twice is recognised');
+
+# a table made on b and written at once, also from c
+$b->safe_psql('postgres', q{
+	BEGIN;
+	CREATE TABLE from_b (id integer PRIMARY KEY, who text NOT NULL);
+	INSERT INTO from_b SELECT g, 'b' FROM generate_series(1, 50) g;
+	COMMIT;});
+ok($c->poll_query_until('postgres', q{SELECT count(*) = 50 FROM from_b}), 'c has b\'s new table with its rows');
+$c->safe_psql('postgres', q{INSERT INTO from_b SELECT g, 'c' FROM generate_series(51, 60) g});
+ok($a->poll_query_until('postgres', q{SELECT count(*) = 60 FROM from_b}), 'a has the rows from b and c');
+$a->safe_psql('postgres', q{ALTER TABLE from_b ADD COLUMN extra integer DEFAULT 7});
+$a->safe_psql('postgres', q{UPDATE from_b SET extra = id WHERE id % 2 = 0});
+ok(converge_made('a table made on b', [ $a, $b, $c ], ['from_b']), 'rows from b and c and a change from a converge');
+is($b->safe_psql('postgres', q{SELECT count(*) || ' ' || sum(extra) FROM from_b}), '60 1140',
+	'with a\'s default and a\'s updates');
+is($c->safe_psql('postgres', q{SELECT count(*) FROM walbridge.tombstone_tables WHERE tbl = 'from_b'::regclass}), '1',
+	'the new table is tracked for deletes on c too');
+is(join(';', map { sync_problems($node{$_}) } qw(a b c)), ';;', 'every node runs without errors')
+  or sync_report(map { [ $node{$_}, $wb{$_} ] } qw(a b c));
+
+is($wb{$_}->stop, 0, "$_ stops cleanly") for qw(a b c);
+$broker->stop;
+done_testing();
