@@ -70,8 +70,9 @@
 /*
  * A schema change, in the transaction that made it (kind "txn"): a
  * transactional MESSAGE record of this prefix whose content is JSON,
- *   {"tag": "ALTER TABLE", "command": "...", "search_path": "...", "role": "..."}
- * written by the plugin's event trigger (plugin/ddl_capture.c) and run by
+ *   {"tag": "ALTER TABLE", "command": "...", "search_path": "...", "role": "...",
+ *    "settings": {"TimeZone": "...", ...}}
+ * made by the plugin from its event trigger's row (plugin/ddl_capture.c) and run by
  * apply at its place (walbridge.apply_ddl()).  docs/FORMAT.md.
  */
 #define WB_DDL_PREFIX		"walbridge.ddl"

@@ -24,19 +24,27 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/fmgroids.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "ddl.h"
+
+const char *const ddl_carried_settings[] = {
+	"TimeZone", "DateStyle", "IntervalStyle", "standard_conforming_strings", NULL
+};
 
 static const char *const NOT_OURS =
 "walbridge propagates tables, columns, constraints, indexes, enums, domains and sequences; functions, triggers, views, rules and policies are each node's own.";
 static const char *const OWNERSHIP =
 "Ownership, privileges and tablespaces are each node's own.";
+static const char *const TRIGGERS =
+"Triggers, row-level security and a table's persistence are each node's own.";
 
 /* The kinds of object whose shape the synced tables depend on. */
 static bool
@@ -80,6 +88,26 @@ classify_alter_table(AlterTableStmt *stmt, const char **why)
 			case AT_SetAccessMethod:
 				*why = OWNERSHIP;
 				return WB_DDL_NOT_PROPAGATED;
+			case AT_EnableTrig:
+			case AT_EnableAlwaysTrig:
+			case AT_EnableReplicaTrig:
+			case AT_DisableTrig:
+			case AT_EnableTrigAll:
+			case AT_DisableTrigAll:
+			case AT_EnableTrigUser:
+			case AT_DisableTrigUser:
+			case AT_EnableRule:
+			case AT_EnableAlwaysRule:
+			case AT_EnableReplicaRule:
+			case AT_DisableRule:
+			case AT_EnableRowSecurity:
+			case AT_DisableRowSecurity:
+			case AT_ForceRowSecurity:
+			case AT_NoForceRowSecurity:
+			case AT_SetLogged:
+			case AT_SetUnLogged:
+				*why = TRIGGERS;
+				return WB_DDL_NOT_PROPAGATED;
 			case AT_DetachPartition:
 				if (castNode(PartitionCmd, cmd->def)->concurrent)
 				{
@@ -101,17 +129,33 @@ ddl_classify(Node *stmt, const char **why)
 	switch (nodeTag(stmt))
 	{
 		case T_CreateStmt:
+			if (((CreateStmt *) stmt)->tablespacename != NULL)
+			{
+				*why = OWNERSHIP;
+				return WB_DDL_NOT_PROPAGATED;
+			}
+			return WB_DDL_IN_TRANSACTION;
 		case T_CompositeTypeStmt:
 		case T_CreateEnumStmt:
 		case T_AlterEnumStmt:
 		case T_CreateDomainStmt:
 		case T_AlterDomainStmt:
 		case T_CreateSeqStmt:
-		case T_CreateSchemaStmt:
 			return WB_DDL_IN_TRANSACTION;
+		case T_CreateSchemaStmt:
+			/* its elements may be views, triggers, grants: make them on their own */
+			if (((CreateSchemaStmt *) stmt)->schemaElts == NIL)
+				return WB_DDL_IN_TRANSACTION;
+			*why = "CREATE SCHEMA with elements may make views, triggers and grants: create the schema, then its tables, on their own.";
+			return WB_DDL_NOT_PROPAGATED;
 		case T_AlterTableStmt:
 			return classify_alter_table((AlterTableStmt *) stmt, why);
 		case T_IndexStmt:
+			if (((IndexStmt *) stmt)->tableSpace != NULL)
+			{
+				*why = OWNERSHIP;
+				return WB_DDL_NOT_PROPAGATED;
+			}
 			return ((IndexStmt *) stmt)->concurrent ?
 				WB_DDL_OUTSIDE_TRANSACTION : WB_DDL_IN_TRANSACTION;
 		case T_DropStmt:
@@ -185,7 +229,7 @@ extension_owner(void)
 }
 
 char *
-ddl_run_as_owner(const char *query)
+ddl_run_as_owner(const char *query, const char *arg)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	Oid			save_userid;
@@ -203,9 +247,11 @@ ddl_run_as_owner(const char *query)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute(query, false, 0) != SPI_OK_SELECT)
+	if (arg == NULL ? SPI_execute(query, false, 0) < 0 :
+		SPI_execute_with_args(query, 1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(arg)},
+							  NULL, false, 0) < 0)
 		elog(ERROR, "walbridge: query failed: %s", query);
-	if (SPI_processed > 0)
+	if (SPI_tuptable != NULL && SPI_processed > 0)
 	{
 		char	   *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
@@ -214,7 +260,7 @@ ddl_run_as_owner(const char *query)
 	}
 	SPI_finish();
 
-	AtEOXact_GUC(true, nestlevel);
+	AtEOXact_GUC(false, nestlevel);	/* nothing set in there outlives it */
 	SetUserIdAndSecContext(save_userid, save_sec);
 	return result;
 }

@@ -33,13 +33,19 @@ typedef enum WalbridgeDdlKind
 extern WalbridgeDdlKind ddl_classify(Node *stmt, const char **why);
 
 /*
- * Run the SQL query (no parameters) as the walbridge extension's owner,
+ * The settings that decide how a command's literals are read, sent with it
+ * and set for it on the peers (nothing else of a session is taken).
+ */
+extern const char *const ddl_carried_settings[];
+
+/*
+ * Run the SQL query (arg: its $1, text, or NULL for none) as the walbridge extension's owner,
  * under search_path pg_catalog: walbridge's own bookkeeping on behalf of
  * whoever ran a command, who has no privilege on walbridge's tables.  The
  * query is a constant; nothing of the caller's reaches it.  Returns the
  * first column of the first row as text (NULL if none or null), in the
  * caller's memory context.
  */
-extern char *ddl_run_as_owner(const char *query);
+extern char *ddl_run_as_owner(const char *query, const char *arg);
 
 #endif							/* WALBRIDGE_DDL_H */

@@ -20,12 +20,12 @@
  * - The statement runs through ProcessUtility as SPI would run it, from
  *   the parse tree checked here, never from a second parse of the text.
  *
- * The common case of concurrent changes on two nodes is recognised rather
- * than failed: a column added on both with the same type (the second ADD
- * COLUMN is passed over, with a NOTICE), an enum label added on both.
- * Anything else that fails (a table created on both, a column of another
- * type) is an error, and apply pauses at that transaction until it is
- * resolved by hand or skip() passes over it.
+ * A change whose effect is already here is recognised rather than failed
+ * (tolerate_done()): the same change made on two nodes at about the same
+ * time, or a node that joined with today's schema and reads a peer's topic
+ * from its beginning.  A column added on both with another type, and
+ * anything else that fails, is an error, and apply pauses at that
+ * transaction until it is resolved by hand or skip() passes over it.
  *
  * CREATE INDEX CONCURRENTLY and DROP INDEX CONCURRENTLY cannot run in a
  * transaction: walbridged runs them before the transaction they came in
@@ -42,8 +42,10 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
 #include "parser/parser.h"
@@ -51,6 +53,7 @@
 #include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -157,6 +160,89 @@ recognise_added_columns(AlterTableStmt *stmt)
 	}
 }
 
+/* Whether the type named exists (a NOTICE says it is passed over). */
+static bool
+type_exists(List *names)
+{
+	TypeName   *name = makeTypeNameFromNameList(names);
+
+	if (!OidIsValid(LookupTypeNameOid(NULL, name, true)))
+		return false;
+	ereport(NOTICE,
+			(errmsg("type \"%s\" already exists, skipping", TypeNameToString(name))));
+	return true;
+}
+
+/*
+ * A command whose effect is already here: the same change made on both
+ * nodes, or a node that joined with today's schema reading a peer's topic
+ * from its beginning.  Making a table, index, sequence or schema that
+ * exists, or dropping what is gone (a table, an index, a column, a
+ * constraint), is passed over with PostgreSQL's own NOTICE (IF NOT EXISTS,
+ * IF EXISTS); a type or domain that exists too.
+ * Nothing is changed in the table that is here: if it differs from the
+ * peer's, the peer's rows say so (a column missing here pauses apply).
+ * Returns false when the whole statement is to be passed over.
+ */
+static bool
+tolerate_done(Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_CreateStmt:
+			((CreateStmt *) stmt)->if_not_exists = true;
+			break;
+		case T_IndexStmt:
+			if (((IndexStmt *) stmt)->idxname != NULL)
+				((IndexStmt *) stmt)->if_not_exists = true;
+			break;
+		case T_CreateSeqStmt:
+			((CreateSeqStmt *) stmt)->if_not_exists = true;
+			break;
+		case T_CreateSchemaStmt:
+			if (((CreateSchemaStmt *) stmt)->schemaElts == NIL)
+				((CreateSchemaStmt *) stmt)->if_not_exists = true;
+			break;
+		case T_DropStmt:
+			((DropStmt *) stmt)->missing_ok = true;
+			break;
+		case T_CreateEnumStmt:
+			return !type_exists(((CreateEnumStmt *) stmt)->typeName);
+		case T_CreateDomainStmt:
+			return !type_exists(((CreateDomainStmt *) stmt)->domainname);
+		case T_CompositeTypeStmt:
+			{
+				RangeVar   *rv = ((CompositeTypeStmt *) stmt)->typevar;
+
+				return !type_exists(rv->schemaname ?
+									list_make2(makeString(rv->schemaname), makeString(rv->relname)) :
+									list_make1(makeString(rv->relname)));
+			}
+		case T_AlterTableStmt:
+			{
+				ListCell   *lc;
+
+				recognise_added_columns((AlterTableStmt *) stmt);
+				/* a column or constraint dropped that is not here: gone already */
+				foreach(lc, ((AlterTableStmt *) stmt)->cmds)
+				{
+					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+					if (cmd->subtype == AT_DropColumn || cmd->subtype == AT_DropConstraint)
+						cmd->missing_ok = true;
+				}
+				break;
+			}
+		case T_AlterEnumStmt:
+			if (((AlterEnumStmt *) stmt)->newVal != NULL)
+				((AlterEnumStmt *) stmt)->skipIfNewValExists = true;
+			break;
+		default:
+			break;
+	}
+	return true;
+}
+
 /* Run the statement, as SPI runs a utility statement. */
 static void
 execute_statement(RawStmt *raw, const char *command)
@@ -181,8 +267,40 @@ execute_statement(RawStmt *raw, const char *command)
 }
 
 /*
+ * The settings the command ran with on the peer (name, value pairs), for
+ * this command only: those of ddl_carried_settings, which decide how its
+ * literals read (a default timestamp, a date); any other name is refused.
+ */
+static void
+set_carried_settings(ArrayType *settings)
+{
+	Datum	   *items;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(settings, TEXTOID, -1, false, TYPALIGN_INT, &items, &nulls, &n);
+	for (int i = 0; i + 1 < n; i += 2)
+	{
+		char	   *name;
+		bool		known = false;
+
+		if (nulls[i] || nulls[i + 1])
+			continue;
+		name = TextDatumGetCString(items[i]);
+		for (int k = 0; ddl_carried_settings[k] != NULL; k++)
+			known |= pg_strcasecmp(name, ddl_carried_settings[k]) == 0;
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a walbridge.ddl message may not set \"%s\"", name)));
+		(void) set_config_option(name, TextDatumGetCString(items[i + 1]), PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	}
+}
+
+/*
  * walbridge.run_ddl(command text, search_path text, role text,
- *					 ran_outside boolean) returns void
+ *					 ran_outside boolean, settings text[]) returns void
  */
 Datum
 walbridge_run_ddl(PG_FUNCTION_ARGS)
@@ -198,7 +316,7 @@ walbridge_run_ddl(PG_FUNCTION_ARGS)
 	int			save_sec;
 	int			nestlevel;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(4))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("walbridge.run_ddl() needs a command, a search_path, a role and ran_outside")));
@@ -219,26 +337,33 @@ walbridge_run_ddl(PG_FUNCTION_ARGS)
 	}
 	roleid = command_role(role);
 
+	/*
+	 * As the role, restricted (as a SECURITY DEFINER function or a
+	 * maintenance command runs a table owner's code), with the command's
+	 * settings; whatever the command's code sets is undone after it, so
+	 * nothing of it stays in walbridged's session.
+	 */
 	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", search_path, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	set_carried_settings(PG_GETARG_ARRAYTYPE_P(4));
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 
-	if (IsA(raw->stmt, AlterTableStmt))
-		recognise_added_columns((AlterTableStmt *) raw->stmt);
-	else if (IsA(raw->stmt, AlterEnumStmt) && ((AlterEnumStmt *) raw->stmt)->newVal != NULL)
-		((AlterEnumStmt *) raw->stmt)->skipIfNewValExists = true;	/* added on both */
-	execute_statement(raw, command);
+	if (tolerate_done(raw->stmt))
+		execute_statement(raw, command);
 
 	SetUserIdAndSecContext(save_userid, save_sec);
-	AtEOXact_GUC(true, nestlevel);
+	AtEOXact_GUC(false, nestlevel);
 
-	/* what start_sync() gives synced tables, as the capture does on the peer */
+	/*
+	 * What start_sync() gives synced tables, as the capture does on the
+	 * peer; without the serial-key warning, which the node that made the
+	 * table gave its user (here it would only reach walbridged's log).
+	 */
 	if (IsA(raw->stmt, CreateStmt) || IsA(raw->stmt, AlterTableStmt) || IsA(raw->stmt, DropStmt))
-		(void) ddl_run_as_owner(IsA(raw->stmt, CreateStmt) ?
-								"SELECT walbridge.adopt_tables(true)" :
-								"SELECT walbridge.adopt_tables(false)");
+		(void) ddl_run_as_owner("SELECT walbridge.adopt_tables(false)", NULL);
 	PG_RETURN_VOID();
 }
 
@@ -288,6 +413,6 @@ walbridge_ddl_outside_transaction(PG_FUNCTION_ARGS)
 				to_run = true;
 		}
 	}
-	AtEOXact_GUC(true, nestlevel);
+	AtEOXact_GUC(false, nestlevel);
 	PG_RETURN_BOOL(to_run);
 }

@@ -5,10 +5,12 @@
  *		changes into the stream, in the transaction that made them.
  *
  * At ddl_command_end of a command on an object walbridge syncs (see
- * walbridge.ddl_scope()), the command's own text, the search_path and the
- * role that ran it go into a transactional logical message (prefix
- * walbridge.ddl): decoded at its place among the transaction's changes,
- * before any change that uses the new shape, and published with them.
+ * walbridge.ddl_scope()), the command's own text, the search_path, the
+ * role that ran it and the settings its literals depend on are written to
+ * walbridge.outbox, which the output plugin publishes as the
+ * transactional message walbridge.ddl: decoded at its place among the
+ * transaction's changes, before any change that uses the new shape, and
+ * published with them.
  * The relation records that follow describe the new shape, as for any
  * ALTER TABLE.  Peers run it at that place (ddl_apply.c).
  *
@@ -42,7 +44,7 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
-#include "replication/message.h"
+#include "storage/proc.h"
 #include "tcop/pquery.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
@@ -63,13 +65,19 @@ static int	capture_depth = 0;
  * tree both events are given).
  */
 static Node *dropping_command = NULL;
+static LocalTransactionId dropping_lxid = InvalidLocalTransactionId;
 static bool dropped_in_scope = false;
 
 /*
  * The command's text, if it is the statement of the portal running now,
  * else NULL (it runs inside a function, DO block or procedure).  The
- * portal's statement is the parse tree the event trigger is given, or an
- * equal copy (a statement from the plan cache is copied before it runs).
+ * portal's statement is the parse tree the event trigger is given (simple
+ * protocol), or, for a statement from the plan cache (extended protocol,
+ * PREPARE), a copy made before it ran, which the command may have changed
+ * since: equal, or at least of the same kind.  (A command of the same kind
+ * run by a function the statement calls would be taken for it: walbridge
+ * would send the statement twice, and the second is recognised as done on
+ * the peers, ddl_apply.c.)
  */
 static char *
 statement_text(Node *parsetree)
@@ -83,8 +91,10 @@ statement_text(Node *parsetree)
 		list_length(ActivePortal->stmts) != 1)
 		return NULL;
 	pstmt = linitial_node(PlannedStmt, ActivePortal->stmts);
-	if (pstmt->commandType != CMD_UTILITY || pstmt->utilityStmt == NULL ||
-		(pstmt->utilityStmt != parsetree && !equal(pstmt->utilityStmt, parsetree)))
+	if (pstmt->commandType != CMD_UTILITY || pstmt->utilityStmt == NULL)
+		return NULL;
+	if (pstmt->utilityStmt != parsetree && !equal(pstmt->utilityStmt, parsetree) &&
+		(ActivePortal->cplan == NULL || nodeTag(pstmt->utilityStmt) != nodeTag(parsetree)))
 		return NULL;
 
 	source = ActivePortal->sourceText;
@@ -105,7 +115,13 @@ append_json_field(StringInfo buf, const char *name, const char *value, bool firs
 	escape_json(buf, value);
 }
 
-/* The message: {"tag":..., "command":..., "search_path":..., "role":...} */
+/*
+ * The message: {"tag", "command", "search_path", "role", "settings": {...}},
+ * written to walbridge.outbox as the extension's owner (and deleted at
+ * once: the plugin publishes the insert it decodes as the message).  Not
+ * pg_logical_emit_message(), which anyone may call: a message of this
+ * prefix made that way is not published (outbox.h).
+ */
 static void
 emit_command(const char *tag, const char *command)
 {
@@ -117,8 +133,14 @@ emit_command(const char *tag, const char *command)
 	append_json_field(&content, "command", command, false);
 	append_json_field(&content, "search_path", GetConfigOption("search_path", false, false), false);
 	append_json_field(&content, "role", GetUserNameFromId(GetUserId(), false), false);
-	appendStringInfoChar(&content, '}');
-	LogLogicalMessage(WB_DDL_MESSAGE_PREFIX, content.data, content.len, true);
+	appendStringInfoString(&content, ",\"settings\":{");
+	for (int i = 0; ddl_carried_settings[i] != NULL; i++)
+		append_json_field(&content, ddl_carried_settings[i],
+						  GetConfigOption(ddl_carried_settings[i], false, false), i == 0);
+	appendStringInfoString(&content, "}}");
+	(void) ddl_run_as_owner("INSERT INTO walbridge.outbox (prefix, message) VALUES ('walbridge.ddl', $1)",
+							content.data);
+	(void) ddl_run_as_owner("DELETE FROM walbridge.outbox", NULL);
 	pfree(content.data);
 }
 
@@ -128,7 +150,7 @@ scope_of(const char *event)
 {
 	return ddl_run_as_owner(strcmp(event, "sql_drop") == 0 ?
 							"SELECT walbridge.ddl_scope('sql_drop')" :
-							"SELECT walbridge.ddl_scope('ddl_command_end')");
+							"SELECT walbridge.ddl_scope('ddl_command_end')", NULL);
 }
 
 /* GRANT or REVOKE on tables outside the system schemas and walbridge's. */
@@ -163,7 +185,8 @@ capture_command_end(EventTriggerData *trigdata)
 {
 	Node	   *parsetree = trigdata->parsetree;
 	const char *tag = GetCommandTagName(trigdata->tag);
-	bool		dropped = dropped_in_scope && dropping_command == parsetree;
+	bool		dropped = dropped_in_scope && dropping_command == parsetree &&
+		dropping_lxid == MyProc->lxid;
 	char	   *scope;
 	const char *why;
 	WalbridgeDdlKind kind;
@@ -207,20 +230,29 @@ capture_command_end(EventTriggerData *trigdata)
 	if (IsA(parsetree, CreateStmt) || IsA(parsetree, AlterTableStmt) || IsA(parsetree, DropStmt))
 		(void) ddl_run_as_owner(IsA(parsetree, CreateStmt) ?
 								"SELECT walbridge.adopt_tables(true)" :
-								"SELECT walbridge.adopt_tables(false)");
+								"SELECT walbridge.adopt_tables(false)", NULL);
 }
 
 /*
- * Inside one of walbridge's own functions that change tables
- * (start_sync(), track_deletes(), ...): they are created with SET
- * walbridge.bookkeeping = on, and each node runs them itself.
+ * walbridge.bookkeeping: on inside walbridge's own functions that change
+ * tables (start_sync(), track_deletes(), ...), created with SET
+ * walbridge.bookkeeping = on, as each node runs them itself.  A superuser
+ * may set it to make a change on this node only; nobody else may, or a
+ * user could keep a change from the peers, who would then pause on its
+ * rows.
  */
-static bool
-in_bookkeeping(void)
-{
-	const char *value = GetConfigOption("walbridge.bookkeeping", true, false);
+static bool bookkeeping = false;
 
-	return value != NULL && strcmp(value, "on") == 0;
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomBoolVariable("walbridge.bookkeeping",
+							 "Schema changes made while on are this node's own: not captured.",
+							 "Set by walbridge's own functions; a superuser may set it for a change on one node.",
+							 &bookkeeping, false, PGC_SUSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("walbridge");
 }
 
 Datum
@@ -239,7 +271,7 @@ walbridge_capture_ddl(PG_FUNCTION_ARGS)
 	 * come with the extension on every node), nor DROP EXTENSION, which may
 	 * be dropping walbridge itself.
 	 */
-	if (capture_depth > 0 || creating_extension || in_bookkeeping() ||
+	if (capture_depth > 0 || creating_extension || bookkeeping ||
 		(IsA(trigdata->parsetree, DropStmt) &&
 		 ((DropStmt *) trigdata->parsetree)->removeType == OBJECT_EXTENSION))
 		PG_RETURN_VOID();
@@ -252,6 +284,7 @@ walbridge_capture_ddl(PG_FUNCTION_ARGS)
 			char	   *scope = scope_of("sql_drop");
 
 			dropping_command = trigdata->parsetree;
+			dropping_lxid = MyProc->lxid;
 			dropped_in_scope = scope != NULL && strcmp(scope, "t") == 0;
 		}
 		else

@@ -154,6 +154,17 @@ split_outside_quotes(char *raw)
 	return items;
 }
 
+/* Whether a list item ends in an unquoted ".*" (blanks after it aside). */
+static bool
+ends_with_wildcard(const char *item)
+{
+	size_t		len = strlen(item);
+
+	while (len > 0 && (item[len - 1] == ' ' || item[len - 1] == '\t'))
+		len--;
+	return len >= 2 && item[len - 1] == '*' && item[len - 2] == '.';
+}
+
 /*
  * A table list: comma-separated schema.table names, each part an SQL
  * identifier (quote it to keep case or special characters) or an unquoted
@@ -181,9 +192,13 @@ parse_table_list(DefElem *elem)
 							item, elem->defname),
 					 errhint("%s", hint)));
 
+		/*
+		 * Only an unquoted * is a wildcard: "*" is a name (a table can be
+		 * called that, and a list of synced tables names it so).
+		 */
 		pattern = palloc(sizeof(WalbridgeTablePattern));
-		pattern->schema = strcmp(linitial(parts), "*") == 0 ? NULL : linitial(parts);
-		pattern->table = strcmp(lsecond(parts), "*") == 0 ? NULL : lsecond(parts);
+		pattern->schema = strncmp(item, "*.", 2) == 0 ? NULL : linitial(parts);
+		pattern->table = ends_with_wildcard(item) ? NULL : lsecond(parts);
 		patterns = lappend(patterns, pattern);
 	}
 	return patterns;

@@ -44,6 +44,7 @@
 #include "utils/syscache.h"
 
 #include "format.h"
+#include "outbox.h"
 #include "relcache.h"
 #include "value.h"
 
@@ -215,6 +216,8 @@ relcache_describe(WalbridgeRelation *out, Relation relation,
 	fresh.table = pstrdup(RelationGetRelationName(relation));
 	fresh.replident = relation->rd_rel->relreplident;
 	fresh.selected = options_table_selected(opts, fresh.schema, fresh.table);
+	fresh.outbox = strcmp(fresh.schema, WB_OUTBOX_SCHEMA) == 0 &&
+		strcmp(fresh.table, WB_OUTBOX_TABLE) == 0;
 
 	identity = RelationGetIdentityKeyBitmap(relation);
 	primary_key = RelationGetIndexAttrBitmap(relation,

@@ -60,6 +60,8 @@ typedef struct WalbridgeRelation
 	bool		selected;		/* its changes are published: it passes
 								 * include/exclude_tables, or (a partition)
 								 * an ancestor does */
+	bool		outbox;			/* walbridge.outbox: its inserts are
+								 * published as messages (outbox.h) */
 	char		replident;		/* pg_class.relreplident */
 	char	   *schema;
 	char	   *table;

@@ -23,11 +23,14 @@
 #include "access/htup_details.h"
 #include "replication/logical.h"
 #include "replication/origin.h"
+#include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 
 #include "format.h"
 #include "options.h"
+#include "outbox.h"
 #include "relcache.h"
 #include "writer.h"
 
@@ -320,6 +323,41 @@ keeps_primary_key(const WalbridgeRelation *rel, const WalbridgeTuple *new_tuple,
 	return has_key;
 }
 
+/*
+ * A row walbridge wrote to walbridge.outbox (a schema change, a
+ * heartbeat; outbox.h) is published as a transactional message of its
+ * prefix, at its place in the transaction.
+ */
+static void
+send_outbox_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					Relation relation, ReorderBufferChange *change)
+{
+	WalbridgeData *data = ctx->output_plugin_private;
+	WalbridgeMessage out;
+	MemoryContext old = MemoryContextSwitchTo(data->change_cxt);
+	HeapTuple	tuple = &change->data.tp.newtuple->tuple;
+	bool		prefix_null;
+	bool		message_null;
+	Datum		prefix = heap_getattr(tuple, 1, RelationGetDescr(relation), &prefix_null);
+	Datum		message = heap_getattr(tuple, 2, RelationGetDescr(relation), &message_null);
+
+	if (!prefix_null && !message_null && outbox_prefix(TextDatumGetCString(prefix)))
+	{
+		out.transactional = true;
+		out.lsn = change->lsn;
+		out.prefix = TextDatumGetCString(prefix);
+		out.content = TextDatumGetCString(message);
+		out.content_size = strlen(out.content);
+
+		send_begin_once(ctx, txn);
+		OutputPluginPrepareWrite(ctx, true);
+		data->writer->message(ctx->out, &out);
+		OutputPluginWrite(ctx, true);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(data->change_cxt);
+}
+
 static void
 walbridge_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				 Relation relation, ReorderBufferChange *change)
@@ -332,6 +370,14 @@ walbridge_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	MemoryContext old;
 
 	rel = relcache_get(relation, &data->options);
+	if (rel->outbox)
+	{
+		if (change->action == REORDER_BUFFER_CHANGE_INSERT && change->data.tp.newtuple != NULL)
+			send_outbox_message(ctx, txn, relation, change);
+		else
+			note_skipped_change(ctx);
+		return;
+	}
 	if (!rel->selected)
 	{
 		note_skipped_change(ctx);
@@ -474,6 +520,22 @@ walbridge_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	WalbridgeData *data = ctx->output_plugin_private;
 	WalbridgeMessage out;
 	MemoryContext old;
+
+	/*
+	 * Anyone may call pg_logical_emit_message(): a schema change or a
+	 * heartbeat is published only from walbridge.outbox
+	 * (send_outbox_message()), never from a message that only says it is
+	 * one.
+	 */
+	if (outbox_prefix(prefix))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a logical message of prefix \"%s\" is not published", prefix),
+				 errdetail("Only walbridge publishes these, from walbridge.outbox; this message, at %X/%X, was sent with pg_logical_emit_message().",
+						   LSN_FORMAT_ARGS(message_lsn))));
+		return;
+	}
 
 	old = MemoryContextSwitchTo(data->change_cxt);
 

@@ -25,7 +25,7 @@ CREATE FUNCTION walbridge.check_setup(
 	OUT setting text, OUT current_value text, OUT ok boolean, OUT hint text)
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	libs text := current_setting('output_plugin_libraries', true);
@@ -79,7 +79,7 @@ COMMENT ON FUNCTION walbridge.check_setup() IS
 CREATE FUNCTION walbridge.require_setup(settings text[])
 RETURNS void
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	c record;
@@ -102,7 +102,7 @@ $$;
 CREATE FUNCTION walbridge.create_slot(slot_name name, temporary boolean DEFAULT false)
 RETURNS pg_lsn
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	consistent_at pg_lsn;
@@ -136,6 +136,20 @@ COMMENT ON FUNCTION walbridge.snapshot_records(regclass) IS
  * One row at most.  snapshot_lsn records that the initial copy for the
  * node's slot was fully published (acknowledged by Kafka).
  */
+/*
+ * The messages only walbridge publishes (plugin/outbox.h): a schema change
+ * (capture_ddl()) or a heartbeat (heartbeat()) is written here as the
+ * extension's owner, in its transaction, and deleted at once; the output
+ * plugin publishes the insert it decodes as a MESSAGE record of that
+ * prefix.  Nobody else may write here, and a logical message of these
+ * prefixes sent with pg_logical_emit_message(), which anyone may call, is
+ * not published: a peer acts only on what this node's walbridge said.
+ */
+CREATE TABLE walbridge.outbox (
+	prefix text NOT NULL CHECK (prefix IN ('walbridge.ddl', 'walbridge.heartbeat')),
+	message text NOT NULL
+);
+
 CREATE TABLE walbridge.node (
 	name text NOT NULL PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,64}$'),
 	single boolean NOT NULL DEFAULT true UNIQUE CHECK (single),
@@ -148,7 +162,7 @@ SELECT pg_catalog.pg_extension_config_dump('walbridge.node', '');
 CREATE FUNCTION walbridge.create_node(name text)
 RETURNS text
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	existing text;
@@ -280,7 +294,7 @@ CREATE FUNCTION walbridge.start_sync(peers text[], tables regclass[] DEFAULT NUL
 	full_rows boolean DEFAULT NULL, schemas name[] DEFAULT NULL, ddl boolean DEFAULT true)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	me text := (SELECT n.name FROM walbridge.node AS n);
@@ -396,7 +410,7 @@ COMMENT ON FUNCTION walbridge.start_sync(text[], regclass[], text, boolean, bool
 CREATE FUNCTION walbridge.adopt_tables(created boolean)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 SET walbridge.bookkeeping = on	/* its commands are not captured (capture_ddl()) */
 AS $$
 DECLARE
@@ -442,7 +456,7 @@ $$;
 CREATE FUNCTION walbridge.synced_relations()
 RETURNS SETOF regclass
 LANGUAGE sql STABLE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT DISTINCT r FROM (
 		SELECT x::regclass FROM walbridge.synced_tables() AS x
@@ -471,7 +485,7 @@ $$;
 CREATE FUNCTION walbridge.set_full_rows()
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 SET walbridge.bookkeeping = on	/* its commands are not captured (capture_ddl()) */
 AS $$
 DECLARE
@@ -514,7 +528,7 @@ $$;
 CREATE FUNCTION walbridge.refuse_truncate()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	RAISE EXCEPTION 'TRUNCATE of %.% is refused: walbridge syncs this table with peers', TG_TABLE_SCHEMA, TG_TABLE_NAME
@@ -529,7 +543,7 @@ $$;
 CREATE FUNCTION walbridge.guard_truncates(guard boolean)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 SET walbridge.bookkeeping = on	/* its commands are not captured (capture_ddl()) */
 AS $$
 DECLARE
@@ -544,16 +558,31 @@ BEGIN
 	IF guard THEN
 		SELECT array_agg(r::oid) INTO wanted FROM walbridge.synced_relations() AS r;
 	END IF;
+	/*
+	 * Only walbridge's own guards: a trigger of that name with another
+	 * function, or one cloned from a partitioned table's (which cannot be
+	 * dropped on its own), is someone else's.
+	 */
 	FOR rel IN SELECT t.tgrelid::regclass FROM pg_trigger t
-				WHERE t.tgname = 'walbridge_no_truncate'
+				WHERE t.tgname = 'walbridge_no_truncate' AND t.tgparentid = 0
+				  AND t.tgfoid = 'walbridge.refuse_truncate()'::regprocedure
 				  AND t.tgrelid <> ALL (coalesce(wanted, '{}')) LOOP
-		EXECUTE format('DROP TRIGGER walbridge_no_truncate ON %s', rel);
+		EXECUTE format('DROP TRIGGER IF EXISTS walbridge_no_truncate ON %s', rel);
 	END LOOP;
 	FOR rel IN SELECT w FROM unnest(wanted) AS w
 				WHERE NOT EXISTS (SELECT 1 FROM pg_trigger t
 								   WHERE t.tgrelid = w AND t.tgname = 'walbridge_no_truncate'
 									 AND t.tgfoid = 'walbridge.refuse_truncate()'::regprocedure) LOOP
-		/* a trigger of that name but another function is not walbridge's guard */
+		/*
+		 * a trigger of that name but another function is not walbridge's
+		 * guard; one cloned from a partitioned table is its table's owner's
+		 * doing and cannot go on its own: the guard is refused, said
+		 */
+		IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'walbridge_no_truncate'
+					AND t.tgparentid <> 0) THEN
+			RAISE WARNING 'table % has a trigger walbridge_no_truncate of its own: TRUNCATE is not guarded there', rel;
+			CONTINUE;
+		END IF;
 		IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname = 'walbridge_no_truncate') THEN
 			EXECUTE format('DROP TRIGGER walbridge_no_truncate ON %s', rel);
 		END IF;
@@ -566,7 +595,7 @@ $$;
 CREATE FUNCTION walbridge.stop_sync(drop_slot boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	slot name := walbridge.slot_name((SELECT n.name FROM walbridge.node AS n));
@@ -609,7 +638,7 @@ RETURNS TABLE (direction text, peer text, state text, confirmed_lsn pg_lsn, curr
 	lag_bytes numeric, lag_seconds double precision, kafka_offset bigint, conflicts bigint,
 	last_error text, last_error_at timestamptz, clock_skew_seconds double precision, resync text)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT 'publish', NULL::text,
 		   CASE WHEN NOT coalesce(s.running, false) THEN 'stopped'
@@ -654,7 +683,7 @@ COMMENT ON FUNCTION walbridge.status() IS
 CREATE FUNCTION walbridge.skip(peer text)
 RETURNS bigint
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	progress walbridge.apply_progress;
@@ -705,7 +734,7 @@ $$;
 CREATE FUNCTION walbridge.resync(peer text)
 RETURNS text
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	progress walbridge.apply_progress;
@@ -783,7 +812,7 @@ LANGUAGE C STABLE;
 CREATE FUNCTION walbridge.key_sql(tbl regclass, param integer, alias text DEFAULT 't',
 	OUT cols text, OUT as_json text, OUT from_json text, OUT names jsonb)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT string_agg(format('%I.%I', alias, a.attname), ', ' ORDER BY k.i),
 		   'jsonb_build_array(' || string_agg(format('%I.%I::text', alias, a.attname), ', ' ORDER BY k.i) || ')',
@@ -808,7 +837,7 @@ $$;
 CREATE FUNCTION walbridge.resync_chunk(tbl regclass, after jsonb, max_rows integer)
 RETURNS TABLE (key jsonb, record bytea)
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 SET datestyle = 'ISO, YMD'
 SET intervalstyle = 'postgres'
 SET extra_float_digits = 3
@@ -843,7 +872,7 @@ $$;
 CREATE FUNCTION walbridge.resync_tombstones(tbl regclass, after jsonb, through jsonb)
 RETURNS TABLE (key jsonb, deleted_at timestamptz)
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 SET datestyle = 'ISO, YMD'
 SET intervalstyle = 'postgres'
 SET extra_float_digits = 3
@@ -899,7 +928,7 @@ CREATE FUNCTION walbridge.resync_prune(tbl regclass, peer text, after jsonb, thr
 	keys jsonb, rule text, key_columns jsonb DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 SET datestyle = 'ISO, YMD'
 SET intervalstyle = 'postgres'
 SET extra_float_digits = 3
@@ -1010,7 +1039,7 @@ CREATE FUNCTION walbridge.resync_apply_tombstones(tbl regclass, peer text, tombs
 	deleted_at timestamptz)
 RETURNS bigint
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 SET datestyle = 'ISO, YMD'
 SET intervalstyle = 'postgres'
 SET extra_float_digits = 3
@@ -1070,7 +1099,7 @@ $$;
 CREATE FUNCTION walbridge.writer_node(origin oid)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE WHEN origin = 0 THEN (SELECT name FROM walbridge.node)
 		   ELSE (SELECT regexp_replace(roname, '^walbridge_', '')
@@ -1105,7 +1134,7 @@ LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 /* The commit time and writer of a local row version, for conflict records. */
 CREATE FUNCTION walbridge.row_writer(local_xmin xid, OUT commit_time timestamptz, OUT node text)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT c.timestamp, walbridge.writer_node(c.roident)
 	  FROM pg_xact_commit_timestamp_origin(local_xmin) AS c
@@ -1135,7 +1164,7 @@ $$;
 CREATE FUNCTION walbridge.synced_tables()
 RETURNS SETOF text
 LANGUAGE sql STABLE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT c.oid::regclass::text
 	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -1159,7 +1188,7 @@ $$;
 CREATE FUNCTION walbridge.publish_selection(OUT include_tables text, OUT exclude_tables text,
 											OUT require_primary_key boolean)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE WHEN s.tables IS NOT NULL
 				THEN coalesce((SELECT string_agg(x, ', ' ORDER BY x) FROM walbridge.synced_tables() AS x),
@@ -1203,7 +1232,7 @@ SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION walbridge.track_deletes(tbl regclass)
 RETURNS regclass
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 SET walbridge.bookkeeping = on	/* its commands are not captured (capture_ddl()) */
 AS $$
 DECLARE
@@ -1274,7 +1303,7 @@ COMMENT ON FUNCTION walbridge.track_deletes(regclass) IS
 CREATE FUNCTION walbridge.untrack_deletes(tbl regclass)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 SET walbridge.bookkeeping = on	/* its commands are not captured (capture_ddl()) */
 AS $$
 DECLARE
@@ -1395,7 +1424,7 @@ CREATE FUNCTION walbridge.synced_sequences(
 	OUT tbl regclass, OUT col name, OUT seq regclass, OUT is_identity boolean, OUT partitioned boolean)
 RETURNS SETOF record
 LANGUAGE sql STABLE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT DISTINCT ON (s.seq) t.oid::regclass, a.attname, s.seq::regclass, a.attidentity <> '',
 		   EXISTS (SELECT 1 FROM walbridge.sequence_partitions p JOIN pg_sequence q ON q.seqrelid = p.seq
@@ -1437,7 +1466,7 @@ CREATE FUNCTION walbridge.partition_sequences(node_index integer DEFAULT NULL,
 RETURNS TABLE (table_name regclass, column_name name, sequence_name regclass,
 	increment_by integer, restart_with bigint)
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 SET walbridge.bookkeeping = on	/* its commands are not captured (capture_ddl()) */
 AS $$
 DECLARE
@@ -1516,7 +1545,7 @@ COMMENT ON FUNCTION walbridge.partition_sequences(integer, integer) IS
 CREATE FUNCTION walbridge.warn_unpartitioned_sequences()
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	s record;
@@ -1551,7 +1580,7 @@ $$;
 CREATE FUNCTION walbridge.applied_report()
 RETURNS jsonb
 LANGUAGE sql STABLE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE WHEN NOT coalesce(bool_or(p.resync_state IN ('requested', 'copying')), false)
 				THEN coalesce(jsonb_object_agg(peer.name, p.source_commit_time), '{}') END
@@ -1586,10 +1615,12 @@ BEGIN
 											   'column', s.col, 'value', last);
 		END IF;
 	END LOOP;
-	RETURN pg_logical_emit_message(true, 'walbridge.heartbeat',
-								   jsonb_build_object('peers', (SELECT to_jsonb(y.peers) FROM walbridge.sync AS y),
-													  'sequences', seqs,
-													  'applied', walbridge.applied_report())::text);
+	INSERT INTO walbridge.outbox (prefix, message)
+	VALUES ('walbridge.heartbeat',
+			jsonb_build_object('peers', (SELECT to_jsonb(y.peers) FROM walbridge.sync AS y),
+							   'sequences', seqs, 'applied', walbridge.applied_report())::text);
+	DELETE FROM walbridge.outbox;
+	RETURN pg_current_wal_insert_lsn();
 END;
 $$;
 
@@ -1602,7 +1633,7 @@ $$;
 CREATE FUNCTION walbridge.timestamptz_or_null(t text)
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	v timestamptz;
@@ -1714,7 +1745,7 @@ $$;
 CREATE FUNCTION walbridge.grant_walbridged(role name)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 SET walbridge.bookkeeping = on	/* its grants are this node's (capture_ddl()) */
 AS $$
 DECLARE
@@ -1756,7 +1787,7 @@ BEGIN
 				   ' walbridge.heartbeat_applied(text, timestamptz, boolean, text) TO %I', role);
 	/* a peer's schema change runs as the role that made it, if role is a member of it (run_ddl()) */
 	EXECUTE format('GRANT EXECUTE ON FUNCTION walbridge.apply_ddl(text, boolean),'
-				   ' walbridge.run_ddl(text, text, text, boolean), walbridge.ddl_outside_transaction(text, text),'
+				   ' walbridge.run_ddl(text, text, text, boolean, text[]), walbridge.ddl_outside_transaction(text, text),'
 				   ' walbridge.publish_selection() TO %I', role);
 	/* regclass values: printed quoted, whatever the names hold */
 	FOR rel IN SELECT x::regclass FROM walbridge.synced_tables() AS x LOOP
@@ -1792,7 +1823,7 @@ CREATE FUNCTION walbridge.in_ddl_scope(s walbridge.sync, classid oid, objid oid,
 									   schema_name text, object_identity text)
 RETURNS boolean
 LANGUAGE sql STABLE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT CASE
 		WHEN sch IS NULL OR sch IN ('pg_catalog', 'information_schema', 'walbridge') OR sch ~ '^pg_' THEN false
@@ -1803,7 +1834,8 @@ AS $$
 			 OR EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = objid AND i.indrelid = ANY (s.tables::oid[]))
 			 /* an index already gone: by its schema */
 			 OR (object_type = 'index' AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = objid)
-				 AND sch IN (SELECT c.relnamespace::regnamespace::text FROM pg_class c WHERE c.oid = ANY (s.tables::oid[])))
+				 AND sch IN (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+							  WHERE c.oid = ANY (s.tables::oid[])))
 		WHEN classid = 'pg_constraint'::regclass
 		THEN EXISTS (SELECT 1 FROM pg_constraint k WHERE k.oid = objid AND k.conrelid = ANY (s.tables::oid[]))
 		WHEN classid = 'pg_type'::regclass
@@ -1821,7 +1853,7 @@ $$;
 CREATE FUNCTION walbridge.ddl_scope(event text)
 RETURNS boolean
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	s walbridge.sync;
@@ -1859,7 +1891,8 @@ CREATE EVENT TRIGGER walbridge_capture_ddl ON ddl_command_end
 CREATE EVENT TRIGGER walbridge_capture_drop ON sql_drop
 	EXECUTE FUNCTION walbridge.capture_ddl();
 
-CREATE FUNCTION walbridge.run_ddl(command text, search_path text, role text, ran_outside boolean)
+CREATE FUNCTION walbridge.run_ddl(command text, search_path text, role text, ran_outside boolean,
+								  settings text[] DEFAULT '{}')
 RETURNS void
 AS 'MODULE_PATHNAME', 'walbridge_run_ddl'
 LANGUAGE C;
@@ -1877,7 +1910,7 @@ LANGUAGE C STRICT;
 CREATE FUNCTION walbridge.apply_ddl(message text, ran_outside boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	m jsonb;
@@ -1893,7 +1926,12 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'A walbridge.ddl message is a JSON object with the strings command, search_path and role (docs/FORMAT.md).';
 	END IF;
-	PERFORM walbridge.run_ddl(m->>'command', m->>'search_path', m->>'role', ran_outside);
+	/* the settings that decide how the command's literals read, when given */
+	PERFORM walbridge.run_ddl(m->>'command', m->>'search_path', m->>'role', ran_outside,
+							  coalesce((SELECT array_agg(kv.x ORDER BY e.o, kv.i)
+										  FROM jsonb_each_text(CASE WHEN jsonb_typeof(m->'settings') = 'object'
+																	THEN m->'settings' END) WITH ORDINALITY AS e(k, v, o),
+											   LATERAL (VALUES (1, e.k), (2, e.v)) AS kv(i, x)), '{}'));
 END;
 $$;
 

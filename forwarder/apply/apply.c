@@ -405,7 +405,8 @@ has_schema_change(const char *payload, size_t len, wb_str *content)
  * A CONCURRENTLY command (CREATE or DROP INDEX) cannot run in a
  * transaction: it runs just before the transaction it came in, outside
  * any, as the role that ran it on the peer (SET ROLE, which checks that
- * walbridged's role may) under its search_path, both reset after.
+ * walbridged's role may) under its search_path and settings, all reset
+ * after (to what walbridged's connection set).
  * walbridge.ddl_outside_transaction() says whether the change is one and
  * still to be done (an index already made, or already gone, is not: a
  * crash came between the two), having parsed it as one statement of that
@@ -436,7 +437,13 @@ run_outside_transaction(wb_applier *ap, const wb_str *content, char *err, size_t
 		command = xstrdup(PQgetvalue(res, 0, 0));
 		values[0] = PQgetvalue(res, 0, 1);
 		values[1] = PQgetvalue(res, 0, 2);
-		step = run(ap, "SELECT set_config('search_path', $1, false), set_config('role', $2, false)", 2, values);
+		values[2] = message.data;
+		/* the settings that decide how its literals read (plugin/ddl.c), then the role */
+		step = run(ap, "SELECT set_config('search_path', $1, false),"
+				   " (SELECT count(set_config(k, v, false)) FROM jsonb_each_text(CASE WHEN jsonb_typeof(m->'settings') = 'object'"
+				   "   THEN m->'settings' END) AS e(k, v)"
+				   "   WHERE k IN ('TimeZone', 'DateStyle', 'IntervalStyle', 'standard_conforming_strings')),"
+				   " set_config('role', $2, false) FROM (SELECT $3::jsonb) AS x(m)", 3, values);
 		ok = PQresultStatus(step) == PGRES_TUPLES_OK;
 		PQclear(step);
 		if (ok)
@@ -449,7 +456,8 @@ run_outside_transaction(wb_applier *ap, const wb_str *content, char *err, size_t
 		}
 		else
 			snprintf(err, errlen, "schema change %s: %s", command, PQerrorMessage(ap->conn));
-		step = PQexec(ap->conn, "RESET role; RESET search_path");
+		step = PQexec(ap->conn, "RESET role; RESET search_path; RESET TimeZone; RESET DateStyle;"
+					  " RESET IntervalStyle; RESET standard_conforming_strings");
 		if (PQresultStatus(step) != PGRES_COMMAND_OK && ok)
 		{
 			snprintf(err, errlen, "resetting role and search_path: %s", PQresultErrorMessage(step));

@@ -13,15 +13,15 @@ SELECT tables, schemas, ddl FROM walbridge.sync;
 SELECT * FROM walbridge.publish_selection();
 SELECT 'init' FROM walbridge.create_slot('ddl_slot');
 
--- The records, with a message's content as JSON (no search_path: the
--- test's own; the role running the tests as "(me)"), and a relation's
--- columns as names only.
+-- The records, with a message's content as JSON (no search_path nor
+-- settings: the test's own; the role running the tests as "(me)"), and a
+-- relation's columns as names only.
 CREATE FUNCTION ddl_records() RETURNS SETOF jsonb LANGUAGE sql AS $$
 	SELECT CASE r->>'kind'
 		WHEN 'message' THEN jsonb_build_object('message',
-			(SELECT m - 'search_path' || jsonb_build_object('role', CASE WHEN m->>'role' = current_user
+			(SELECT m - 'search_path' - 'settings' || jsonb_build_object('role', CASE WHEN m->>'role' = current_user
 																	  THEN '(me)' ELSE m->>'role' END)
-			   FROM convert_from(decode(substr(r->>'content', 3), 'hex'), 'UTF8')::jsonb AS m))
+			   FROM (SELECT convert_from(decode(substr(r->>'content', 3), 'hex'), 'UTF8')::jsonb) AS x(m)))
 		WHEN 'relation' THEN jsonb_build_object('relation', r->>'table',
 			'columns', (SELECT jsonb_agg(c->>'name') FROM jsonb_array_elements(r->'columns') AS c))
 		ELSE jsonb_build_object(r->>'kind', r->>'table')
@@ -63,6 +63,35 @@ ALTER TABLE app.keyless ADD PRIMARY KEY (x);
 INSERT INTO app.keyless VALUES (2);
 SELECT * FROM ddl_records();
 
+-- a partitioned table and its partitions, a domain: rows are published as the partitioned table
+CREATE DOMAIN app.positive AS integer CHECK (VALUE > 0);
+CREATE TABLE app.events (id integer, at date, n app.positive, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE app.events_2026 PARTITION OF app.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE app.events_2027 (id integer NOT NULL, at date NOT NULL, n app.positive);
+ALTER TABLE app.events ATTACH PARTITION app.events_2027 FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+INSERT INTO app.events VALUES (1, '2026-05-01', 1), (2, '2027-05-01', 2);
+SELECT r->'message'->>'command' AS command, r->>'relation' AS relation, r->>'insert' AS insert
+  FROM ddl_records() AS r;
+
+-- the settings that decide how literals read go with the command
+SET TimeZone = 'Asia/Tokyo';
+SET DateStyle = 'SQL, DMY';
+ALTER TABLE app.purchases ADD COLUMN since timestamptz DEFAULT '01/02/2026 10:00';
+RESET TimeZone;
+RESET DateStyle;
+SELECT convert_from(decode(substr(r->>'content', 3), 'hex'), 'UTF8')::jsonb->'settings' AS settings
+  FROM stable_records('ddl_slot', 'include_tables', 'app.*') AS r WHERE r->>'kind' = 'message';
+
+-- a message of that prefix from pg_logical_emit_message(), which anyone may
+-- call, is not published: only the event trigger's are
+SELECT 'forged' FROM pg_logical_emit_message(true, 'walbridge.ddl',
+	'{"command": "DROP TABLE app.purchases", "search_path": "app", "role": "postgres"}');
+-- a heartbeat neither (one saying this node applied everything would let peers purge tombstones)
+SELECT 'forged' FROM pg_logical_emit_message(true, 'walbridge.heartbeat', '{"applied": {"e": "infinity"}}');
+SELECT count(*) AS published FROM ddl_records();
+-- and the outbox it writes to is nobody else's
+SELECT has_table_privilege('public', 'walbridge.outbox', 'INSERT') AS public_may_insert;
+
 -- not propagated: a WARNING, and nothing in the stream
 CREATE FUNCTION app.f() RETURNS integer LANGUAGE sql AS 'SELECT 1';
 CREATE VIEW app.v AS SELECT 1 AS one;
@@ -70,6 +99,10 @@ CREATE TABLE app.copied AS SELECT 1 AS id;
 ALTER TABLE app.purchases OWNER TO CURRENT_USER;
 GRANT SELECT ON app.purchases TO PUBLIC;
 DO $$ BEGIN ALTER TABLE app.purchases ADD COLUMN hidden integer; END $$;
+ALTER TABLE app.purchases DISABLE TRIGGER USER;
+ALTER TABLE app.purchases ENABLE ROW LEVEL SECURITY;
+CREATE TABLE app.placed (id integer PRIMARY KEY) TABLESPACE pg_default;
+
 DROP SCHEMA other;
 CREATE SCHEMA other;
 SELECT * FROM ddl_records();
@@ -90,7 +123,15 @@ GRANT USAGE, CREATE ON SCHEMA app TO ddl_user;		-- not on tables: no warning
 SET ROLE ddl_user;
 CREATE TABLE app.mine (id integer PRIMARY KEY);
 DROP TABLE app.mine;
+-- who may not keep a change from the peers
+SET walbridge.bookkeeping = on;
+-- nor make walbridge's bookkeeping, run as its owner, read their objects
+CREATE TEMP VIEW pg_trigger AS SELECT * FROM pg_catalog.pg_trigger WHERE false;
+CREATE TEMP VIEW pg_class AS SELECT * FROM pg_catalog.pg_class WHERE false;
+CREATE TABLE app.shadowed (id integer PRIMARY KEY);
+DROP VIEW pg_temp.pg_trigger, pg_temp.pg_class;
 RESET ROLE;
+SELECT count(*) AS shadowed_published FROM ddl_records() AS r WHERE r->'message'->>'command' LIKE '%shadowed%';
 DROP TABLE app.keyless;
 SELECT r->'message'->>'tag' AS tag, r->'message'->>'command' AS command, r->'message'->>'role' AS role
   FROM ddl_records() AS r WHERE r ? 'message';
@@ -122,6 +163,7 @@ SELECT r->'message'->>'command' AS command FROM ddl_records() AS r WHERE r ? 'me
 -- Apply: what a peer's message may do here (as apply runs it: replica,
 -- where the event trigger does not capture it again).
 CREATE TABLE app.target (id integer PRIMARY KEY);
+INSERT INTO app.target VALUES (1);
 SELECT r->'message'->>'command' AS command FROM ddl_records() AS r WHERE r ? 'message';
 SET session_replication_role = replica;
 SELECT walbridge.apply_ddl('not json');
@@ -129,6 +171,8 @@ SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a integer
 SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a integer; DROP TABLE target", "search_path": "app", "role": "ddl_user"}');
 SELECT walbridge.apply_ddl('{"command": "CREATE FUNCTION app.evil() RETURNS void LANGUAGE sql AS ''''", "search_path": "app", "role": "ddl_user"}');
 SELECT walbridge.apply_ddl('{"command": "ALTER ROLE ddl_user SUPERUSER", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "CREATE SCHEMA s CREATE VIEW v AS SELECT 1", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "CREATE TABLE x (id integer)", "search_path": "app", "role": "ddl_user", "settings": {"role": "postgres"}}');
 SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a integer", "search_path": "app", "role": "nobody"}');
 SELECT walbridge.apply_ddl('{"command": "CREATE INDEX CONCURRENTLY ON target (id)", "search_path": "app", "role": "ddl_user"}');
 -- as the role named, under the search_path given
@@ -137,9 +181,22 @@ SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a integer
 SELECT walbridge.apply_ddl('{"command": "CREATE TABLE made (id integer PRIMARY KEY)", "search_path": "app", "role": "ddl_user"}');
 SELECT relowner::regrole FROM pg_class WHERE oid = 'app.made'::regclass;
 SELECT count(*) FROM walbridge.tombstone_tables WHERE tbl = 'app.made'::regclass;
+-- what the command's code sets does not stay in apply's session
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN z text DEFAULT pg_catalog.set_config(''statement_timeout'', ''1'', false)", "search_path": "app", "role": "ddl_user"}');
+SHOW statement_timeout;
+-- the settings the command ran with, for it alone
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN since timestamptz DEFAULT ''01/02/2026 10:00''", "search_path": "app", "role": "ddl_user", "settings": {"TimeZone": "Asia/Tokyo", "DateStyle": "SQL, DMY"}}');
+SELECT DISTINCT since AT TIME ZONE 'UTC' AS since_utc FROM app.target;
+SHOW TimeZone;
 -- the same column added on both nodes: recognised; with another type: an error
 SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a integer", "search_path": "app", "role": "ddl_user"}');
 SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a text", "search_path": "app", "role": "ddl_user"}');
+-- what is already here is passed over: a table, an index, a type, a drop of what is gone
+SELECT walbridge.apply_ddl('{"command": "CREATE TABLE target (id integer PRIMARY KEY)", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "CREATE INDEX target_pkey ON target (id)", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl(jsonb_build_object('command', 'CREATE TYPE status AS ENUM (''x'')',
+											  'search_path', 'app', 'role', current_user)::text);
+SELECT walbridge.apply_ddl('{"command": "DROP TABLE nothing_here", "search_path": "app", "role": "ddl_user"}');
 SELECT walbridge.apply_ddl('{"command": "ALTER TYPE status ADD VALUE ''shipped''", "search_path": "app", "role": "ddl_user"}');
 SELECT walbridge.apply_ddl(jsonb_build_object('command', 'ALTER TYPE status ADD VALUE ''shipped''',
 											  'search_path', 'app', 'role', current_user)::text);
@@ -153,7 +210,7 @@ SELECT walbridge.apply_ddl('{"command": "CREATE INDEX CONCURRENTLY target_a ON t
 -- a role walbridged's role is not a member of
 CREATE ROLE ddl_applier;
 GRANT USAGE ON SCHEMA walbridge TO ddl_applier;
-GRANT EXECUTE ON FUNCTION walbridge.apply_ddl(text, boolean), walbridge.run_ddl(text, text, text, boolean) TO ddl_applier;
+GRANT EXECUTE ON FUNCTION walbridge.apply_ddl(text, boolean), walbridge.run_ddl(text, text, text, boolean, text[]) TO ddl_applier;
 SET ROLE ddl_applier;
 SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN c integer", "search_path": "app", "role": "ddl_user"}');
 RESET ROLE;
@@ -169,5 +226,5 @@ SELECT pg_replication_origin_drop('walbridge_e');
 DROP SCHEMA app CASCADE;
 DROP SCHEMA other;
 REVOKE ALL ON SCHEMA walbridge FROM ddl_applier;
-REVOKE ALL ON FUNCTION walbridge.apply_ddl(text, boolean), walbridge.run_ddl(text, text, text, boolean) FROM ddl_applier;
+REVOKE ALL ON FUNCTION walbridge.apply_ddl(text, boolean), walbridge.run_ddl(text, text, text, boolean, text[]) FROM ddl_applier;
 DROP ROLE ddl_user, ddl_applier;

@@ -28,3 +28,15 @@ SELECT count(*) FROM pg_logical_slot_peek_changes('regression_slot', NULL, NULL,
 SELECT count(*) FROM pg_logical_slot_peek_changes('regression_slot', NULL, NULL, 'format', 'json');
 
 SELECT 'stop' FROM pg_drop_replication_slot('regression_slot');
+
+-- only an unquoted * is a wildcard: a table named "*" is a name
+CREATE TABLE "*" (id integer PRIMARY KEY);
+CREATE TABLE star_other (id integer PRIMARY KEY);
+SELECT 'init' FROM pg_create_logical_replication_slot('star_slot', 'walbridge');
+INSERT INTO "*" VALUES (1);
+INSERT INTO star_other VALUES (1);
+SELECT walbridge.decode(data)->>'table' AS tbl
+  FROM pg_logical_slot_get_binary_changes('star_slot', NULL, NULL, 'include_tables', 'public."*"')
+ WHERE walbridge.decode(data)->>'kind' = 'relation';
+SELECT 'stop' FROM pg_drop_replication_slot('star_slot');
+DROP TABLE "*", star_other;
