@@ -3,7 +3,7 @@
 # table made and filled in one transaction, a column renamed, a type
 # changed, an enum made and extended, an index made CONCURRENTLY, a table
 # dropped: m follows at each change's place.  A change that fails on a peer
-# pauses it with the error until it is fixed.  Three nodes a, b, c in a
+# pauses it with the error until it is fixed, or skip() passes it.  Three nodes a, b, c in a
 # mesh, changes made on two of them: different columns added at the same
 # time converge, the same column added on both is recognised, and a table
 # made on b is synced everywhere from its first row.
@@ -20,6 +20,14 @@ my @names = qw(a b c m);
 my $broker = start_broker(map { "walbridge.$_" } @names);
 my %node = map { $_ => walbridge_node("ddl_$_") } @names;
 my ($a, $b, $c, $m) = @node{qw(a b c m)};
+my ($wa, $wm, %wb);
+# whatever happens, no walbridged or broker is left behind
+END
+{
+	local $?;
+	$_ && $_->alive && $_->kill9 for $wa, $wm, values %wb;
+	$broker->{h}->kill_kill if $broker && $broker->{h} && $broker->{h}->pumpable;
+}
 
 my $schema = q{
 	CREATE TABLE items (id integer PRIMARY KEY, v integer NOT NULL);
@@ -83,8 +91,8 @@ sub same_shape
 $a->safe_psql('postgres', q{SELECT walbridge.create_node('a'); SELECT walbridge.start_sync('{}', snapshot => false)});
 $m->safe_psql('postgres',
 	q{SELECT walbridge.create_node('m'); SELECT walbridge.start_sync('{a}', snapshot => false, full_rows => false)});
-my $wa = start_walbridged($a, $broker);
-my $wm = start_walbridged($m, $broker);
+$wa = start_walbridged($a, $broker);
+$wm = start_walbridged($m, $broker);
 $_->poll_query_until('postgres', 'SELECT snapshot_lsn IS NOT NULL FROM walbridge.node') or die for ($a, $m);
 sleep 2;
 
@@ -150,18 +158,35 @@ $a->safe_psql('postgres', q{DROP TABLE doomed; INSERT INTO items (id, v, note) V
 ok($m->poll_query_until('postgres', q{SELECT to_regclass('doomed') IS NULL AND EXISTS (SELECT FROM items WHERE id = 3000)}),
 	'DROP TABLE arrived, and what follows it');
 
-# a change that fails on m pauses it, named in status(), until it is fixed
+# a table made on m by hand, differently: a's CREATE TABLE is passed over
+# (the table exists), and its first row pauses m, the missing column
+# named in status(), until the table is fixed
 $m->safe_psql('postgres', q{SET walbridge.bookkeeping = on; CREATE TABLE clash (id integer PRIMARY KEY, other text)});
 $a->safe_psql('postgres', q{CREATE TABLE clash (id integer PRIMARY KEY, v text); INSERT INTO clash VALUES (1, 'one')});
 $a->safe_psql('postgres', q{INSERT INTO items (id, v, note) VALUES (3001, 3001, 'after the clash')});
 ok($m->poll_query_until('postgres', q{SELECT state = 'paused' FROM walbridge.status() WHERE peer = 'a'}),
-	'a schema change that fails here pauses apply');
+	'a row that does not fit the table made here pauses apply');
 like($m->safe_psql('postgres', q{SELECT last_error FROM walbridge.status() WHERE peer = 'a'}),
-	qr/relation "clash" already exists/, 'status() gives the error');
+	qr/column "v" of table public\.clash does not exist on this node/,
+	'status() gives the error: the table made here lacks a column of the peer\'s');
 is($m->safe_psql('postgres', q{SELECT count(*) FROM items WHERE id = 3001}), '0', 'nothing after it is applied');
-$m->safe_psql('postgres', q{SET walbridge.bookkeeping = on; DROP TABLE clash});
+$m->safe_psql('postgres', q{SET walbridge.bookkeeping = on; DROP TABLE clash; CREATE TABLE clash (id integer PRIMARY KEY, v text)});
 ok(converge_made('after the fix', [ $a, $m ], [ 'items', 'clash' ], 60), 'after the fix apply resumes by itself');
 is(sync_problems($m), '', 'm runs without errors');
+
+# a table made by hand on both nodes alike is recognised; a column added
+# with another type pauses m, and skip() passes over that transaction
+$m->safe_psql('postgres', q{SET walbridge.bookkeeping = on; CREATE TABLE by_hand (id integer PRIMARY KEY, v text)});
+$a->safe_psql('postgres', q{CREATE TABLE by_hand (id integer PRIMARY KEY, v text); INSERT INTO by_hand VALUES (1, 'one')});
+ok(converge_made('a table made on both', [ $a, $m ], ['by_hand']), 'the same table made on both is recognised');
+$m->safe_psql('postgres', q{SET walbridge.bookkeeping = on; ALTER TABLE by_hand ADD COLUMN w text});
+$a->safe_psql('postgres', q{ALTER TABLE by_hand ADD COLUMN w integer});
+ok($m->poll_query_until('postgres',
+		q{SELECT last_error LIKE '%column "w" of relation "by_hand" is text on this node, and the peer added it as integer%' FROM walbridge.status() WHERE peer = 'a'}),
+	'a column added on both with different types pauses m, both types named');
+$m->safe_psql('postgres', q{SELECT walbridge.skip('a')});
+$a->safe_psql('postgres', q{INSERT INTO by_hand VALUES (2, 'two', 2)});
+ok($m->poll_query_until('postgres', q{SELECT w = '2' FROM by_hand WHERE id = 2}), 'skip() passes over it and a\'s rows apply');
 
 # nothing a applies is published again by m, and nothing loops
 ok(wait_slot_caught_up($m, 'walbridge_m'), 'm: slot caught up');
@@ -186,7 +211,7 @@ for my $me (qw(a b c))
 	my @peers = grep { $_ ne $me } qw(a b c);
 	$node{$me}->safe_psql('postgres', "SELECT walbridge.start_sync('{" . join(',', @peers) . "}', snapshot => false)");
 }
-my %wb = map { $_ => start_walbridged($node{$_}, $broker) } qw(a b c);
+%wb = map { $_ => start_walbridged($node{$_}, $broker) } qw(a b c);
 $node{$_}->poll_query_until('postgres', 'SELECT snapshot_lsn IS NOT NULL FROM walbridge.node') or die for qw(b c);
 sleep 2;
 $a->safe_psql('postgres', q{INSERT INTO shared SELECT g, 'seed' FROM generate_series(1, 20) g});

@@ -35,6 +35,14 @@
 # allows: it never changes a shared document's large value on one node
 # while the other updates its small columns (029 and 040 stage that).
 #
+# Schema migrations in the middle of the load, each run on one node only
+# (the other follows at its place in the stream): on A, a new table made
+# and filled in one transaction (identity key, foreign key with cascade,
+# large values), a column with a default and a CHECK, an enum value, an
+# index made CONCURRENTLY, then the new shape written while the load goes
+# on; on D, while C and D both write, a column added to a table C updates
+# and a new table, which C writes too.
+#
 # The pgbench case (TPC-B-like load on both nodes) is 051_pgbench_mesh.pl.
 use strict;
 use warnings;
@@ -426,6 +434,25 @@ $wb = start_walbridged($b, $broker);
 
 ok($wa->wait_for_log(qr/initial copy published and acknowledged/, 60), 'A: the initial copy is published');
 is(loads_running($a), '1', 'A: the load was still writing when the copy was done');
+
+# a migration on A while the load writes: B follows it at its place
+$a->safe_psql('postgres', q{
+	BEGIN;
+	CREATE TABLE shipments (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		order_id bigint NOT NULL REFERENCES orders ON DELETE CASCADE,
+		carrier text NOT NULL, label bytea, shipped_at timestamptz NOT NULL DEFAULT now());
+	INSERT INTO shipments (order_id, carrier) SELECT id, 'seed' FROM orders WHERE id <= 200;
+	ALTER TABLE accounts ADD COLUMN tier text NOT NULL DEFAULT 'basic';
+	COMMIT;});
+$a->safe_psql('postgres', q{ALTER TYPE order_status ADD VALUE 'returned'});
+$a->safe_psql('postgres', q{CREATE INDEX CONCURRENTLY orders_note ON orders (note)});
+$a->safe_psql('postgres', q{ALTER TABLE accounts ADD CONSTRAINT tier_known CHECK (tier IN ('basic', 'gold'))});
+$a->safe_psql('postgres', q{
+	UPDATE accounts SET tier = 'gold' WHERE id % 7 = 0;
+	INSERT INTO shipments (order_id, carrier, label)
+	SELECT id, 'post', decode(repeat(md5(id::text), 4000), 'hex') FROM orders WHERE id BETWEEN 201 AND 260;
+	UPDATE orders SET status = 'returned' WHERE id BETWEEN 261 AND 270;});
+is(loads_running($a), '1', 'A: the load was still writing after the migration');
 sleep 3;
 my $load_rounds = stop_load($load_a);
 cmp_ok($load_rounds, '>=', 20, "A: the load ran $load_rounds rounds");
@@ -438,7 +465,15 @@ cmp_ok($a->safe_psql('postgres', q{SELECT count(*) FROM accounts WHERE updated_a
 cmp_ok($a->safe_psql('postgres', q{SELECT count(*) FROM documents WHERE id <= 6 AND body <> big_text('doc' || id)}), '>', 0,
 	'A: the load rewrote large bodies');
 
-my $ok = tables_identical('one-way', [ $a, $b ], \@tables, 60);
+ok($b->poll_query_until('postgres', q{SELECT to_regclass('shipments') IS NOT NULL}), 'B: the new table arrived');
+my $ok = tables_identical('one-way', [ $a, $b ], [ @tables, 'shipments' ], 60);
+is($b->safe_psql('postgres', q{
+	SELECT (SELECT count(*) FROM accounts WHERE tier = 'gold') > 0,
+		   (SELECT count(*) FROM shipments WHERE octet_length(label) = 64000) = (SELECT count(*) FROM shipments WHERE carrier = 'post'),
+		   (SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('orders_note')),
+		   (SELECT count(*) FROM pg_constraint WHERE conname = 'tier_known') = 1,
+		   'returned' = ANY (enum_range(NULL::order_status)::text[])}),
+	't|t|t|t|t', 'B: the migration arrived whole: column, large labels, index, constraint, enum value');
 is(sync_problems($b), '', 'B: status() shows every direction running, no error: apply never paused');
 is(sync_problems($a), '', 'A: status() shows publishing running, no error');
 is(log_problems($_), '', $_->{node}->name . ': walbridged logged no error or warning') for $wa, $wb;
@@ -483,12 +518,30 @@ is(loads_running($c), '1', 'C: the load was still writing when the copy was done
 # D writes once it has the copy and what C wrote meanwhile
 ok(wait_applied($d, 'c', $c), 'D: the copy from C and C\'s writes since are applied');
 my $load_d = start_load($d, q{'d'}, 2, 0, 'false', 4);
-sleep 8;
+sleep 3;
+# a migration on D while both write: a column on a table C updates (D fills
+# it on rows nobody else writes), and a new table C writes too
+$d->safe_psql('postgres', q{
+	BEGIN;
+	ALTER TABLE products ADD COLUMN weight_g integer CHECK (weight_g > 0);
+	CREATE TABLE reviews (node text, id integer, product_id integer NOT NULL REFERENCES products,
+		stars smallint NOT NULL CHECK (stars BETWEEN 1 AND 5), body text, PRIMARY KEY (node, id));
+	INSERT INTO reviews SELECT 'd', g, 21 + g % 300, 1 + g % 5, 'review ' || g FROM generate_series(1, 100) g;
+	COMMIT;
+	UPDATE products SET weight_g = 100 + id WHERE id > 20;});
+ok($c->poll_query_until('postgres', q{SELECT to_regclass('reviews') IS NOT NULL}), 'C: D\'s new table arrived');
+$c->safe_psql('postgres', q{
+	INSERT INTO reviews SELECT 'c', g, 21 + g, 5, repeat('long review ', 20000) FROM generate_series(1, 20) g;
+	DELETE FROM reviews WHERE node = 'd' AND id <= 10;});
+sleep 5;
 my $rounds_c = stop_load($load_c);
 my $rounds_d = stop_load($load_d);
 cmp_ok($rounds_d, '>=', 20, "C and D wrote concurrently ($rounds_c and $rounds_d rounds)");
 
-$ok = tables_identical('bidirectional', [ $c, $d ], \@tables, 60);
+$ok = tables_identical('bidirectional', [ $c, $d ], [ @tables, 'reviews' ], 60);
+is($c->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE weight_g IS NOT NULL) || ' ' || (SELECT count(*) FROM reviews) FROM products}),
+	$d->safe_psql('postgres', q{SELECT count(*) - 20 || ' ' || 110 FROM products}),
+	'C: D\'s column values and the reviews of both nodes');
 is(sync_problems($_), '', $_->name . ': status() shows every direction running, no error') for $c, $d;
 is(log_problems($_), '', $_->{node}->name . ': walbridged logged no error or warning') for $wc, $wd;
 for my $n ($c, $d)
