@@ -151,6 +151,18 @@ is($m->safe_psql('postgres', q{SELECT count(*) FROM pg_constraint WHERE conname 
 is($m->safe_psql('postgres', q{SELECT relowner::regrole = (SELECT relowner::regrole FROM pg_class WHERE relname = 'items') FROM pg_class WHERE relname = 'fresh'}),
 	't', 'the new table has the owner it has on a');
 
+# through the extended protocol (as JDBC, npgsql, psycopg 3 send them)
+my $script = $a->basedir . '/extended.sql';
+open my $fh, '>', $script or die;
+print $fh "CREATE TABLE via_extended (id integer PRIMARY KEY, v text);\n",
+  "CREATE INDEX via_extended_v ON via_extended (v);\n",
+  "INSERT INTO via_extended VALUES (1, 'extended');\n";
+close $fh;
+$a->command_ok([ 'pgbench', '-n', '-t', '1', '-M', 'extended', '-f', $script, '-d', $a->connstr('postgres') ],
+	'schema changes sent with the extended protocol');
+ok(converge_made('extended protocol', [ $a, $m ], ['via_extended']), 'm has the table and its row');
+is($m->safe_psql('postgres', q{SELECT to_regclass('via_extended_v') IS NOT NULL}), 't', 'and the index');
+
 # a table dropped
 $a->safe_psql('postgres', q{CREATE TABLE doomed (id integer PRIMARY KEY); INSERT INTO doomed VALUES (1)});
 ok($m->poll_query_until('postgres', q{SELECT count(*) = 1 FROM doomed}), 'a table to drop arrived');
