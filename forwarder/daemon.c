@@ -573,8 +573,14 @@ session_run(const struct wb_config *cfg)
 		return SESSION_RETRY;
 	if (nodeinfo_node_name(s.conn, &s.node) != WB_OK)
 	{
+		/*
+		 * No extension or no node name is for the administrator to fix; a
+		 * server that went away meanwhile (a restart) is retried.
+		 */
+		bool		lost = PQstatus(s.conn) != CONNECTION_OK;
+
 		session_finish(&s, false);
-		return SESSION_FATAL;
+		return lost ? SESSION_RETRY : SESSION_FATAL;
 	}
 	s.slot = cfg->slot_name ? xstrdup(cfg->slot_name) : slot_default_name(s.node);
 	if (control_listen(s.conn) != WB_OK || control_read_sync(s.conn, &s.sync) != WB_OK)

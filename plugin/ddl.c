@@ -35,8 +35,12 @@
 
 #include "ddl.h"
 
+/*
+ * Not standard_conforming_strings: a command's text is always read with it
+ * on, checked where it is captured (ddl_capture.c).
+ */
 const char *const ddl_carried_settings[] = {
-	"TimeZone", "DateStyle", "IntervalStyle", "standard_conforming_strings", NULL
+	"TimeZone", "DateStyle", "IntervalStyle", NULL
 };
 
 static const char *const NOT_OURS =
@@ -173,6 +177,11 @@ ddl_classify(Node *stmt, const char **why)
 				break;
 			}
 		case T_RenameStmt:
+			if (((RenameStmt *) stmt)->renameType == OBJECT_SCHEMA)
+			{
+				*why = "A schema's name says what is synced (start_sync(schemas => ...)): rename it on every node, and give start_sync() the new name.";
+				return WB_DDL_NOT_PROPAGATED;
+			}
 			if (shape_object(((RenameStmt *) stmt)->renameType) ||
 				((RenameStmt *) stmt)->renameType == OBJECT_ATTRIBUTE)
 				return WB_DDL_IN_TRANSACTION;
@@ -182,9 +191,8 @@ ddl_classify(Node *stmt, const char **why)
 				return WB_DDL_IN_TRANSACTION;
 			break;
 		case T_AlterObjectSchemaStmt:
-			if (shape_object(((AlterObjectSchemaStmt *) stmt)->objectType))
-				return WB_DDL_IN_TRANSACTION;
-			break;
+			*why = "Moving an object to another schema may move it in or out of what is synced: do it on every node.";
+			return WB_DDL_NOT_PROPAGATED;
 		case T_AlterSeqStmt:
 			/* sequences run per node, each in its own range */
 			*why = "A sequence's values are each node's own (walbridge.partition_sequences()).";

@@ -36,7 +36,11 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "fmgr.h"
@@ -44,6 +48,14 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "nodes/plannodes.h"
+#include "executor/tuptable.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "parser/parser.h"
+#include "parser/scansup.h"
+#include "utils/resowner.h"
 #include "storage/proc.h"
 #include "tcop/pquery.h"
 #include "utils/acl.h"
@@ -69,40 +81,214 @@ static LocalTransactionId dropping_lxid = InvalidLocalTransactionId;
 static bool dropped_in_scope = false;
 
 /*
- * The command's text, if it is the statement of the portal running now,
- * else NULL (it runs inside a function, DO block or procedure).  The
- * portal's statement is the parse tree the event trigger is given (simple
- * protocol), or, for a statement from the plan cache (extended protocol,
- * PREPARE), a copy made before it ran, which the command may have changed
- * since: equal, or at least of the same kind.  (A command of the same kind
- * run by a function the statement calls would be taken for it: walbridge
- * would send the statement twice, and the second is recognised as done on
- * the peers, ddl_apply.c.)
+ * The name of the relation or type a command is about, or NULL.  Enough to
+ * tell a command from another of the same kind on another object.
  */
-static char *
-statement_text(Node *parsetree)
+static const char *
+target_name(Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_CreateStmt:
+			return ((CreateStmt *) stmt)->relation->relname;
+		case T_AlterTableStmt:
+			return ((AlterTableStmt *) stmt)->relation->relname;
+		case T_IndexStmt:
+			return ((IndexStmt *) stmt)->relation->relname;
+		case T_CreateEnumStmt:
+			return strVal(llast(((CreateEnumStmt *) stmt)->typeName));
+		case T_CreateDomainStmt:
+			return strVal(llast(((CreateDomainStmt *) stmt)->domainname));
+		default:
+			return NULL;
+	}
+}
+
+/*
+ * The portal's statement, if the command the event trigger is given is
+ * that statement (not one run inside a function, DO block or procedure it
+ * calls), else NULL.  With the simple protocol it is the very parse tree.
+ * From the plan cache (extended protocol, PREPARE) the command runs on a
+ * copy, which it may have changed (CREATE TABLE, CREATE INDEX do): then a
+ * command of the same kind, on the same object, not run as another role
+ * (a SECURITY DEFINER function's).
+ */
+static PlannedStmt *
+portal_statement(Node *parsetree)
 {
 	PlannedStmt *pstmt;
-	const char *source;
-	int			location;
-	int			len;
+	const char *a;
+	const char *b;
 
 	if (ActivePortal == NULL || ActivePortal->sourceText == NULL ||
-		list_length(ActivePortal->stmts) != 1)
+		list_length(ActivePortal->stmts) != 1 || GetUserId() != GetOuterUserId() ||
+		InSecurityRestrictedOperation())
 		return NULL;
 	pstmt = linitial_node(PlannedStmt, ActivePortal->stmts);
 	if (pstmt->commandType != CMD_UTILITY || pstmt->utilityStmt == NULL)
 		return NULL;
-	if (pstmt->utilityStmt != parsetree && !equal(pstmt->utilityStmt, parsetree) &&
-		(ActivePortal->cplan == NULL || nodeTag(pstmt->utilityStmt) != nodeTag(parsetree)))
+	if (pstmt->utilityStmt == parsetree || equal(pstmt->utilityStmt, parsetree))
+		return pstmt;
+	if (ActivePortal->cplan == NULL || nodeTag(pstmt->utilityStmt) != nodeTag(parsetree))
 		return NULL;
+	a = target_name(pstmt->utilityStmt);
+	b = target_name(parsetree);
+	return (a == NULL) == (b == NULL) && (a == NULL || strcmp(a, b) == 0) ? pstmt : NULL;
+}
 
-	source = ActivePortal->sourceText;
-	location = pstmt->stmt_location >= 0 ? pstmt->stmt_location : 0;
+/*
+ * The statements the text holds, read with standard_conforming_strings
+ * set to value, or NIL when it does not parse so (with it off, an escape such as
+ * '\u' may be an error: caught, in a subtransaction of its own).
+ */
+static List *
+parse_with_conforming_strings(const char *text, const char *value)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	List	   *parsed = NIL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller);
+	PG_TRY();
+	{
+		int			nestlevel = NewGUCNestLevel();
+
+		(void) set_config_option("standard_conforming_strings", value, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("escape_string_warning", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		parsed = raw_parser(text, RAW_PARSE_DEFAULT);
+		AtEOXact_GUC(false, nestlevel);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		parsed = NIL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	CurrentResourceOwner = owner;
+	return parsed;
+}
+
+/*
+ * The statement's own text, cut from the query string where the server
+ * found it, if every peer reads it as it ran here.  Peers parse it with
+ * standard_conforming_strings on.  A text that reads the same with it on
+ * and off is safe; one that does not (a backslash in a literal) only if it
+ * ran with it on, alone in its query string (a SET before it in the same
+ * string would have changed the setting after the string was parsed).
+ * NULL otherwise, as for a text that cannot be had.
+ */
+static char *
+statement_text(PlannedStmt *pstmt)
+{
+	const char *source = ActivePortal->sourceText;
+	int			location = pstmt->stmt_location >= 0 ? pstmt->stmt_location : 0;
+	int			len;
+	char	   *text;
+	List	   *on;
+	List	   *off;
+
 	if (location > (int) strlen(source))
 		return NULL;
 	len = pstmt->stmt_len > 0 ? pstmt->stmt_len : (int) strlen(source + location);
-	return pnstrdup(source + location, len);
+	text = pnstrdup(source + location, len);
+
+	on = parse_with_conforming_strings(text, "on");
+	if (list_length(on) != 1)
+		return NULL;
+	off = parse_with_conforming_strings(text, "off");
+	if (list_length(off) == 1 &&
+		equal(linitial_node(RawStmt, on)->stmt, linitial_node(RawStmt, off)->stmt))
+		return text;
+	if (standard_conforming_strings &&
+		list_length(parse_with_conforming_strings(source, "on")) == 1)
+		return text;
+	return NULL;
+}
+
+/* Whether a table (or, partitioned, any of its partitions) has a row. */
+static bool
+has_rows(Relation rel)
+{
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		found;
+
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		ListCell   *lc;
+
+		found = false;
+		foreach(lc, find_all_inheritors(RelationGetRelid(rel), AccessShareLock, NULL))
+		{
+			Relation	part = table_open(lfirst_oid(lc), AccessShareLock);
+
+			if (part->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+				found |= has_rows(part);
+			table_close(part, AccessShareLock);
+		}
+		return found;
+	}
+	/* SnapshotSelf: a rewrite (a volatile default) wrote the rows anew, in this command */
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, SnapshotSelf, 0, NULL);
+	found = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	return found;
+}
+
+/*
+ * ADD COLUMN fills the rows a table already has with the column's default
+ * where it runs, on each node, and a table rewrite is not decoded: a
+ * default that is not the same everywhere (now(), random(), nextval() of a
+ * serial or identity column) would leave each node with other values in
+ * those rows, silently.  Refused while schema changes are propagated.
+ */
+static void
+check_added_columns(Node *parsetree)
+{
+	AlterTableStmt *stmt;
+	Oid			relid;
+	Relation	rel;
+	ListCell   *lc;
+
+	if (!IsA(parsetree, AlterTableStmt))
+		return;
+	stmt = (AlterTableStmt *) parsetree;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid) || get_rel_relkind(relid) == RELKIND_INDEX)
+		return;
+	rel = table_open(relid, AccessShareLock);
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		AttrNumber	attnum;
+		Node	   *expr;
+
+		if (cmd->subtype != AT_AddColumn)
+			continue;
+		attnum = get_attnum(relid, castNode(ColumnDef, cmd->def)->colname);
+		if (attnum == InvalidAttrNumber ||
+			TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attgenerated)
+			continue;
+		expr = build_column_default(rel, attnum);
+		if (expr != NULL && contain_mutable_functions(expr) && has_rows(rel))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("ADD COLUMN %s with a default that is not the same on every node cannot be propagated",
+							castNode(ColumnDef, cmd->def)->colname),
+					 errdetail("The rows %s has get the default where the change runs, on each node: a default computed then (now(), random(), a sequence, an identity) would give each node other values.",
+							   RelationGetRelationName(rel)),
+					 errhint("Add the column without a default (or with a constant one), then SET DEFAULT, then UPDATE the rows (updates are propagated); or make the change on every node with walbridge.bookkeeping = on.")));
+	}
+	table_close(rel, AccessShareLock);
 }
 
 static void
@@ -126,6 +312,7 @@ static void
 emit_command(const char *tag, const char *command)
 {
 	StringInfoData content;
+	char	   *row;
 
 	initStringInfo(&content);
 	appendStringInfoChar(&content, '{');
@@ -138,9 +325,10 @@ emit_command(const char *tag, const char *command)
 		append_json_field(&content, ddl_carried_settings[i],
 						  GetConfigOption(ddl_carried_settings[i], false, false), i == 0);
 	appendStringInfoString(&content, "}}");
-	(void) ddl_run_as_owner("INSERT INTO walbridge.outbox (prefix, message) VALUES ('walbridge.ddl', $1)",
-							content.data);
-	(void) ddl_run_as_owner("DELETE FROM walbridge.outbox", NULL);
+	/* deleted by its ctid: a scan would take a predicate lock on the whole table */
+	row = ddl_run_as_owner("INSERT INTO walbridge.outbox (prefix, message) VALUES ('walbridge.ddl', $1)"
+						   " RETURNING ctid", content.data);
+	(void) ddl_run_as_owner("DELETE FROM walbridge.outbox WHERE ctid = $1::tid", row);
 	pfree(content.data);
 }
 
@@ -190,6 +378,7 @@ capture_command_end(EventTriggerData *trigdata)
 	char	   *scope;
 	const char *why;
 	WalbridgeDdlKind kind;
+	PlannedStmt *pstmt;
 	char	   *command;
 
 	dropping_command = NULL;
@@ -200,9 +389,22 @@ capture_command_end(EventTriggerData *trigdata)
 
 	/*
 	 * GRANT and REVOKE name no object's schema in the event's list: they
-	 * are never propagated, and said so when they are on user tables.
+	 * are never propagated, and said so when they are on user tables.  A
+	 * schema renamed, or an object moved to another schema, may leave the
+	 * scope (the check sees it after the change): said wherever it runs.
 	 */
-	if (strcmp(scope, "t") != 0 && !dropped && !grant_on_user_tables(parsetree))
+	if (strcmp(scope, "local") == 0)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s is not propagated to walbridge's peers", tag),
+				 errdetail("Views, materialized views and foreign tables are each node's own."),
+				 errhint("Run it on every node.")));
+		return;
+	}
+	if (strcmp(scope, "in") != 0 && !dropped && !grant_on_user_tables(parsetree) &&
+		!IsA(parsetree, AlterObjectSchemaStmt) &&
+		!(IsA(parsetree, RenameStmt) && ((RenameStmt *) parsetree)->renameType == OBJECT_SCHEMA))
 		return;
 
 	kind = ddl_classify(parsetree, &why);
@@ -214,14 +416,23 @@ capture_command_end(EventTriggerData *trigdata)
 				 errmsg("%s is not propagated to walbridge's peers", tag),
 				 errdetail("%s", why),
 				 errhint("Run it on every node.")));
-	else if ((command = statement_text(parsetree)) == NULL)
+	else if ((pstmt = portal_statement(parsetree)) == NULL)
 		ereport(WARNING,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s inside a function, procedure or DO block is not propagated to walbridge's peers", tag),
 				 errdetail("walbridge publishes a schema change as the text of the statement that ran it, and this one is not the statement the client sent."),
 				 errhint("Run it as a statement of its own, or on every node.")));
+	else if ((command = statement_text(pstmt)) == NULL)
+		ereport(WARNING,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s is not propagated to walbridge's peers: its text may not read the same with standard_conforming_strings on", tag),
+				 errdetail("Peers parse a schema change with standard_conforming_strings on; this one has a backslash in a literal and was parsed with it off, or with other statements in one query string."),
+				 errhint("Run it with standard_conforming_strings on as a query of its own, write E'' literals, or run it on every node.")));
 	else
+	{
+		check_added_columns(parsetree);
 		emit_command(tag, command);
+	}
 
 	/*
 	 * A new table, partition or primary key: what start_sync() gives synced
@@ -285,7 +496,7 @@ walbridge_capture_ddl(PG_FUNCTION_ARGS)
 
 			dropping_command = trigdata->parsetree;
 			dropping_lxid = MyProc->lxid;
-			dropped_in_scope = scope != NULL && strcmp(scope, "t") == 0;
+			dropped_in_scope = scope != NULL && strcmp(scope, "in") == 0;
 		}
 		else
 			capture_command_end(trigdata);

@@ -458,10 +458,12 @@ RETURNS SETOF regclass
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT DISTINCT r FROM (
+	/* from pg_inherits, which takes no lock (pg_partition_tree() locks every partition) */
+	WITH RECURSIVE tree(r) AS (
 		SELECT x::regclass FROM walbridge.synced_tables() AS x
-		UNION ALL
-		SELECT p.relid::regclass FROM walbridge.synced_tables() AS x, pg_partition_tree(x::regclass) AS p) AS t(r)
+		UNION
+		SELECT i.inhrelid::regclass FROM pg_inherits i JOIN tree ON i.inhparent = tree.r)
+	SELECT r FROM tree
 $$;
 
 /*
@@ -1603,6 +1605,7 @@ DECLARE
 	s record;
 	last bigint;
 	seqs jsonb := '[]';
+	row_id tid;
 BEGIN
 	FOR s IN SELECT q.*, n.nspname, c.relname
 			   FROM walbridge.synced_sequences() AS q
@@ -1615,11 +1618,13 @@ BEGIN
 											   'column', s.col, 'value', last);
 		END IF;
 	END LOOP;
+	/* by its ctid: a scan of the table would take a predicate lock on all of it */
 	INSERT INTO walbridge.outbox (prefix, message)
 	VALUES ('walbridge.heartbeat',
 			jsonb_build_object('peers', (SELECT to_jsonb(y.peers) FROM walbridge.sync AS y),
-							   'sequences', seqs, 'applied', walbridge.applied_report())::text);
-	DELETE FROM walbridge.outbox;
+							   'sequences', seqs, 'applied', walbridge.applied_report())::text)
+	RETURNING ctid INTO row_id;
+	DELETE FROM walbridge.outbox WHERE ctid = row_id;
 	RETURN pg_current_wal_insert_lsn();
 END;
 $$;
@@ -1846,12 +1851,15 @@ AS $$
 $$;
 
 /*
- * For walbridge.capture_ddl(), at each event of a command: whether it
- * touched something in scope (in_ddl_scope()); NULL when schema changes
- * are not captured (no sync running, or start_sync(..., ddl => false)).
+ * For walbridge.capture_ddl(), at each event of a command: 'in' when it
+ * touched something in scope (in_ddl_scope()), 'local' when that is a
+ * view, materialized view or foreign table (each node's own), else 'out';
+ * NULL when schema changes are not captured (no sync running, or
+ * start_sync(..., ddl => false)).  A DROP counts what it removed by
+ * CASCADE too: a synced table's column that went with a type.
  */
 CREATE FUNCTION walbridge.ddl_scope(event text)
-RETURNS boolean
+RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1863,15 +1871,28 @@ BEGIN
 		RETURN NULL;
 	END IF;
 	IF event = 'sql_drop' THEN
-		RETURN EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() d
-						WHERE d.original
-						  AND walbridge.in_ddl_scope(s, d.classid, d.objid, d.object_type, d.schema_name,
-													 d.object_identity));
+		RETURN CASE WHEN EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() d
+								  WHERE walbridge.in_ddl_scope(s, d.classid, d.objid, d.object_type,
+															   d.schema_name, d.object_identity))
+					THEN 'in' ELSE 'out' END;
 	END IF;
-	RETURN EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
-					WHERE NOT c.in_extension
-					  AND walbridge.in_ddl_scope(s, c.classid, c.objid, c.object_type, c.schema_name,
-												 c.object_identity));
+	RETURN CASE
+		WHEN EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
+					  WHERE NOT c.in_extension
+						AND walbridge.in_ddl_scope(s, c.classid, c.objid, c.object_type, c.schema_name,
+												   c.object_identity)
+						AND (c.object_type IN ('view', 'view column', 'materialized view',
+											   'materialized view column', 'foreign table',
+											   'foreign table column')
+							 OR EXISTS (SELECT 1 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+										 WHERE c.object_type = 'index' AND i.indexrelid = c.objid
+										   AND t.relkind IN ('v', 'm', 'f'))))
+		THEN 'local'
+		WHEN EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c
+					  WHERE NOT c.in_extension
+						AND walbridge.in_ddl_scope(s, c.classid, c.objid, c.object_type, c.schema_name,
+												   c.object_identity))
+		THEN 'in' ELSE 'out' END;
 END;
 $$;
 

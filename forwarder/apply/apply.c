@@ -821,7 +821,8 @@ apply_open(wb_applier *ap, const char *conninfo, const char *peer, const char *n
 	const char *keys[] = {"dbname", "application_name", "options", "client_encoding", NULL};
 	const char *values[] = {conninfo, "walbridged apply",
 		"-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC -c synchronous_commit=off"
-		" -c session_replication_role=replica -c search_path=pg_catalog,pg_temp",
+		" -c session_replication_role=replica -c search_path=pg_catalog,pg_temp"
+		" -c standard_conforming_strings=on",
 		"UTF8", NULL};
 	char		origin[200];
 	const char *params[1] = {origin};

@@ -82,6 +82,38 @@ RESET DateStyle;
 SELECT convert_from(decode(substr(r->>'content', 3), 'hex'), 'UTF8')::jsonb->'settings' AS settings
   FROM stable_records('ddl_slot', 'include_tables', 'app.*') AS r WHERE r->>'kind' = 'message';
 
+-- peers read a command with standard_conforming_strings on: a backslash in
+-- a literal is sent when the command ran with it on, alone in its query
+-- string; otherwise it is not propagated
+ALTER TABLE app.purchases ADD CONSTRAINT memo_words CHECK (memo ~ '^\w*$');
+SET standard_conforming_strings = off;
+SET escape_string_warning = off;
+COMMENT ON TABLE app.purchases IS 'it\'s';
+ALTER TABLE app.purchases ADD COLUMN slash text DEFAULT 'a\\b';
+RESET escape_string_warning;
+RESET standard_conforming_strings;
+SELECT r->'message'->>'command' AS command FROM ddl_records() AS r WHERE r ? 'message';
+
+-- ADD COLUMN with a default computed where it runs (now(), a sequence)
+-- would give each node's existing rows other values: refused, unless the
+-- table is empty
+ALTER TABLE app.purchases ADD COLUMN stamped timestamptz DEFAULT now();
+ALTER TABLE app.purchases ADD COLUMN n serial;
+ALTER TABLE app.purchases ADD COLUMN fixed text DEFAULT 'same everywhere';
+CREATE TABLE app.empty_one (id integer PRIMARY KEY);
+ALTER TABLE app.empty_one ADD COLUMN stamped timestamptz DEFAULT now();
+-- a view's columns are each node's own; a synced column dropped by a
+-- CASCADE that began elsewhere goes too
+CREATE VIEW app.pv AS SELECT id FROM app.purchases;
+ALTER VIEW app.pv RENAME COLUMN id TO purchase_id;
+CREATE TYPE other.mood AS ENUM ('ok');
+ALTER TABLE app.purchases ADD COLUMN mood other.mood;
+DROP TYPE other.mood CASCADE;
+-- renaming a synced schema, or moving a table out of it: not propagated, said
+ALTER TABLE app.empty_one SET SCHEMA other;
+ALTER TABLE other.empty_one SET SCHEMA app;
+SELECT r->'message'->>'command' AS command FROM ddl_records() AS r WHERE r ? 'message';
+
 -- a message of that prefix from pg_logical_emit_message(), which anyone may
 -- call, is not published: only the event trigger's are
 SELECT 'forged' FROM pg_logical_emit_message(true, 'walbridge.ddl',
