@@ -64,13 +64,23 @@
 PG_FUNCTION_INFO_V1(walbridge_run_ddl);
 PG_FUNCTION_INFO_V1(walbridge_ddl_outside_transaction);
 
-/* The one statement of a message's command, of a kind walbridge applies. */
+/*
+ * The one statement of a message's command, of a kind walbridge applies,
+ * read with standard_conforming_strings on, as the capture checked it
+ * reads (ddl_capture.c).
+ */
 static RawStmt *
 parse_command(const char *command, WalbridgeDdlKind *kind)
 {
-	List	   *parsed = raw_parser(command, RAW_PARSE_DEFAULT);
+	int			nestlevel = NewGUCNestLevel();
+	List	   *parsed;
 	RawStmt    *raw;
 	const char *why;
+
+	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	parsed = raw_parser(command, RAW_PARSE_DEFAULT);
+	AtEOXact_GUC(false, nestlevel);
 
 	if (list_length(parsed) != 1)
 		ereport(ERROR,
@@ -111,6 +121,24 @@ command_role(const char *role)
 	return roleid;
 }
 
+/* serial, bigserial, ... as the integer type the column gets. */
+static TypeName *
+serial_as_integer(TypeName *name)
+{
+	const char *last;
+
+	if (list_length(name->names) != 1 || name->arrayBounds != NIL)
+		return name;
+	last = strVal(linitial(name->names));
+	if (strcmp(last, "smallserial") == 0 || strcmp(last, "serial2") == 0)
+		return SystemTypeName("int2");
+	if (strcmp(last, "serial") == 0 || strcmp(last, "serial4") == 0)
+		return SystemTypeName("int4");
+	if (strcmp(last, "bigserial") == 0 || strcmp(last, "serial8") == 0)
+		return SystemTypeName("int8");
+	return name;
+}
+
 /*
  * ALTER TABLE ... ADD COLUMN for a column that is already here: made here
  * too, at about the same time.  With the same type it is the same change:
@@ -142,7 +170,7 @@ recognise_added_columns(AlterTableStmt *stmt)
 		attnum = get_attnum(relid, def->colname);
 		if (attnum == InvalidAttrNumber)
 			continue;
-		typenameTypeIdAndMod(NULL, def->typeName, &want_type, &want_typmod);
+		typenameTypeIdAndMod(NULL, serial_as_integer(def->typeName), &want_type, &want_typmod);
 		get_atttypetypmodcoll(relid, attnum, &have_type, &have_typmod, &have_collation);
 		if (want_type != have_type || want_typmod != have_typmod)
 			ereport(ERROR,
@@ -347,6 +375,17 @@ walbridge_run_ddl(PG_FUNCTION_ARGS)
 	(void) set_config_option("search_path", search_path, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	set_carried_settings(PG_GETARG_ARRAYTYPE_P(4));
+
+	/*
+	 * As the command ran on the peer: triggers and foreign keys fire for
+	 * what its code does (a DEFAULT's function, a constraint's check), not
+	 * as apply's replica session would have them; and it is not captured
+	 * again here (the event trigger passes over bookkeeping).
+	 */
+	(void) set_config_option("session_replication_role", "origin", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("walbridge.bookkeeping", "on", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);

@@ -442,7 +442,7 @@ run_outside_transaction(wb_applier *ap, const wb_str *content, char *err, size_t
 		step = run(ap, "SELECT set_config('search_path', $1, false),"
 				   " (SELECT count(set_config(k, v, false)) FROM jsonb_each_text(CASE WHEN jsonb_typeof(m->'settings') = 'object'"
 				   "   THEN m->'settings' END) AS e(k, v)"
-				   "   WHERE k IN ('TimeZone', 'DateStyle', 'IntervalStyle', 'standard_conforming_strings')),"
+				   "   WHERE k IN ('TimeZone', 'DateStyle', 'IntervalStyle')),"
 				   " set_config('role', $2, false) FROM (SELECT $3::jsonb) AS x(m)", 3, values);
 		ok = PQresultStatus(step) == PGRES_TUPLES_OK;
 		PQclear(step);
@@ -457,7 +457,7 @@ run_outside_transaction(wb_applier *ap, const wb_str *content, char *err, size_t
 		else
 			snprintf(err, errlen, "schema change %s: %s", command, PQerrorMessage(ap->conn));
 		step = PQexec(ap->conn, "RESET role; RESET search_path; RESET TimeZone; RESET DateStyle;"
-					  " RESET IntervalStyle; RESET standard_conforming_strings");
+					  " RESET IntervalStyle");
 		if (PQresultStatus(step) != PGRES_COMMAND_OK && ok)
 		{
 			snprintf(err, errlen, "resetting role and search_path: %s", PQresultErrorMessage(step));

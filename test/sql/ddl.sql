@@ -220,6 +220,20 @@ SHOW statement_timeout;
 SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN since timestamptz DEFAULT ''01/02/2026 10:00''", "search_path": "app", "role": "ddl_user", "settings": {"TimeZone": "Asia/Tokyo", "DateStyle": "SQL, DMY"}}');
 SELECT DISTINCT since AT TIME ZONE 'UTC' AS since_utc FROM app.target;
 SHOW TimeZone;
+-- the command's own code runs as it ran on the peer (not as apply's replica session)
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN srr text DEFAULT current_setting(''session_replication_role'')", "search_path": "app", "role": "ddl_user"}');
+SELECT DISTINCT srr FROM app.target;
+SHOW session_replication_role;
+-- and its text is read with standard_conforming_strings on, whatever apply's session says
+SELECT jsonb_build_object('command', 'COMMENT ON TABLE target IS ''a' || chr(92) || 'b''',
+						  'search_path', 'app', 'role', 'ddl_user')::text AS backslash_message \gset
+SET standard_conforming_strings = off;
+SELECT walbridge.apply_ddl(:'backslash_message');
+RESET standard_conforming_strings;
+SELECT obj_description('app.target'::regclass, 'pg_class') AS comment;
+-- a serial column added again is recognised as the integer it is
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN ser serial", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN ser serial", "search_path": "app", "role": "ddl_user"}');
 -- the same column added on both nodes: recognised; with another type: an error
 SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a integer", "search_path": "app", "role": "ddl_user"}');
 SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target ADD COLUMN a text", "search_path": "app", "role": "ddl_user"}');
