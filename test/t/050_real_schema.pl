@@ -438,11 +438,12 @@ is(loads_running($a), '1', 'A: the load was still writing when the copy was done
 # a migration on A while the load writes: B follows it at its place
 $a->safe_psql('postgres', q{
 	BEGIN;
+	-- accounts before orders, as the load's transactions take them: no deadlock
+	ALTER TABLE accounts ADD COLUMN tier text NOT NULL DEFAULT 'basic';
 	CREATE TABLE shipments (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 		order_id bigint NOT NULL REFERENCES orders ON DELETE CASCADE,
 		carrier text NOT NULL, label bytea, shipped_at timestamptz NOT NULL DEFAULT now());
 	INSERT INTO shipments (order_id, carrier) SELECT id, 'seed' FROM orders WHERE id <= 200;
-	ALTER TABLE accounts ADD COLUMN tier text NOT NULL DEFAULT 'basic';
 	COMMIT;});
 $a->safe_psql('postgres', q{ALTER TYPE order_status ADD VALUE 'returned'});
 $a->safe_psql('postgres', q{CREATE INDEX CONCURRENTLY orders_note ON orders (note)});
