@@ -332,7 +332,10 @@ emit_command(const char *tag, const char *command)
 	pfree(content.data);
 }
 
-/* Whether a command on these objects is to be propagated, or NULL: capture is off. */
+/*
+ * walbridge.ddl_scope() for this event: "in" (to be propagated), "local"
+ * (a view and the like), "out", or NULL when capture is off.
+ */
 static char *
 scope_of(const char *event)
 {
@@ -387,12 +390,7 @@ capture_command_end(EventTriggerData *trigdata)
 	if (scope == NULL)
 		return;
 
-	/*
-	 * GRANT and REVOKE name no object's schema in the event's list: they
-	 * are never propagated, and said so when they are on user tables.  A
-	 * schema renamed, or an object moved to another schema, may leave the
-	 * scope (the check sees it after the change): said wherever it runs.
-	 */
+	/* a view, materialized view or foreign table in a synced schema */
 	if (strcmp(scope, "local") == 0)
 	{
 		ereport(WARNING,
@@ -402,6 +400,12 @@ capture_command_end(EventTriggerData *trigdata)
 				 errhint("Run it on every node.")));
 		return;
 	}
+	/*
+	 * GRANT and REVOKE name no object's schema in the event's list: they
+	 * are never propagated, and said so when they are on user tables.  A
+	 * schema renamed, or an object moved to another schema, may leave the
+	 * scope (the check sees it after the change): said wherever it runs.
+	 */
 	if (strcmp(scope, "in") != 0 && !dropped && !grant_on_user_tables(parsetree) &&
 		!IsA(parsetree, AlterObjectSchemaStmt) &&
 		!(IsA(parsetree, RenameStmt) && ((RenameStmt *) parsetree)->renameType == OBJECT_SCHEMA))
