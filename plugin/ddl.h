@@ -15,9 +15,6 @@
 
 #include "nodes/nodes.h"
 
-/* The logical message prefix of a captured command (docs/FORMAT.md). */
-#define WB_DDL_MESSAGE_PREFIX	"walbridge.ddl"
-
 /* What may be done with a command on the peers. */
 typedef enum WalbridgeDdlKind
 {

@@ -65,6 +65,7 @@
 #include "utils/portal.h"
 
 #include "ddl.h"
+#include "outbox.h"
 
 PG_FUNCTION_INFO_V1(walbridge_capture_ddl);
 
@@ -326,7 +327,7 @@ emit_command(const char *tag, const char *command)
 						  GetConfigOption(ddl_carried_settings[i], false, false), i == 0);
 	appendStringInfoString(&content, "}}");
 	/* deleted by its ctid: a scan would take a predicate lock on the whole table */
-	row = ddl_run_as_owner("INSERT INTO walbridge.outbox (prefix, message) VALUES ('walbridge.ddl', $1)"
+	row = ddl_run_as_owner("INSERT INTO walbridge.outbox (prefix, message) VALUES ('" WB_DDL_MESSAGE_PREFIX "', $1)"
 						   " RETURNING ctid", content.data);
 	(void) ddl_run_as_owner("DELETE FROM walbridge.outbox WHERE ctid = $1::tid", row);
 	pfree(content.data);

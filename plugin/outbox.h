@@ -24,12 +24,16 @@
 #define WB_OUTBOX_SCHEMA		"walbridge"
 #define WB_OUTBOX_TABLE			"outbox"
 
+/* The prefixes it publishes (docs/KAFKA.md; walbridged's envelope.h). */
+#define WB_DDL_MESSAGE_PREFIX		"walbridge.ddl"
+#define WB_HEARTBEAT_MESSAGE_PREFIX	"walbridge.heartbeat"
+
 /* Whether only walbridge.outbox may publish messages of this prefix. */
 static inline bool
 outbox_prefix(const char *prefix)
 {
-	return strcmp(prefix, "walbridge.ddl") == 0 ||
-		strcmp(prefix, "walbridge.heartbeat") == 0;
+	return strcmp(prefix, WB_DDL_MESSAGE_PREFIX) == 0 ||
+		strcmp(prefix, WB_HEARTBEAT_MESSAGE_PREFIX) == 0;
 }
 
 #endif							/* WALBRIDGE_OUTBOX_H */

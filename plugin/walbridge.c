@@ -324,6 +324,22 @@ keeps_primary_key(const WalbridgeRelation *rel, const WalbridgeTuple *new_tuple,
 }
 
 /*
+ * A MESSAGE record: a transactional one inside its transaction (BEGIN
+ * first), a non-transactional one standing alone, outside BEGIN/COMMIT.
+ */
+static void
+write_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, const WalbridgeMessage *out)
+{
+	WalbridgeData *data = ctx->output_plugin_private;
+
+	if (out->transactional)
+		send_begin_once(ctx, txn);
+	OutputPluginPrepareWrite(ctx, true);
+	data->writer->message(ctx->out, out);
+	OutputPluginWrite(ctx, true);
+}
+
+/*
  * A row walbridge wrote to walbridge.outbox (a schema change, a
  * heartbeat; outbox.h) is published as a transactional message of its
  * prefix, at its place in the transaction.
@@ -341,18 +357,15 @@ send_outbox_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	Datum		prefix = heap_getattr(tuple, 1, RelationGetDescr(relation), &prefix_null);
 	Datum		message = heap_getattr(tuple, 2, RelationGetDescr(relation), &message_null);
 
-	if (!prefix_null && !message_null && outbox_prefix(TextDatumGetCString(prefix)))
+	if (!prefix_null && !message_null)
 	{
 		out.transactional = true;
 		out.lsn = change->lsn;
 		out.prefix = TextDatumGetCString(prefix);
 		out.content = TextDatumGetCString(message);
 		out.content_size = strlen(out.content);
-
-		send_begin_once(ctx, txn);
-		OutputPluginPrepareWrite(ctx, true);
-		data->writer->message(ctx->out, &out);
-		OutputPluginWrite(ctx, true);
+		if (outbox_prefix(out.prefix))
+			write_message(ctx, txn, &out);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(data->change_cxt);
@@ -539,19 +552,12 @@ walbridge_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 
 	old = MemoryContextSwitchTo(data->change_cxt);
 
-	/* A non-transactional message stands alone, outside BEGIN/COMMIT. */
-	if (transactional)
-		send_begin_once(ctx, txn);
-
 	out.transactional = transactional;
 	out.lsn = message_lsn;
 	out.prefix = prefix;
 	out.content = message;
 	out.content_size = message_size;
-
-	OutputPluginPrepareWrite(ctx, true);
-	data->writer->message(ctx->out, &out);
-	OutputPluginWrite(ctx, true);
+	write_message(ctx, txn, &out);
 
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(data->change_cxt);

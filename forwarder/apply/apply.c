@@ -516,6 +516,7 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 	char		err[1024];
 	bool		first = meta->chunk == 0;
 	wb_str		ddl;
+	bool		schema_change = has_schema_change(payload, len, &ddl);
 
 	if (first)
 	{
@@ -558,7 +559,7 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 		return WB_APPLY_OK;
 	}
 
-	if (ap->one_by_one_lsn != meta->commit_lsn && !has_schema_change(payload, len, &ddl))
+	if (ap->one_by_one_lsn != meta->commit_lsn && !schema_change)
 	{
 		switch (apply_pipelined(ap, offset, payload, len,
 								(first ? STEP_BEGIN : 0) | STEP_CHANGES |
@@ -581,7 +582,7 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 		}
 	}
 
-	if (first && has_schema_change(payload, len, &ddl) && !run_outside_transaction(ap, &ddl, err, sizeof(err)))
+	if (first && schema_change && !run_outside_transaction(ap, &ddl, err, sizeof(err)))
 	{
 		if (connection_lost(ap))
 			return WB_APPLY_FAILED;
