@@ -525,7 +525,9 @@ $$;
  * applying no peer); stop_sync(drop_slot => true) lifts them, nothing being
  * published after.  Setting or lifting a trigger locks its table briefly
  * (SHARE ROW EXCLUSIVE, ACCESS EXCLUSIVE to drop), as any CREATE TRIGGER.
- * A partition attached later is guarded at the next start_sync().
+ * A partition made or attached later is guarded by that command while
+ * schema changes are captured (adopt_tables()), else at the next
+ * start_sync().
  */
 CREATE FUNCTION walbridge.refuse_truncate()
 RETURNS trigger

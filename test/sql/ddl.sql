@@ -185,6 +185,11 @@ CREATE TABLE app.meshed (id integer PRIMARY KEY, body text);
 SELECT t.tgname FROM pg_trigger t WHERE t.tgrelid = 'app.meshed'::regclass ORDER BY 1;
 SELECT relreplident FROM pg_class WHERE oid = 'app.meshed'::regclass;
 SELECT count(*) FROM walbridge.tombstone_tables WHERE tbl = 'app.meshed'::regclass;
+-- a partition made later is guarded too
+CREATE TABLE app.parted (id integer, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE app.parted_2026 PARTITION OF app.parted FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+SELECT count(*) AS partition_guarded FROM pg_trigger
+ WHERE tgrelid = 'app.parted_2026'::regclass AND tgname = 'walbridge_no_truncate';
 -- and its tombstones go with it
 SELECT tombstones AS meshed_tombstones FROM walbridge.tombstone_tables WHERE tbl = 'app.meshed'::regclass \gset
 DROP TABLE app.meshed;
