@@ -23,15 +23,20 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "utils/fmgroids.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 
 #include "ddl.h"
 
@@ -239,11 +244,27 @@ extension_owner(void)
 char *
 ddl_run_as_owner(const char *query, const char *arg)
 {
+	return ddl_run_as_owner_args(query, arg == NULL ? 0 : 1, &arg);
+}
+
+char *
+ddl_run_as_owner_args(const char *query, int nargs, const char *const *args)
+{
 	MemoryContext caller = CurrentMemoryContext;
 	Oid			save_userid;
 	int			save_sec;
 	int			nestlevel;
 	char	   *result = NULL;
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4];
+
+	Assert(nargs <= lengthof(values));
+	for (int i = 0; i < nargs; i++)
+	{
+		values[i] = args[i] == NULL ? (Datum) 0 : CStringGetTextDatum(args[i]);
+		nulls[i] = args[i] == NULL ? 'n' : ' ';
+	}
 
 	/* as a SECURITY DEFINER function would: the owner, restricted, fixed path */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
@@ -255,9 +276,8 @@ ddl_run_as_owner(const char *query, const char *arg)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (arg == NULL ? SPI_execute(query, false, 0) < 0 :
-		SPI_execute_with_args(query, 1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(arg)},
-							  NULL, false, 0) < 0)
+	if (nargs == 0 ? SPI_execute(query, false, 0) < 0 :
+		SPI_execute_with_args(query, nargs, types, values, nulls, false, 0) < 0)
 		elog(ERROR, "walbridge: query failed: %s", query);
 	if (SPI_tuptable != NULL && SPI_processed > 0)
 	{
@@ -271,4 +291,101 @@ ddl_run_as_owner(const char *query, const char *arg)
 	AtEOXact_GUC(false, nestlevel);	/* nothing set in there outlives it */
 	SetUserIdAndSecContext(save_userid, save_sec);
 	return result;
+}
+
+bool
+ddl_renames_table(Node *stmt)
+{
+	RenameStmt *rename;
+
+	if (!IsA(stmt, RenameStmt))
+		return false;
+	rename = (RenameStmt *) stmt;
+	return rename->renameType == OBJECT_TABLE ||
+		(rename->renameType == OBJECT_COLUMN && rename->relationType == OBJECT_TABLE);
+}
+
+static bool
+is_table(Oid relid)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	return relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE;
+}
+
+void
+ddl_remember_rename(RenameStmt *stmt, Oid relid)
+{
+	char		relid_text[16];
+	ListCell   *lc;
+	List	   *tables;
+
+	if (!is_table(relid))
+		return;					/* ALTER TABLE ... RENAME of an index or a view */
+	if (stmt->renameType == OBJECT_TABLE)
+	{
+		snprintf(relid_text, sizeof(relid_text), "%u", relid);
+		(void) ddl_run_as_owner_args("INSERT INTO walbridge.renames (relid, old_schema, old_table)"
+									 " VALUES ($1::pg_catalog.oid, $2, $3)", 3,
+									 (const char *[]) {relid_text,
+									 get_namespace_name(get_rel_namespace(relid)),
+									 stmt->relation->relname});
+		return;
+	}
+
+	/* a column renamed in a partitioned table is renamed in its partitions */
+	tables = stmt->relation->inh ? find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+	foreach(lc, tables)
+	{
+		Oid			table = lfirst_oid(lc);
+		AttrNumber	attnum = get_attnum(table, stmt->newname);
+		char		attnum_text[8];
+
+		if (attnum <= 0)
+			continue;
+		snprintf(relid_text, sizeof(relid_text), "%u", table);
+		snprintf(attnum_text, sizeof(attnum_text), "%d", attnum);
+		(void) ddl_run_as_owner_args("INSERT INTO walbridge.renames (relid, old_column, attnum)"
+									 " VALUES ($1::pg_catalog.oid, $2, $3::pg_catalog.int2)", 3,
+									 (const char *[]) {relid_text, stmt->subname, attnum_text});
+	}
+}
+
+bool
+ddl_rename_made(RenameStmt *stmt)
+{
+	RangeVar   *renamed;
+	Oid			relid;
+	char		relid_text[16];
+	char		attnum_text[8];
+	AttrNumber	attnum;
+
+	if (stmt->renameType == OBJECT_TABLE)
+	{
+		if (OidIsValid(RangeVarGetRelid(stmt->relation, NoLock, true)))
+			return false;
+		renamed = makeRangeVar(stmt->relation->schemaname, stmt->newname, -1);
+		relid = RangeVarGetRelid(renamed, NoLock, true);
+		if (!OidIsValid(relid) || !is_table(relid))
+			return false;
+		snprintf(relid_text, sizeof(relid_text), "%u", relid);
+		return ddl_run_as_owner_args("SELECT true FROM walbridge.renames r"
+									 " WHERE r.relid = $1::pg_catalog.oid AND r.old_table = $2"
+									 "   AND r.old_schema = $3", 3,
+									 (const char *[]) {relid_text, stmt->relation->relname,
+									 get_namespace_name(get_rel_namespace(relid))}) != NULL;
+	}
+
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid) || !is_table(relid) || get_attnum(relid, stmt->subname) != InvalidAttrNumber)
+		return false;
+	attnum = get_attnum(relid, stmt->newname);
+	if (attnum <= 0)
+		return false;
+	snprintf(relid_text, sizeof(relid_text), "%u", relid);
+	snprintf(attnum_text, sizeof(attnum_text), "%d", attnum);
+	return ddl_run_as_owner_args("SELECT true FROM walbridge.renames r"
+								 " WHERE r.relid = $1::pg_catalog.oid AND r.old_column = $2"
+								 "   AND r.attnum = $3::pg_catalog.int2", 3,
+								 (const char *[]) {relid_text, stmt->subname, attnum_text}) != NULL;
 }

@@ -13,7 +13,7 @@
 #ifndef WALBRIDGE_DDL_H
 #define WALBRIDGE_DDL_H
 
-#include "nodes/nodes.h"
+#include "nodes/parsenodes.h"
 
 /* What may be done with a command on the peers. */
 typedef enum WalbridgeDdlKind
@@ -44,5 +44,23 @@ extern const char *const ddl_carried_settings[];
  * caller's memory context.
  */
 extern char *ddl_run_as_owner(const char *query, const char *arg);
+
+/* The same with up to four text arguments ($1.., NULL for a null). */
+extern char *ddl_run_as_owner_args(const char *query, int nargs, const char *const *args);
+
+/*
+ * Renames: walbridge.renames keeps the names a table or column had, so
+ * that a peer's changes made under the old name before the rename reached
+ * it find their table (forwarder/apply/relmap.c).
+ *
+ * ddl_renames_table(): whether the statement renames a table or a column
+ * of one.  ddl_remember_rename(): note the old name of the table relid
+ * that the rename stmt (just run, here or on a peer) renamed.
+ * ddl_rename_made(): whether stmt's rename is already made here (the same
+ * rename on two nodes), by the name it gave and the name it took.
+ */
+extern bool ddl_renames_table(Node *stmt);
+extern void ddl_remember_rename(RenameStmt *stmt, Oid relid);
+extern bool ddl_rename_made(RenameStmt *stmt);
 
 #endif							/* WALBRIDGE_DDL_H */

@@ -207,7 +207,8 @@ type_exists(List *names)
  * from its beginning.  Making a table, index, sequence or schema that
  * exists, or dropping what is gone (a table, an index, a column, a
  * constraint), is passed over with PostgreSQL's own NOTICE (IF NOT EXISTS,
- * IF EXISTS); a type or domain that exists too.
+ * IF EXISTS); a type or domain that exists too, and a rename made here
+ * already (walbridge.renames says the old name became the new one).
  * Nothing is changed in the table that is here: if it differs from the
  * peer's, the peer's rows say so (a column missing here pauses apply).
  * Returns false when the whole statement is to be passed over.
@@ -261,6 +262,18 @@ tolerate_done(Node *stmt)
 				}
 				break;
 			}
+		case T_RenameStmt:
+			if (ddl_renames_table(stmt) && ddl_rename_made((RenameStmt *) stmt))
+			{
+				ereport(NOTICE,
+						(errmsg("\"%s\" is renamed \"%s\" already, skipping",
+								((RenameStmt *) stmt)->renameType == OBJECT_TABLE ?
+								((RenameStmt *) stmt)->relation->relname :
+								((RenameStmt *) stmt)->subname,
+								((RenameStmt *) stmt)->newname)));
+				return false;
+			}
+			break;
 		case T_AlterEnumStmt:
 			if (((AlterEnumStmt *) stmt)->newVal != NULL)
 				((AlterEnumStmt *) stmt)->skipIfNewValExists = true;
@@ -340,6 +353,7 @@ walbridge_run_ddl(PG_FUNCTION_ARGS)
 	RawStmt    *raw;
 	WalbridgeDdlKind kind;
 	Oid			roleid;
+	Oid			renamed;
 	Oid			save_userid;
 	int			save_sec;
 	int			nestlevel;
@@ -390,11 +404,20 @@ walbridge_run_ddl(PG_FUNCTION_ARGS)
 	SetUserIdAndSecContext(roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 
+	/* a rename: the table, found before its name changes (and under the command's search_path) */
+	renamed = ddl_renames_table(raw->stmt) ?
+		RangeVarGetRelid(((RenameStmt *) raw->stmt)->relation, NoLock, true) : InvalidOid;
 	if (tolerate_done(raw->stmt))
 		execute_statement(raw, command);
+	else
+		renamed = InvalidOid;
 
 	SetUserIdAndSecContext(save_userid, save_sec);
 	AtEOXact_GUC(false, nestlevel);
+
+	/* the peer's changes made before the rename still find the table (relmap.c) */
+	if (OidIsValid(renamed))
+		ddl_remember_rename((RenameStmt *) raw->stmt, renamed);
 
 	/*
 	 * What start_sync() gives synced tables, as the capture does on the

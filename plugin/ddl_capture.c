@@ -334,6 +334,22 @@ emit_command(const char *tag, const char *command)
 }
 
 /*
+ * The old name of the table a rename just renamed, or of its column, in
+ * walbridge.renames: the table is found by the address the command left
+ * (by its old name it is gone, by its new one the search_path might find
+ * another).
+ */
+static void
+remember_renamed(RenameStmt *stmt)
+{
+	char	   *relid = ddl_run_as_owner("SELECT objid FROM pg_catalog.pg_event_trigger_ddl_commands()"
+										 " WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass", NULL);
+
+	if (relid != NULL)
+		ddl_remember_rename(stmt, atooid(relid));
+}
+
+/*
  * walbridge.ddl_scope() for this event: "in" (to be propagated), "local"
  * (a view and the like), "out", or NULL when capture is off.
  */
@@ -437,6 +453,8 @@ capture_command_end(EventTriggerData *trigdata)
 	{
 		check_added_columns(parsetree);
 		emit_command(tag, command);
+		if (ddl_renames_table(parsetree))
+			remember_renamed((RenameStmt *) parsetree);
 	}
 
 	/*

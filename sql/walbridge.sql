@@ -150,6 +150,32 @@ CREATE TABLE walbridge.outbox (
 	message text NOT NULL
 );
 
+/*
+ * The names tables and columns had before a rename, so that a peer's
+ * changes made under the old name before the rename reached it still find
+ * their table (forwarder/apply/relmap.c): written where a synced table or
+ * its column is renamed (capture_ddl()) and where a peer's rename is
+ * applied (run_ddl()); a row for a table that is gone goes with it
+ * (adopt_tables()).  By relid, which a dump does not keep: these rows are
+ * not dumped.  A row is a table's rename (old_schema, old_table) or a
+ * column's (old_column, and the column's attnum); the newest row of a name
+ * counts.
+ */
+CREATE TABLE walbridge.renames (
+	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	relid oid NOT NULL,
+	old_schema name,
+	old_table name,
+	old_column name,
+	attnum smallint,
+	renamed_at timestamptz NOT NULL DEFAULT now(),
+	CHECK (CASE WHEN old_column IS NULL
+				THEN old_schema IS NOT NULL AND old_table IS NOT NULL AND attnum IS NULL
+				ELSE old_schema IS NULL AND old_table IS NULL AND attnum > 0 END)
+);
+CREATE INDEX ON walbridge.renames (old_schema, old_table);
+CREATE INDEX ON walbridge.renames (relid);
+
 CREATE TABLE walbridge.node (
 	name text NOT NULL PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,64}$'),
 	single boolean NOT NULL DEFAULT true UNIQUE CHECK (single),
@@ -405,7 +431,8 @@ COMMENT ON FUNCTION walbridge.start_sync(text[], regclass[], text, boolean, bool
  * after a delete here is ordered (track_deletes()); the serial-key
  * warning for new tables (created); REPLICA IDENTITY FULL where large
  * values need it (set_full_rows()); the TRUNCATE guard where peers write
- * (guard_truncates()).  The tombstones of a table that is gone go too.
+ * (guard_truncates()).  The tombstones and old names of a table that is
+ * gone go too.
  */
 CREATE FUNCTION walbridge.adopt_tables(created boolean)
 RETURNS void
@@ -417,6 +444,7 @@ DECLARE
 	s walbridge.sync;
 	gone record;
 BEGIN
+	DELETE FROM walbridge.renames r WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = r.relid);
 	SELECT * INTO s FROM walbridge.sync;
 	IF NOT FOUND OR NOT s.running THEN
 		RETURN;

@@ -503,6 +503,24 @@ drop_open_txn(wb_applier *ap, int64_t offset, const char *what)
 }
 
 /*
+ * Whether the statement that just failed named a table or column that this
+ * session resolved earlier and that is gone by that name (42P01, 42703): a
+ * rename made here, or applied from another peer, since.  The peer's
+ * tables are then resolved again (by the names they had before, if need
+ * be: relmap.c) and the transaction read once more, before its failure
+ * counts as one.
+ */
+static bool
+names_stale(wb_applier *ap)
+{
+	if (ap->names_stale_lsn == ap->txn.commit_lsn ||
+		(strcmp(ap->sqlstate, "42P01") != 0 && strcmp(ap->sqlstate, "42703") != 0))
+		return false;
+	ap->names_stale_lsn = ap->txn.commit_lsn;
+	return true;
+}
+
+/*
  * One chunk of a source transaction.  Its chunks come one after the other,
  * numbered from 0: the first opens the local transaction, the last commits
  * it with the progress.  A chunk of another transaction, or out of
@@ -595,10 +613,18 @@ apply_txn_message(wb_applier *ap, int64_t offset, const wb_msgmeta *meta,
 			return connection_lost(ap) ? WB_APPLY_FAILED : apply_pause(ap, offset, "%s", err);
 		ap->in_txn = true;
 	}
+	ap->sqlstate[0] = '\0';
 	if (!dispatch_records(ap, payload, len, err, sizeof(err)))
 	{
 		if (connection_lost(ap))
 			return WB_APPLY_FAILED;
+		if (names_stale(ap))
+		{
+			rollback(ap);
+			relmaps_clear(&ap->maps);
+			stmts_forget(&ap->stmts);	/* out of the failed transaction */
+			return apply_rewind(ap);
+		}
 		return apply_pause(ap, ap->txn_first_offset, "xid %u (commit " WB_LSN_FORMAT "): %s",
 						   ap->txn.xid, WB_LSN_ARGS(ap->txn.commit_lsn), err);
 	}

@@ -9,9 +9,13 @@
  * be described again in the middle of a stream (ALTER TABLE on the peer):
  * "current" always points at the latest description.
  *
- * Names are matched exactly (same schema, table and column names); the
- * local names are quoted by the server (format('%I'), quote_ident), never
- * by us.
+ * Names are matched exactly (same schema, table and column names), or
+ * failing that by the name a table or column had before a rename here
+ * (walbridge.renames): a peer's changes made under the old name before the
+ * rename reached it (or, on a third node, before it reached the peer)
+ * arrive after it.  The exact name wins: a table made under a renamed
+ * table's old name is the one its name says.  The local names are quoted
+ * by the server (format('%I'), quote_ident), never by us.
  *
  * IDENTIFICATION
  *		forwarder/apply/relmap.c
@@ -69,10 +73,19 @@
 	"  ty.typlen = -1 AND a.attstorage IN ('x', 'e')" \
 	" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
 	" LEFT JOIN LATERAL unnest($3::text[]) WITH ORDINALITY AS w(name, i) ON true" \
-	" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = w.name" \
+	" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = coalesce(" \
+	"    (SELECT e.attnum FROM pg_catalog.pg_attribute e" \
+	"      WHERE e.attrelid = c.oid AND e.attname = w.name AND e.attnum > 0 AND NOT e.attisdropped)," \
+	"    (SELECT r.attnum FROM walbridge.renames r WHERE r.relid = c.oid AND r.old_column = w.name" \
+	"      ORDER BY r.id DESC LIMIT 1))" \
 	"  AND a.attnum > 0 AND NOT a.attisdropped" \
 	" LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid" \
-	" WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p'" \
+	" WHERE c.oid = coalesce(" \
+	"    (SELECT e.oid FROM pg_catalog.pg_class e JOIN pg_catalog.pg_namespace en ON en.oid = e.relnamespace" \
+	"      WHERE en.nspname = $1 AND e.relname = $2 AND e.relkind IN ('r', 'p'))," \
+	"    (SELECT r.relid FROM walbridge.renames r WHERE r.old_schema = $1 AND r.old_table = $2" \
+	"      ORDER BY r.id DESC LIMIT 1))" \
+	"   AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p'" \
 	"   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'walbridge') AND n.nspname !~ '^pg_'" \
 	" ORDER BY w.i"
 

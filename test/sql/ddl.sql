@@ -55,6 +55,8 @@ DROP INDEX CONCURRENTLY app.orders_memo;
 ALTER TABLE app.orders RENAME TO purchases;
 COMMENT ON TABLE app.purchases IS 'what was bought';
 SELECT r->'message'->>'tag' AS tag, r->'message'->>'command' AS command FROM ddl_records() AS r;
+-- the names a rename took away, for a peer's changes still made under them
+SELECT relid::regclass, old_schema, old_table, old_column, attnum FROM walbridge.renames ORDER BY id;
 
 -- a table without a primary key: its command goes, its rows do not, until it has one
 CREATE TABLE app.keyless (x integer);
@@ -258,6 +260,23 @@ SELECT walbridge.ddl_outside_transaction('CREATE INDEX CONCURRENTLY target_a ON 
 SELECT walbridge.ddl_outside_transaction('DROP INDEX CONCURRENTLY target_a', 'app');
 SELECT walbridge.ddl_outside_transaction('ALTER TABLE target ADD COLUMN b integer', 'app');
 SELECT walbridge.apply_ddl('{"command": "CREATE INDEX CONCURRENTLY target_a ON target (a)", "search_path": "app", "role": "ddl_user"}', ran_outside => true);
+-- a rename is remembered; made again (the same rename on two nodes), it is passed over
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target RENAME COLUMN z TO zed", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target RENAME COLUMN z TO zed", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target RENAME TO aim", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target RENAME TO aim", "search_path": "app", "role": "ddl_user"}');
+SELECT relid::regclass, old_schema, old_table, old_column, attnum FROM walbridge.renames
+ WHERE relid = 'app.aim'::regclass ORDER BY id;
+-- another rename of a name that is gone is an error, as is one to a name that is taken
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE target RENAME TO goal", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE aim RENAME COLUMN a TO zed", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE aim RENAME TO target", "search_path": "app", "role": "ddl_user"}');
+-- the old names of a table go with it
+SELECT walbridge.apply_ddl('{"command": "CREATE TABLE brief (id integer PRIMARY KEY)", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE brief RENAME TO short", "search_path": "app", "role": "ddl_user"}');
+SELECT count(*) AS brief_renames FROM walbridge.renames WHERE old_table = 'brief';
+SELECT walbridge.apply_ddl('{"command": "DROP TABLE short", "search_path": "app", "role": "ddl_user"}');
+SELECT count(*) AS brief_renames FROM walbridge.renames WHERE old_table = 'brief';
 -- a role walbridged's role is not a member of
 CREATE ROLE ddl_applier;
 GRANT USAGE ON SCHEMA walbridge TO ddl_applier;

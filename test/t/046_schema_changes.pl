@@ -5,8 +5,9 @@
 # dropped: m follows at each change's place.  A change that fails on a peer
 # pauses it with the error until it is fixed, or skip() passes it.  Three nodes a, b, c in a
 # mesh, changes made on two of them: different columns added at the same
-# time converge, the same column added on both is recognised, and a table
-# made on b is synced everywhere from its first row.
+# time converge, the same column added on both is recognised, a table
+# made on b is synced everywhere from its first row, and a table and a
+# column renamed while another node writes them under the old names.
 use strict;
 use warnings;
 
@@ -274,8 +275,7 @@ $a->safe_psql('postgres', q{ALTER TABLE shared ADD CONSTRAINT v_set CHECK (v IS 
 $a->safe_psql('postgres', q{ALTER TABLE shared DROP CONSTRAINT v_set});
 ok($c->poll_query_until('postgres', q{SELECT to_regclass('from_b_author') IS NOT NULL}), 'c has b\'s index');
 $c->safe_psql('postgres', q{INSERT INTO from_b (id, author, extra) VALUES (61, 'c', 6000000000)});
-# a rename races with other nodes' writes under the old name (docs/RELIABILITY.md,
-# Known limits): b renames once c's row is there
+# b renames once c's row is there (the race is below)
 ok($b->poll_query_until('postgres', q{SELECT count(*) = 1 FROM from_b WHERE id = 61}), 'b has c\'s row');
 $b->safe_psql('postgres', q{DROP INDEX CONCURRENTLY from_b_author});
 $b->safe_psql('postgres', q{ALTER TABLE from_b RENAME TO by_b});
@@ -291,6 +291,33 @@ is(join(';', map { $node{$_}->safe_psql('postgres',
 	q{SELECT count(*) FROM pg_class WHERE relname IN ('from_b', 'from_b_author', 'scratch', 'v_set')}) } qw(a b c)),
 	'0;0;0', 'what was renamed or dropped is gone everywhere');
 is(join(';', map { sync_problems($node{$_}) } qw(a b c)), ';;', 'every node runs without errors')
+  or sync_report(map { [ $node{$_}, $wb{$_} ] } qw(a b c));
+
+# a rename racing the other nodes' writes under the old names: b renames
+# a table and a column while c, which has not seen it, writes them; a
+# applies b's rename before c's rows, and b's walbridged had resolved c's
+# table under its old name before.  c's rows find the table and the
+# column by the names they had (walbridge.renames), and nobody pauses.
+$c->safe_psql('postgres', q{UPDATE by_b SET extra = 0 WHERE id = 3});
+ok($b->poll_query_until('postgres', q{SELECT extra = 0 FROM by_b WHERE id = 3}), 'b resolved c\'s table by its name');
+$wb{$_}->stop for qw(a c);
+my $b_log_before = -s $wb{b}{log};
+$b->safe_psql('postgres', q{ALTER TABLE by_b RENAME TO racing; ALTER TABLE racing RENAME COLUMN author TO writer});
+$c->safe_psql('postgres', q{
+	INSERT INTO by_b (id, author, extra) VALUES (62, 'c, before the rename', 62);
+	UPDATE by_b SET author = 'c, renamed column' WHERE id = 1;
+	DELETE FROM by_b WHERE id = 2;});
+$wb{a} = start_walbridged($a, $broker);
+ok($a->poll_query_until('postgres', q{SELECT to_regclass('racing') IS NOT NULL}), 'a applied b\'s rename first');
+$wb{c} = start_walbridged($c, $broker);
+ok(converge_made('a rename racing writes', [ $a, $b, $c ], ['racing']), 'c\'s writes under the old names reach the renamed table');
+is(join(';', map { $node{$_}->safe_psql('postgres',
+	q{SELECT format('%s %s %s', count(*), count(*) FILTER (WHERE writer LIKE 'c, %'), bool_and(id <> 2)) FROM racing}) } qw(a b c)),
+	'61 2 t;61 2 t;61 2 t', 'the insert, the update of the renamed column and the delete are everywhere');
+my $b_log = substr(slurp_file($wb{b}{log}), $b_log_before);
+unlike($b_log, qr/paused/, 'b\'s walbridged did not pause on names it had resolved before the rename');
+
+is(join(';', map { sync_problems($node{$_}) } qw(a b c)), ';;', 'every node runs without errors after the race')
   or sync_report(map { [ $node{$_}, $wb{$_} ] } qw(a b c));
 
 is($wb{$_}->stop, 0, "$_ stops cleanly") for qw(a b c);
