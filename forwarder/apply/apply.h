@@ -100,6 +100,8 @@ typedef struct wb_applier
 									 * a message is one pipeline */
 	wb_batch	batch;			/* changes gathered for one statement */
 	uint64_t	one_by_one_lsn; /* the transaction that needs it */
+	bool		row_raced;		/* a missing row's key appeared meanwhile:
+								 * its change is being decided again */
 	uint64_t	names_stale_lsn;	/* the transaction read again after a
 									 * table or column here was renamed */
 	uint64_t	ddl_outside_lsn;	/* the transaction whose CONCURRENTLY

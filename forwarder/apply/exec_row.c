@@ -139,20 +139,46 @@ refuse_without_values(const wb_relmap *rm, const wb_record *rec, const char *why
  * is there (so that an older change arriving later from another peer
  * loses to it); nothing for a row kept.
  */
+static bool row_change(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, char *err, size_t errlen);
+
 static bool
 carry_out(wb_applier *ap, const wb_relmap *rm, const wb_record *rec, wb_conflict_kind kind,
 		  wb_resolution decision, char *err, size_t errlen)
 {
+	wb_answer	got = {0};
+	bool		ok;
+
 	if (decision == WB_RESOLVE_INSERT_REMOTE &&
 		!refuse_without_values(rm, rec, "finds its row missing here", err, errlen))
 		return false;
 	sqlgen_start(&ap->q);
 	if (decision == WB_RESOLVE_INSERT_REMOTE)
-		sqlgen_insert(&ap->q, &ap->cx, rm, &rec->u.change.new, false, NULL);
+		sqlgen_insert(&ap->q, &ap->cx, rm, &rec->u.change.new, true, NULL);
 	else if (kind == WB_CONFLICT_DELETE_MISSING)
 		(void) sqlgen_tombstone(&ap->q, &ap->cx, rm, rec);
-	if (ap->q.sql.len > 0 && !exec_run_built(ap, err, errlen, NULL))
+	if (ap->q.sql.len > 0 && !exec_run_built(ap, err, errlen, &got))
 		return false;
+
+	/*
+	 * The missing row's key was inserted between the look and the insert,
+	 * by another peer's applier or a session here (or a delete here left a
+	 * tombstone): the change meets that row, or that delete, and is
+	 * decided again as what it is now.  Once: a second race is an error,
+	 * retried by the pause, never a row dropped.
+	 */
+	if (decision == WB_RESOLVE_INSERT_REMOTE && got.touched == 0 && rm->primary_key != NULL)
+	{
+		if (ap->row_raced)
+		{
+			snprintf(err, errlen, "an UPDATE of %s found its row missing here, and another writer made that key again between two looks",
+					 rm->display);
+			return false;
+		}
+		ap->row_raced = true;
+		ok = row_change(ap, rm, rec, err, errlen);
+		ap->row_raced = false;
+		return ok;
+	}
 	return report_conflict(ap, rm, rec, kind, decision, err, errlen);
 }
 

@@ -163,6 +163,30 @@ $b->safe_psql('postgres', q{ALTER TABLE extra ALTER label TYPE varchar(20)});
 ok($b->poll_query_until('postgres', q{SELECT label = 'toolong for B' FROM extra WHERE id = 1}),
 	'after the fix the row arrives by itself');
 
+# An UPDATE whose row is missing here becomes an insert; if a writer here
+# (or another peer's applier) makes that key between apply's look and its
+# insert, the update is applied to that row, not a pause on the primary key.
+# The writer is a trigger firing just before apply's insert.
+$a->safe_psql('postgres', q{INSERT INTO extra VALUES (2, 'two')});
+ok($b->poll_query_until('postgres', q{SELECT count(*) = 1 FROM extra WHERE id = 2}), 'row 2 arrived');
+$b->safe_psql('postgres', q{
+	DELETE FROM extra WHERE id = 2;
+	CREATE FUNCTION public.extra_taken() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		IF pg_trigger_depth() = 1 THEN
+			INSERT INTO public.extra VALUES (NEW.id, 'made here meanwhile');
+		END IF;
+		RETURN NEW;
+	END $$;
+	CREATE TRIGGER extra_taken BEFORE INSERT ON extra FOR EACH ROW EXECUTE FUNCTION public.extra_taken();
+	ALTER TABLE extra ENABLE ALWAYS TRIGGER extra_taken;});
+my $b_log_before = length($wb->log_contents);
+$a->safe_psql('postgres', q{UPDATE extra SET label = 'updated on A' WHERE id = 2});
+ok($b->poll_query_until('postgres', q{SELECT label = 'updated on A' FROM extra WHERE id = 2}),
+	'the update is applied to the row made meanwhile');
+unlike(substr($wb->log_contents, $b_log_before), qr/paused/, 'without a pause');
+$b->safe_psql('postgres', q{DROP TRIGGER extra_taken ON extra; DROP FUNCTION public.extra_taken()});
+
 is($wa->stop, 0, 'A stops cleanly');
 is($wb->stop, 0, 'B stops cleanly');
 $broker->stop;
