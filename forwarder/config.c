@@ -41,7 +41,8 @@ static void
 usage(const char *progname)
 {
 	printf("%s streams a PostgreSQL node's changes into Kafka (walbridge).\n\n"
-		   "Usage:\n  %s -d CONNINFO -b BROKERS [-c CONFIG_FILE] [--pid-file=FILE]\n\n"
+		   "Usage:\n  %s -d CONNINFO -b BROKERS [-c CONFIG_FILE] [--pid-file=FILE]\n"
+		   "  %s dump [-b BROKERS] TOPIC ...   print a topic as JSON lines (dump --help)\n\n"
 		   "Options:\n"
 		   "  -d, --dbname=CONNINFO   the local database (libpq connection string or URI)\n"
 		   "  -b, --brokers=LIST      Kafka bootstrap servers, host:port[,...]\n"
@@ -85,7 +86,7 @@ usage(const char *progname)
 		   "                           false, max.in.flight above 5 are refused\n\n"
 		   "Signals: SIGTERM/SIGINT stop after Kafka acknowledged what is in flight;\n"
 		   "SIGHUP reloads the configuration file.\n",
-		   progname, progname);
+		   progname, progname, progname);
 }
 
 static void
@@ -536,6 +537,16 @@ config_load(int argc, char **argv, struct wb_config *cfg)
 		return WB_CONFIG_EXIT_ERROR;
 	wb_log_set_level(cfg->log_level);
 	return WB_CONFIG_RUN;
+}
+
+int
+config_read_kafka(const char *path, struct wb_config *cfg)
+{
+	config_defaults(cfg);
+	if (path == NULL || config_read_file(cfg, path) == WB_OK)
+		return WB_OK;
+	config_free(cfg);
+	return WB_ERR;
 }
 
 /*

@@ -68,6 +68,13 @@ typedef enum wb_config_action
 extern wb_config_action config_load(int argc, char **argv, struct wb_config *cfg);
 extern int	config_reload(const struct wb_config *current, struct wb_config *fresh);
 extern void config_free(struct wb_config *cfg);
+
+/*
+ * For the tools (walbridged dump): the defaults and, when path is not
+ * NULL, that configuration file (its brokers and kafka.* settings), with
+ * nothing else required.  WB_ERR, logged, on a bad file.
+ */
+extern int	config_read_kafka(const char *path, struct wb_config *cfg);
 extern void config_log(const struct wb_config *cfg);
 
 #endif							/* WB_CONFIG_H */

@@ -6,7 +6,8 @@
  *
  * Exit status: 0 after a clean stop (SIGTERM, SIGINT) or --help,
  * 1 when it cannot run (bad configuration, no node name, PID file held
- * by another walbridged).
+ * by another walbridged).  "walbridged dump TOPIC" prints a topic instead
+ * (dump.c).
  *
  * IDENTIFICATION
  *		forwarder/main.c
@@ -14,9 +15,11 @@
  *-------------------------------------------------------------------------
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "daemon.h"
+#include "dump.h"
 #include "pidfile.h"
 
 int
@@ -25,6 +28,8 @@ main(int argc, char **argv)
 	struct wb_config cfg;
 	int			status;
 
+	if (argc > 1 && strcmp(argv[1], "dump") == 0)
+		exit(dump_main(argc - 1, argv + 1, argv[0]));
 	switch (config_load(argc, argv, &cfg))
 	{
 		case WB_CONFIG_EXIT_OK:

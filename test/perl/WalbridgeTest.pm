@@ -354,7 +354,7 @@ package WalbridgeTest;
 
 # ------------------------------------------------------------------ topics
 
-# Every message of a topic, decoded by test/broker/topic_dump: a list of
+# Every message of a topic, decoded by walbridged dump: a list of
 # hashes { offset, bytes, headers => {...}, records => [...] }.  The
 # heartbeats walbridged publishes (a transaction holding only a
 # walbridge.heartbeat message) are left out unless $heartbeats.
@@ -362,9 +362,9 @@ sub dump_topic
 {
 	my ($broker, $topic, $heartbeats) = @_;
 	my ($out, $err);
-	IPC::Run::run([ "$test_dir/broker/topic_dump", $broker->bootstraps, $topic ],
+	IPC::Run::run([ 'walbridged', 'dump', '-b', $broker->bootstraps, $topic ],
 		'>', \$out, '2>', \$err)
-	  or die "topic_dump $topic failed: $err";
+	  or die "walbridged dump $topic failed: $err";
 	my $json = JSON::PP->new;
 	my @messages = map { $json->decode($_) } grep { length } split /\n/, $out;
 	return \@messages if $heartbeats;
