@@ -293,6 +293,11 @@ ddl_run_as_owner_args(const char *query, int nargs, const char *const *args)
 	return result;
 }
 
+/*
+ * PostgreSQL takes ALTER INDEX, VIEW, SEQUENCE ... RENAME (and RENAME
+ * COLUMN) on a table too: whether the target is a table is known from the
+ * catalog (is_table()), not from the words used.
+ */
 bool
 ddl_renames_table(Node *stmt)
 {
@@ -301,8 +306,21 @@ ddl_renames_table(Node *stmt)
 	if (!IsA(stmt, RenameStmt))
 		return false;
 	rename = (RenameStmt *) stmt;
-	return rename->renameType == OBJECT_TABLE ||
-		(rename->renameType == OBJECT_COLUMN && rename->relationType == OBJECT_TABLE);
+	if (rename->relation == NULL)
+		return false;
+	switch (rename->renameType)
+	{
+		case OBJECT_TABLE:
+		case OBJECT_INDEX:
+		case OBJECT_VIEW:
+		case OBJECT_MATVIEW:
+		case OBJECT_FOREIGN_TABLE:
+		case OBJECT_SEQUENCE:
+		case OBJECT_COLUMN:
+			return true;
+		default:
+			return false;
+	}
 }
 
 static bool
@@ -322,7 +340,9 @@ ddl_remember_rename(RenameStmt *stmt, Oid relid)
 
 	if (!is_table(relid))
 		return;					/* ALTER TABLE ... RENAME of an index or a view */
-	if (stmt->renameType == OBJECT_TABLE)
+	/* a name this rename took is the new holder's from now on */
+	(void) ddl_run_as_owner("SELECT walbridge.forget_old_names()", NULL);
+	if (stmt->renameType != OBJECT_COLUMN)
 	{
 		snprintf(relid_text, sizeof(relid_text), "%u", relid);
 		(void) ddl_run_as_owner_args("INSERT INTO walbridge.renames (relid, old_schema, old_table)"
@@ -360,7 +380,7 @@ ddl_rename_made(RenameStmt *stmt)
 	char		attnum_text[8];
 	AttrNumber	attnum;
 
-	if (stmt->renameType == OBJECT_TABLE)
+	if (stmt->renameType != OBJECT_COLUMN)
 	{
 		if (OidIsValid(RangeVarGetRelid(stmt->relation, NoLock, true)))
 			return false;

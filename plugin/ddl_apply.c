@@ -267,7 +267,7 @@ tolerate_done(Node *stmt)
 			{
 				ereport(NOTICE,
 						(errmsg("\"%s\" is renamed \"%s\" already, skipping",
-								((RenameStmt *) stmt)->renameType == OBJECT_TABLE ?
+								((RenameStmt *) stmt)->renameType != OBJECT_COLUMN ?
 								((RenameStmt *) stmt)->relation->relname :
 								((RenameStmt *) stmt)->subname,
 								((RenameStmt *) stmt)->newname)));
@@ -404,9 +404,13 @@ walbridge_run_ddl(PG_FUNCTION_ARGS)
 	SetUserIdAndSecContext(roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 
-	/* a rename: the table, found before its name changes (and under the command's search_path) */
+	/*
+	 * A rename: the table, found before its name changes (under the
+	 * command's search_path), and locked as the rename will lock it, so
+	 * that nobody renames it in between.
+	 */
 	renamed = ddl_renames_table(raw->stmt) ?
-		RangeVarGetRelid(((RenameStmt *) raw->stmt)->relation, NoLock, true) : InvalidOid;
+		RangeVarGetRelid(((RenameStmt *) raw->stmt)->relation, AccessExclusiveLock, true) : InvalidOid;
 	if (tolerate_done(raw->stmt))
 		execute_statement(raw, command);
 	else

@@ -505,7 +505,7 @@ walbridge_capture_ddl(PG_FUNCTION_ARGS)
 	 * come with the extension on every node), nor DROP EXTENSION, which may
 	 * be dropping walbridge itself.
 	 */
-	if (capture_depth > 0 || creating_extension || bookkeeping ||
+	if (capture_depth > 0 || creating_extension ||
 		(IsA(trigdata->parsetree, DropStmt) &&
 		 ((DropStmt *) trigdata->parsetree)->removeType == OBJECT_EXTENSION))
 		PG_RETURN_VOID();
@@ -513,7 +513,15 @@ walbridge_capture_ddl(PG_FUNCTION_ARGS)
 	capture_depth++;
 	PG_TRY();
 	{
+		/*
+		 * The old names of a table dropped go with it, whoever drops it and
+		 * however (its relid may be another table's one day).
+		 */
 		if (strcmp(trigdata->event, "sql_drop") == 0)
+			(void) ddl_run_as_owner("SELECT walbridge.forget_old_names()", NULL);
+		if (bookkeeping)
+			;
+		else if (strcmp(trigdata->event, "sql_drop") == 0)
 		{
 			char	   *scope = scope_of("sql_drop");
 

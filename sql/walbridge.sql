@@ -176,6 +176,26 @@ CREATE TABLE walbridge.renames (
 CREATE INDEX ON walbridge.renames (old_schema, old_table);
 CREATE INDEX ON walbridge.renames (relid);
 
+/*
+ * Old names that no longer lead anywhere: the table is gone (its relid
+ * could be another table's one day), or the name is taken again by a new
+ * table or column, which the name means from then on, also once that one
+ * is gone.  Run after a drop (any drop: capture_ddl()), a rename, and
+ * what adopt_tables() follows.
+ */
+CREATE FUNCTION walbridge.forget_old_names()
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	DELETE FROM walbridge.renames r
+	 WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = r.relid AND c.relkind IN ('r', 'p'))
+		OR EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+					WHERE n.nspname = r.old_schema AND c.relname = r.old_table)
+		OR EXISTS (SELECT FROM pg_attribute a
+					WHERE a.attrelid = r.relid AND a.attname = r.old_column AND NOT a.attisdropped)
+$$;
+
 CREATE TABLE walbridge.node (
 	name text NOT NULL PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_.-]{1,64}$'),
 	single boolean NOT NULL DEFAULT true UNIQUE CHECK (single),
@@ -444,7 +464,7 @@ DECLARE
 	s walbridge.sync;
 	gone record;
 BEGIN
-	DELETE FROM walbridge.renames r WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = r.relid);
+	PERFORM walbridge.forget_old_names();
 	SELECT * INTO s FROM walbridge.sync;
 	IF NOT FOUND OR NOT s.running THEN
 		RETURN;

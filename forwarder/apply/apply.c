@@ -517,6 +517,8 @@ names_stale(wb_applier *ap)
 		(strcmp(ap->sqlstate, "42P01") != 0 && strcmp(ap->sqlstate, "42703") != 0))
 		return false;
 	ap->names_stale_lsn = ap->txn.commit_lsn;
+	wb_log(WB_LOG_INFO, "applying node \"%s\": a table or column it had looked up is gone by that name (SQLSTATE %s): looking the peer's tables up again and reading xid %u again",
+		   ap->peer, ap->sqlstate, ap->txn.xid);
 	return true;
 }
 

@@ -13,9 +13,11 @@
  * failing that by the name a table or column had before a rename here
  * (walbridge.renames): a peer's changes made under the old name before the
  * rename reached it (or, on a third node, before it reached the peer)
- * arrive after it.  The exact name wins: a table made under a renamed
- * table's old name is the one its name says.  The local names are quoted
- * by the server (format('%I'), quote_ident), never by us.
+ * arrive after it.  The exact name wins (any relation holding it: a view
+ * named so is not passed over for the renamed table), and an old name is
+ * followed only within its schema (renames keep it) and, for a column,
+ * not to a column the peer also sends by its own name.  The local names
+ * are quoted by the server (format('%I'), quote_ident), never by us.
  *
  * IDENTIFICATION
  *		forwarder/apply/relmap.c
@@ -77,13 +79,17 @@
 	"    (SELECT e.attnum FROM pg_catalog.pg_attribute e" \
 	"      WHERE e.attrelid = c.oid AND e.attname = w.name AND e.attnum > 0 AND NOT e.attisdropped)," \
 	"    (SELECT r.attnum FROM walbridge.renames r WHERE r.relid = c.oid AND r.old_column = w.name" \
+	"        AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute x WHERE x.attrelid = c.oid" \
+	"          AND x.attnum = r.attnum AND x.attname = ANY ($3::text[]))" \
 	"      ORDER BY r.id DESC LIMIT 1))" \
 	"  AND a.attnum > 0 AND NOT a.attisdropped" \
 	" LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid" \
 	" WHERE c.oid = coalesce(" \
 	"    (SELECT e.oid FROM pg_catalog.pg_class e JOIN pg_catalog.pg_namespace en ON en.oid = e.relnamespace" \
-	"      WHERE en.nspname = $1 AND e.relname = $2 AND e.relkind IN ('r', 'p'))," \
-	"    (SELECT r.relid FROM walbridge.renames r WHERE r.old_schema = $1 AND r.old_table = $2" \
+	"      WHERE en.nspname = $1 AND e.relname = $2)," \
+	"    (SELECT r.relid FROM walbridge.renames r JOIN pg_catalog.pg_class rc ON rc.oid = r.relid" \
+	"      JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace AND rn.nspname = r.old_schema" \
+	"      WHERE r.old_schema = $1 AND r.old_table = $2" \
 	"      ORDER BY r.id DESC LIMIT 1))" \
 	"   AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p'" \
 	"   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'walbridge') AND n.nspname !~ '^pg_'" \

@@ -277,6 +277,30 @@ SELECT walbridge.apply_ddl('{"command": "ALTER TABLE brief RENAME TO short", "se
 SELECT count(*) AS brief_renames FROM walbridge.renames WHERE old_table = 'brief';
 SELECT walbridge.apply_ddl('{"command": "DROP TABLE short", "search_path": "app", "role": "ddl_user"}');
 SELECT count(*) AS brief_renames FROM walbridge.renames WHERE old_table = 'brief';
+-- an old name taken again is the new holder's: forgotten, also once that one is gone
+SELECT walbridge.apply_ddl('{"command": "CREATE TABLE staging (id integer PRIMARY KEY)", "search_path": "app", "role": "ddl_user"}');
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE staging RENAME TO live", "search_path": "app", "role": "ddl_user"}');
+SELECT count(*) AS staging_renames FROM walbridge.renames WHERE old_table = 'staging';
+SELECT walbridge.apply_ddl('{"command": "CREATE TABLE staging (id integer PRIMARY KEY, n integer)", "search_path": "app", "role": "ddl_user"}');
+SELECT count(*) AS staging_renames FROM walbridge.renames WHERE old_table = 'staging';
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE staging RENAME COLUMN n TO m", "search_path": "app", "role": "ddl_user"}');
+SELECT count(*) AS n_renames FROM walbridge.renames WHERE old_column = 'n';
+SELECT walbridge.apply_ddl('{"command": "ALTER TABLE staging ADD COLUMN n text", "search_path": "app", "role": "ddl_user"}');
+SELECT count(*) AS n_renames FROM walbridge.renames WHERE old_column = 'n';
+-- PostgreSQL's other words for renaming a table (ALTER INDEX ... RENAME): remembered too
+SELECT walbridge.apply_ddl('{"command": "ALTER INDEX live RENAME TO alive", "search_path": "app", "role": "ddl_user"}');
+SELECT relid::regclass, old_table FROM walbridge.renames WHERE old_table = 'live';
+SELECT walbridge.apply_ddl('{"command": "DROP TABLE alive, staging", "search_path": "app", "role": "ddl_user"}');
+-- a table dropped however (here with walbridge.bookkeeping on, outside what is synced): its old names go with it
+SELECT walbridge.apply_ddl(jsonb_build_object('command', 'CREATE TABLE aside (id integer PRIMARY KEY)', 'search_path', 'other', 'role', current_user)::text);
+SELECT walbridge.apply_ddl(jsonb_build_object('command', 'ALTER TABLE aside RENAME TO beside', 'search_path', 'other', 'role', current_user)::text);
+SELECT count(*) AS aside_renames FROM walbridge.renames WHERE old_table = 'aside';
+SET session_replication_role = origin;
+SET walbridge.bookkeeping = on;
+DROP TABLE other.beside;
+RESET walbridge.bookkeeping;
+SET session_replication_role = replica;
+SELECT count(*) AS aside_renames FROM walbridge.renames WHERE old_table IN ('aside', 'staging', 'live');
 -- a role walbridged's role is not a member of
 CREATE ROLE ddl_applier;
 GRANT USAGE ON SCHEMA walbridge TO ddl_applier;
